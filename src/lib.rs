@@ -1,0 +1,14 @@
+//! agnt: supervise dev processes, put an instrumenting reverse proxy in front of dev servers,
+//! and give both to AI coding agents over MCP and to humans over a CLI.
+//!
+//! The library has no async runtime: OS threads, `mio` for sockets, `crossbeam-channel` for
+//! messages. Start with [`supervisor::ProcessManager`] and [`proxy::ProxyManager`].
+
+pub mod error;
+pub mod proxy;
+pub mod supervisor;
+pub mod thread;
+
+pub use error::{Error, Result};
+pub use proxy::{ProxyConfig, ProxyManager, ProxyServer};
+pub use supervisor::{ManagedProcess, ProcessManager, ProcessSpec};

@@ -1,0 +1,4 @@
+//! The one integration test binary: each module drives the real `agnt` binary or the library
+//! with real children, real sockets and real temp dirs.
+
+mod support;
