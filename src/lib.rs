@@ -4,6 +4,8 @@
 //! The library has no async runtime: OS threads, `mio` for sockets, `crossbeam-channel` for
 //! messages. Start with [`supervisor::ProcessManager`] and [`proxy::ProxyManager`].
 
+pub mod config;
+pub mod detect;
 pub mod error;
 pub mod proxy;
 pub mod supervisor;
