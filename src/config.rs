@@ -166,18 +166,17 @@ pub fn parse(text: &str, path: &Path) -> Result<Config> {
         }
     }
     for proxy in &config.proxies {
-        if let Some(script) = &proxy.script {
-            if config.script(script).is_none() {
-                return Err(Error::Config {
-                    path: path.to_path_buf(),
-                    line: 0,
-                    column: 0,
-                    message: format!(
-                        "proxy {:?} names script {script:?}, which is not defined",
-                        proxy.name
-                    ),
-                });
-            }
+        if let Some(script) = &proxy.script
+            && config.script(script).is_none()
+        {
+            let name = &proxy.name;
+            let message = format!("proxy {name:?} names script {script:?}, which is not defined");
+            return Err(Error::Config {
+                path: path.to_path_buf(),
+                line: 0,
+                column: 0,
+                message,
+            });
         }
     }
     Ok(config)
