@@ -10,6 +10,7 @@ pub mod error;
 pub mod proxy;
 pub mod supervisor;
 pub mod thread;
+pub mod urlwatch;
 
 pub use error::{Error, Result};
 pub use proxy::{ProxyConfig, ProxyManager, ProxyServer};
