@@ -4,6 +4,7 @@
 //! The library has no async runtime: OS threads, `mio` for sockets, `crossbeam-channel` for
 //! messages. Start with [`supervisor::ProcessManager`] and [`proxy::ProxyManager`].
 
+pub mod cli;
 pub mod config;
 pub mod detect;
 pub mod error;
@@ -12,6 +13,7 @@ pub mod ringbuf;
 pub mod signals;
 pub mod supervisor;
 pub mod thread;
+pub mod up;
 pub mod urlwatch;
 
 pub use error::{Error, Result};

@@ -2,3 +2,5 @@
 //! with real children, real sockets and real temp dirs.
 
 mod support;
+
+mod up;
