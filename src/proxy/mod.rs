@@ -15,6 +15,10 @@ use std::{
 
 use crate::Result;
 
+pub mod http;
+pub mod inject;
+pub mod traffic;
+
 /// How to start a proxy.
 #[derive(Debug, Clone)]
 pub struct ProxyConfig {
@@ -33,7 +37,11 @@ pub struct ProxyConfig {
 
 impl ProxyConfig {
     /// Defaults: hash port, 127.0.0.1, 1000 entries.
-    pub fn new(id: impl Into<String>, target_url: impl Into<String>, project: impl Into<PathBuf>) -> Self {
+    pub fn new(
+        id: impl Into<String>,
+        target_url: impl Into<String>,
+        project: impl Into<PathBuf>,
+    ) -> Self {
         ProxyConfig {
             id: id.into(),
             target_url: target_url.into(),
@@ -109,7 +117,12 @@ impl ProxyServer {
     }
     /// Compact summary; `detail` names sections to include in full (errors, http,
     /// performance, interactions, mutations, other), each capped at `limit`.
-    pub fn log_summary(&self, q: &LogQuery, detail: &[String], limit: usize) -> Result<serde_json::Value> {
+    pub fn log_summary(
+        &self,
+        q: &LogQuery,
+        detail: &[String],
+        limit: usize,
+    ) -> Result<serde_json::Value> {
         let _ = (q, detail, limit);
         unimplemented!()
     }
@@ -133,7 +146,12 @@ impl ProxyServer {
         let _ = session_id;
         unimplemented!()
     }
-    pub fn page_summary(&self, session_id: &str, detail: &[String], limit: usize) -> Option<serde_json::Value> {
+    pub fn page_summary(
+        &self,
+        session_id: &str,
+        detail: &[String],
+        limit: usize,
+    ) -> Option<serde_json::Value> {
         let _ = (session_id, detail, limit);
         unimplemented!()
     }
