@@ -1,4 +1,5 @@
 //! The one integration test binary: each module drives the real `agnt` binary or the library
 //! with real children, real sockets and real temp dirs.
 
+mod proxy;
 mod support;
