@@ -1,6 +1,8 @@
 //! The one integration test binary: each module drives the real `agnt` binary or the library
 //! with real children, real sockets and real temp dirs.
 
+mod browser;
+mod proxy;
 mod support;
 
 mod up;
