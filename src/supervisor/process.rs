@@ -548,10 +548,10 @@ impl ManagedProcess {
         self.wait_until(KILL_WAIT, || {
             !matches!(self.state(), State::Pending | State::Starting)
         });
-        self.stop_requested.store(true, Ordering::Release);
         loop {
             match self.state() {
                 State::Running => {
+                    self.stop_requested.store(true, Ordering::Release);
                     if self
                         .state
                         .transition(State::Running, State::Stopping)
@@ -613,7 +613,9 @@ impl ManagedProcess {
     /// Marks a stop as requested and moves Running → Stopping (for shutdown, which signals
     /// all groups itself). Returns whether the process was live.
     pub(crate) fn begin_stop(&self) -> bool {
-        self.stop_requested.store(true, Ordering::Release);
+        if !self.state().is_terminal() {
+            self.stop_requested.store(true, Ordering::Release);
+        }
         let live = self
             .state
             .transition(State::Running, State::Stopping)

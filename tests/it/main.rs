@@ -2,3 +2,4 @@
 //! with real children, real sockets and real temp dirs.
 
 mod support;
+mod supervisor;
