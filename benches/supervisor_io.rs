@@ -139,7 +139,7 @@ fn sleeper(id: String, project: &Path) -> ProcessSpec {
 
 fn manager_ops() {
     let pm = ProcessManager::new(ManagerConfig::default()).unwrap();
-    let project = Path::new("/tmp/agnt-bench");
+    let project = Path::new("/tmp");
     for i in 0..10 {
         pm.start(sleeper(format!("p{i}"), project)).unwrap();
     }
@@ -169,52 +169,74 @@ fn gbps(bytes: u64, took: Duration) -> f64 {
 
 fn throughput() {
     let bytes = flood_bytes();
-    let flood = format!("head -c {bytes} /dev/zero");
-    // Raw pipe: the same producer into `cat > /dev/null`.
-    let t = Instant::now();
-    let status = spawn::command("sh")
-        .args(["-c", &format!("{flood} | cat > /dev/null")])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let raw_cat = gbps(bytes, t.elapsed());
-    report("pipe_raw_cat", raw_cat, "GB/s");
-    // Raw pipe read by Rust with a 64 KiB buffer and no ring.
-    let t = Instant::now();
-    let mut child = spawn::command("sh")
-        .args(["-c", &flood])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = child.stdout.take().unwrap();
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut got = 0u64;
-    loop {
-        match out.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => got += n as u64,
+    // Two producers: `head` (what the issue names; it writes small blocks) and `dd bs=64k`
+    // (one pipe-full per write), to show where the producer, not the reader, is the limit.
+    let producers = [
+        ("head", format!("head -c {bytes} /dev/zero")),
+        (
+            "dd64k",
+            format!(
+                "dd if=/dev/zero bs=65536 count={} status=none",
+                bytes / 65536
+            ),
+        ),
+    ];
+    for (name, flood) in producers {
+        let bytes = if name == "head" {
+            bytes
+        } else {
+            bytes / 65536 * 65536
+        };
+        // Raw pipe: the same producer into `cat > /dev/null`.
+        let t = Instant::now();
+        let status = spawn::command("sh")
+            .args(["-c", &format!("{flood} | cat > /dev/null")])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let raw_cat = gbps(bytes, t.elapsed());
+        report(&format!("pipe_raw_cat_{name}"), raw_cat, "GB/s");
+        // Raw pipe read by Rust with a 64 KiB buffer and no ring.
+        let t = Instant::now();
+        let mut child = spawn::command("sh")
+            .args(["-c", &flood])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = child.stdout.take().unwrap();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut got = 0u64;
+        loop {
+            match out.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got += n as u64,
+            }
         }
+        child.wait().unwrap();
+        let raw_rust = gbps(got, t.elapsed());
+        report(&format!("pipe_raw_rust_reader_{name}"), raw_rust, "GB/s");
+        // Captured by the supervisor: stdout ring + combined ring.
+        let pm = ProcessManager::new(ManagerConfig::default()).unwrap();
+        let t = Instant::now();
+        let p = pm
+            .start(ProcessSpec::new(name, "/tmp", CommandLine::Shell(flood)))
+            .unwrap();
+        assert_eq!(p.wait(None), State::Stopped);
+        let took = t.elapsed();
+        assert_eq!(p.output_end(Stream::Stdout), bytes);
+        let ours = gbps(bytes, took);
+        report(&format!("agnt_capture_{name}"), ours, "GB/s");
+        report(
+            &format!("agnt_capture_{name}_vs_raw_cat"),
+            100.0 * ours / raw_cat,
+            "%",
+        );
+        report(
+            &format!("agnt_capture_{name}_vs_raw_rust_reader"),
+            100.0 * ours / raw_rust,
+            "%",
+        );
     }
-    child.wait().unwrap();
-    let raw_rust = gbps(got, t.elapsed());
-    report("pipe_raw_rust_reader", raw_rust, "GB/s");
-    // Captured by the supervisor: stdout ring + combined ring.
-    let pm = ProcessManager::new(ManagerConfig::default()).unwrap();
-    let t = Instant::now();
-    let p = pm
-        .start(ProcessSpec::new("flood", "/tmp", CommandLine::Shell(flood)))
-        .unwrap();
-    assert_eq!(p.wait(None), State::Stopped);
-    let took = t.elapsed();
-    assert_eq!(p.output_end(Stream::Stdout), bytes);
-    let ours = gbps(bytes, took);
-    report("agnt_capture", ours, "GB/s");
-    report("agnt_capture_vs_raw_cat", 100.0 * ours / raw_cat, "%");
-    report(
-        "agnt_capture_vs_raw_rust_reader",
-        100.0 * ours / raw_rust,
-        "%",
-    );
 }
 
 fn vm_rss_kib() -> u64 {
@@ -234,7 +256,7 @@ fn threads() -> usize {
 
 fn rss() {
     let pm = ProcessManager::new(ManagerConfig::default()).unwrap();
-    let project = Path::new("/tmp/agnt-rss");
+    let project = Path::new("/tmp");
     let before = vm_rss_kib();
     let procs: Vec<_> = (0..100)
         .map(|i| pm.start(sleeper(format!("idle{i}"), project)).unwrap())

@@ -42,9 +42,11 @@ const DRAIN_WAIT: Duration = Duration::from_millis(250);
 const PARTIAL_LINE_WAIT: Duration = Duration::from_millis(20);
 /// A partial line longer than this goes to the combined ring at once.
 const PARTIAL_LINE_MAX: usize = 4096;
-/// First read buffer of a pump; it grows to `READ_MAX` when a read fills it.
+/// First read buffer of a pump; it grows to `READ_MAX` when a read fills it, and then the
+/// pipe itself grows to `PIPE_FLOOD` so a flooding child wakes us less often.
 const READ_MIN: usize = 8 * 1024;
-const READ_MAX: usize = 64 * 1024;
+const READ_MAX: usize = 256 * 1024;
+const PIPE_FLOOD: usize = 1024 * 1024;
 /// Upper bound for the final wait of `stop` after SIGKILL.
 const KILL_WAIT: Duration = Duration::from_secs(10);
 const NO_EXIT: i64 = i64::MIN;
@@ -332,21 +334,27 @@ impl ManagedProcess {
             .unwrap_or_else(|| self.spec.project.clone());
         let spawned =
             spawn::prepare(&self.spec.command, &cwd, &self.spec.env).and_then(|mut cmd| {
-                cmd.spawn().map_err(|source| Error::Spawn {
-                    program: spawn::program_name(&self.spec.command),
-                    source,
+                cmd.spawn().map_err(|source| {
+                    // chdir failures surface as the program's ENOENT: say which it was.
+                    let source = if cwd.is_dir() {
+                        source
+                    } else {
+                        io::Error::new(
+                            source.kind(),
+                            format!("working directory {} does not exist", cwd.display()),
+                        )
+                    };
+                    Error::Spawn {
+                        program: spawn::program_name(&self.spec.command),
+                        source,
+                    }
                 })
             });
         let mut child = match spawned {
             Ok(c) => c,
             Err(e) => {
                 let reason = match &e {
-                    Error::Spawn { source, .. } if cwd.is_dir() => {
-                        format!("cannot start: {source}")
-                    }
-                    Error::Spawn { source, .. } => {
-                        format!("cannot start in {}: {source}", cwd.display())
-                    }
+                    Error::Spawn { source, .. } => format!("cannot start: {source}"),
                     other => other.to_string(),
                 };
                 self.fail(reason);
@@ -463,7 +471,11 @@ impl ManagedProcess {
             }
             self.notify();
             if n == buf.len() && buf.len() < READ_MAX {
-                buf.resize(READ_MAX, 0);
+                // Only a child that fills the pipe gets the big buffers; idle ones stay small.
+                if buf.len() >= 64 * 1024 {
+                    let _ = rustix::pipe::fcntl_setpipe_size(&pipe, PIPE_FLOOD);
+                }
+                buf.resize((buf.len() * 8).min(READ_MAX), 0);
             }
         }
         if !pending.is_empty() {

@@ -766,6 +766,15 @@ fn bad_input_is_a_clear_error() {
     let e = pm.start(sh("blank", dir.path(), "  ")).unwrap_err();
     assert!(matches!(e, Error::InvalidArgument(_)), "{e}");
 
+    // A missing working directory is named.
+    let mut spec = sh("nowhere", dir.path(), "true");
+    spec.cwd = Some(dir.path().join("missing"));
+    let e = pm.start(spec).unwrap_err().to_string();
+    assert!(
+        e.contains("working directory") && e.contains("missing"),
+        "{e}"
+    );
+
     // A failed id can be started again.
     let ok = pm.start(sh("ghost", dir.path(), "true")).unwrap();
     assert_eq!(ok.wait(Some(LONG)), State::Stopped);
