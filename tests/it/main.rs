@@ -1,5 +1,9 @@
 //! The one integration test binary: each module drives the real `agnt` binary or the library
 //! with real children, real sockets and real temp dirs.
 
-mod support;
+mod browser;
+mod proxy;
 mod supervisor;
+mod support;
+
+mod up;
