@@ -27,7 +27,7 @@ use rustix::{
 };
 
 use super::{
-    OutputRead, OutputRequest, ProcessSpec, State, Stream, manager::Shared, output, spawn,
+    OutputRead, OutputRequest, ProcessSpec, State, Stream, manager::Shared, output, procfs, spawn,
 };
 use crate::{
     Error, Result,
@@ -616,10 +616,17 @@ impl ManagedProcess {
 
     /// Sends SIGKILL to the group (grandchildren that outlived the leader). Harmless when the
     /// group is gone.
+    ///
+    /// Pid reuse: once the waiter reaped our leader, a process whose pid equals our pgid is
+    /// somebody else's (possibly the leader of a new group with the same number), so we leave
+    /// the group alone then. While any of our grandchildren lives, the kernel does not hand
+    /// the number out again, so the group is still ours.
     pub(crate) fn kill_leftovers(&self) {
-        if let Some(pgid) = self.pgid() {
-            let _ = spawn::signal_group(pgid, Signal::KILL);
+        let Some(pgid) = self.pgid() else { return };
+        if self.state().is_terminal() && procfs::stat(pgid).is_some() {
+            return;
         }
+        let _ = spawn::signal_group(pgid, Signal::KILL);
     }
 
     /// Marks a stop as requested and moves Running → Stopping (for shutdown, which signals
