@@ -3,6 +3,7 @@
 
 mod browser;
 mod proxy;
+mod supervisor;
 mod support;
 
 mod up;
