@@ -663,7 +663,7 @@ impl Conn {
                 }
                 Err(e) => {
                     // The head already went upstream; the exchange cannot be completed.
-                    let mut rec = self.record(cx);
+                    let mut rec = self.record();
                     rec.error = Some(format!("bad request body: {e}"));
                     cx.shared
                         .log
@@ -852,9 +852,9 @@ impl Conn {
         }
     }
 
-    fn record(&self, cx: &Ctx<'_>) -> HttpRecord {
-        let _ = cx;
-        let Some(ex) = &self.ex else {
+    /// Moves the exchange's captured data into a log record (the exchange ends right after).
+    fn record(&mut self) -> HttpRecord {
+        let Some(ex) = &mut self.ex else {
             return HttpRecord::default();
         };
         HttpRecord {
@@ -862,11 +862,11 @@ impl Conn {
             url: ex.url.clone(),
             status: ex.status,
             duration_ms: ex.start.elapsed().as_secs_f64() * 1000.0,
-            request_headers: ex.req_headers.clone(),
-            response_headers: ex.resp_headers.clone(),
-            request_body: ex.req_cap.clone(),
+            request_headers: std::mem::take(&mut ex.req_headers),
+            response_headers: std::mem::take(&mut ex.resp_headers),
+            request_body: std::mem::take(&mut ex.req_cap),
             request_truncated: ex.req_trunc,
-            response_body: ex.resp_cap.clone(),
+            response_body: std::mem::take(&mut ex.resp_cap),
             response_truncated: ex.resp_trunc,
             error: None,
             injected: ex.injected,
@@ -902,7 +902,7 @@ impl Conn {
         let cause = e.to_string();
         let ex_started = ex.resp_started;
         let req_done = ex.req_body.is_none();
-        let mut rec = self.record(cx);
+        let mut rec = self.record();
         rec.error = Some(cause.clone());
         if !ex_started {
             rec.status = 502;
@@ -1127,7 +1127,7 @@ impl Conn {
             ex.resp_headers = head.headers.clone();
             let mut out = Vec::new();
             http::write_response(&head, &mut out);
-            let mut rec = self.record(cx);
+            let mut rec = self.record();
             rec.status = 101;
             cx.shared
                 .log
@@ -1225,7 +1225,6 @@ impl Conn {
         if ex.logged {
             return;
         }
-        let rec = self.record(cx);
         let accept = http::header_str(&ex.req_headers, "accept").unwrap_or_default();
         let xhr = http::header_str(&ex.req_headers, "x-requested-with")
             .is_some_and(|v| v.eq_ignore_ascii_case("xmlhttprequest"));
@@ -1235,7 +1234,9 @@ impl Conn {
         cx.shared
             .pages
             .on_http(&ex.url, document, referer.as_deref(), ex.page_id.as_deref());
-        cx.shared.log.push_http(ex.page_id.clone(), rec);
+        let page = ex.page_id.clone();
+        let rec = self.record();
+        cx.shared.log.push_http(page, rec);
         if let Some(ex) = &mut self.ex {
             ex.logged = true;
         }
