@@ -153,6 +153,9 @@ struct Exchange {
     injected: bool,
     /// The log entry is written (before the last bytes reach the client).
     logged: bool,
+    /// HTTP/1.0 client: a chunked response is sent de-chunked, delimited by close.
+    client_http10: bool,
+    dechunk: bool,
 }
 
 #[derive(Debug)]
@@ -761,6 +764,8 @@ impl Conn {
             inject: None,
             injected: false,
             logged: false,
+            client_http10: head.version == 0,
+            dechunk: false,
         }
     }
 
@@ -1056,7 +1061,7 @@ impl Conn {
                         return progress;
                     }
                     let mut decoded = Vec::new();
-                    let keep_decoded = ex.inject.is_some();
+                    let keep_decoded = ex.inject.is_some() || ex.dechunk;
                     let (cap, trunc) = (&mut ex.resp_cap, &mut ex.resp_trunc);
                     let r = state.take(&up.inb, eof, |d| {
                         if !keep_decoded || cap.len() < 10 * 1024 {
@@ -1107,7 +1112,8 @@ impl Conn {
                                 if done {
                                     self.log_exchange(cx);
                                 }
-                                self.send_client(&raw);
+                                let dechunk = self.ex.as_ref().is_some_and(|x| x.dechunk);
+                                self.send_client(if dechunk { &decoded } else { &raw });
                             }
                             if done {
                                 self.finish_exchange(cx);
@@ -1179,6 +1185,11 @@ impl Conn {
                     });
                 } else {
                     ex.raw_until_close = framing == BodyFraming::UntilClose;
+                    if ex.client_http10 && framing == BodyFraming::Chunked {
+                        http::remove(&mut head.headers, "transfer-encoding");
+                        ex.dechunk = true;
+                        ex.raw_until_close = true;
+                    }
                     ex.resp_headers = head.headers.clone();
                     let mut out = Vec::new();
                     http::write_response(&head, &mut out);
