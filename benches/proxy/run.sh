@@ -37,6 +37,8 @@ for name in ("page.html", "page.txt"):
     open(sys.argv[1] + "/" + name + ".gz", "wb").write(gzip.compress(html.encode(), 6))
 PY
 
+chmod -R a+rX "$W"   # nginx workers run as an unprivileged user
+
 nginx_conf() { # $1=name $2=server block
     mkdir -p "$W/$1"
     cat > "$W/$1/nginx.conf" <<NGX
@@ -63,7 +65,7 @@ nginx -c "$W/up/nginx.conf" -e "$W/up/error.log"
 nginx -c "$W/rp/nginx.conf" -e "$W/rp/error.log"
 mv "$W/up.pid" "$W/up.pid" 2>/dev/null || true
 
-(cd "$ROOT" && go build -o "$W/goproxy" ./benches/go/reverseproxy)
+(cd "$ROOT/benches/go/reverseproxy" && GOFLAGS=-mod=mod go build -o "$W/goproxy" .)
 "$W/goproxy" "127.0.0.1:$GO" "http://127.0.0.1:$UP" 2>"$W/go.log" &
 PIDS="$PIDS $!"
 AGNT_BIN=${AGNT_BIN:-$ROOT/target/release/examples/proxy}
@@ -72,7 +74,7 @@ AGNT_PID=$!
 PIDS="$PIDS $AGNT_PID"
 
 for p in $UP $AGNT $NGX $GO; do
-    i=0; until curl -s -o /dev/null "http://127.0.0.1:$p/small.txt"; do i=$((i+1)); [ $i -gt 100 ] && { echo "port $p not up" >&2; exit 1; }; sleep 0.1; done
+    i=0; until [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$p/small.txt")" = 200 ]; do i=$((i+1)); [ $i -gt 100 ] && { echo "port $p not up" >&2; exit 1; }; sleep 0.1; done
 done
 
 # wrk output -> "req/s p50 p99"
@@ -83,8 +85,13 @@ run() { # $1=port $2=path $3=conns [$4...=extra wrk args]
     rps=$(awk '/Requests\/sec/ {print $2}' "$W/wrk.out")
     p50=$(awk '$1=="50%" {print $2}' "$W/wrk.out")
     p99=$(awk '$1=="99%" {print $2}' "$W/wrk.out")
-    errs=$(awk '/Non-2xx|Socket errors/ {printf "%s ", $0}' "$W/wrk.out")
-    echo "$rps $p50 $p99 $errs"
+    if grep -q "Non-2xx" "$W/wrk.out"; then
+        echo "wrk saw non-2xx responses from port $port $path:" >&2
+        cat "$W/wrk.out" >&2
+        echo "NON-2xx - -"
+        return
+    fi
+    echo "$rps $p50 $p99"
 }
 
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -142,13 +149,21 @@ for name, pid, port in (("agnt", sys.argv[1], int(sys.argv[2])), ("nginx worker"
     socks = []
     for i in range(1000):
         s = socket.create_connection(("127.0.0.1", port))
+        s.settimeout(5)
         s.sendall(b"GET /small.txt HTTP/1.1\r\nHost: x\r\n\r\n")
         got = b""
-        while b"\r\n\r\n" not in got or len(got) < 1024:
-            got += s.recv(65536)
+        try:
+            while b"\r\n\r\n" not in got or len(got) < 1024:
+                d = s.recv(65536)
+                if not d:
+                    raise OSError("closed")
+                got += d
+        except OSError as e:
+            print("| %s | connection %d failed: %s |" % (name, i, e))
+            break
         socks.append(s)
     after = rss(pid)
-    print("| %s | RSS before %d KiB | with 1000 idle keep-alive conns %d KiB | %.1f KiB/conn |" % (name, before, after, (after - before) / 1000.0))
+    print("| %s | RSS before %d KiB | with %d idle keep-alive conns %d KiB | %.1f KiB/conn |" % (name, before, len(socks), after, (after - before) / max(1, len(socks))))
     for s in socks:
         s.close()
 PY

@@ -121,7 +121,15 @@ pub fn insert_position(html: &[u8]) -> usize {
 
 /// Whether the page already carries our tag.
 pub fn already_injected(html: &[u8]) -> bool {
-    html.windows(SCRIPT_TAG.len()).any(|w| w == SCRIPT_TAG)
+    let mut i = 0;
+    while let Some(off) = html[i..].iter().position(|&b| b == b'<') {
+        let at = i + off;
+        if html[at..].starts_with(SCRIPT_TAG) {
+            return true;
+        }
+        i = at + 1;
+    }
+    false
 }
 
 /// Inserts the script tag into decoded HTML; `None` if it is already there.

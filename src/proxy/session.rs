@@ -1079,7 +1079,6 @@ impl Conn {
                             return true;
                         }
                         Ok((n, done)) => {
-                            let raw: Vec<u8> = up.inb.drain(..n).collect();
                             if !done && n == 0 {
                                 if eof {
                                     // Upstream closed before the body ended.
@@ -1092,8 +1091,11 @@ impl Conn {
                                 return progress;
                             }
                             progress = true;
+                            // Move the buffer out so its bytes can be sent without a copy.
+                            let mut inb = std::mem::take(&mut up.inb);
+                            let raw = &inb[..n];
                             if let Some(ib) = &mut ex.inject {
-                                ib.raw.extend_from_slice(&raw);
+                                ib.raw.extend_from_slice(raw);
                                 ib.decoded.extend_from_slice(&decoded);
                                 if ib.raw.len() > INJECT_LIMIT && !done {
                                     // Too big to buffer: send what we have and stream the rest.
@@ -1102,9 +1104,13 @@ impl Conn {
                                     http::write_response(&ib.head, &mut out);
                                     out.extend_from_slice(&ib.raw);
                                     ex.resp_headers = ib.head.headers;
+                                    inb.drain(..n);
+                                    up.inb = inb;
                                     self.send_client(&out);
                                     continue;
                                 }
+                                inb.drain(..n);
+                                up.inb = inb;
                                 if done {
                                     self.finish_inject(cx);
                                 }
@@ -1113,7 +1119,11 @@ impl Conn {
                                     self.log_exchange(cx);
                                 }
                                 let dechunk = self.ex.as_ref().is_some_and(|x| x.dechunk);
-                                self.send_client(if dechunk { &decoded } else { &raw });
+                                self.send_client(if dechunk { &decoded } else { raw });
+                                inb.drain(..n);
+                                if let Some(up) = &mut self.up {
+                                    up.inb = inb;
+                                }
                             }
                             if done {
                                 self.finish_exchange(cx);
