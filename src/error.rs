@@ -13,21 +13,37 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     /// An id that no registry holds. `known` lists the ids that do exist (for the message).
-    NotFound { kind: &'static str, id: String, known: Vec<String> },
+    NotFound {
+        kind: &'static str,
+        id: String,
+        known: Vec<String>,
+    },
     /// A live entry with this id exists already.
     AlreadyExists { kind: &'static str, id: String },
     /// The manager is shutting down and takes no new work.
     ShuttingDown,
     /// A state-machine transition that is not allowed.
-    InvalidTransition { from: &'static str, to: &'static str },
+    InvalidTransition {
+        from: &'static str,
+        to: &'static str,
+    },
     /// Bad input from a caller (empty argv, bad regex, bad port, ...).
     InvalidArgument(String),
     /// A program could not be started.
     Spawn { program: String, source: io::Error },
     /// An I/O operation failed; `op` says what we were doing.
-    Io { op: &'static str, path: Option<PathBuf>, source: io::Error },
+    Io {
+        op: &'static str,
+        path: Option<PathBuf>,
+        source: io::Error,
+    },
     /// A configuration file could not be read or parsed.
-    Config { path: PathBuf, line: usize, column: usize, message: String },
+    Config {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
     /// Waiting for something ran out of time.
     Timeout(String),
     /// A TCP port is taken.
@@ -68,11 +84,24 @@ impl fmt::Display for Error {
             Error::Spawn { program, source } => {
                 write!(f, "failed to start {program:?}: {source}")
             }
-            Error::Io { op, path: Some(path), source } => {
+            Error::Io {
+                op,
+                path: Some(path),
+                source,
+            } => {
                 write!(f, "{op} {}: {source}", path.display())
             }
-            Error::Io { op, path: None, source } => write!(f, "{op}: {source}"),
-            Error::Config { path, line, column, message } => {
+            Error::Io {
+                op,
+                path: None,
+                source,
+            } => write!(f, "{op}: {source}"),
+            Error::Config {
+                path,
+                line,
+                column,
+                message,
+            } => {
                 write!(f, "{}:{line}:{column}: {message}", path.display())
             }
             Error::Timeout(msg) => write!(f, "timed out: {msg}"),
@@ -85,9 +114,9 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Spawn { source, .. } | Error::Io { source, .. } | Error::PortInUse { source, .. } => {
-                Some(source)
-            }
+            Error::Spawn { source, .. }
+            | Error::Io { source, .. }
+            | Error::PortInUse { source, .. } => Some(source),
             _ => None,
         }
     }

@@ -4,11 +4,19 @@
 //! The library has no async runtime: OS threads, `mio` for sockets, `crossbeam-channel` for
 //! messages. Start with [`supervisor::ProcessManager`] and [`proxy::ProxyManager`].
 
+pub mod cli;
+pub mod config;
+pub mod detect;
 pub mod error;
 pub mod proxy;
+pub mod ringbuf;
+pub mod signals;
 pub mod supervisor;
 pub mod thread;
+pub mod up;
+pub mod urlwatch;
 
 pub use error::{Error, Result};
 pub use proxy::{ProxyConfig, ProxyManager, ProxyServer};
+pub use ringbuf::RingBuffer;
 pub use supervisor::{ManagedProcess, ProcessManager, ProcessSpec};

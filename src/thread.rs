@@ -13,7 +13,10 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    thread::Builder::new().name(name.into()).stack_size(stack).spawn(f)
+    thread::Builder::new()
+        .name(name.into())
+        .stack_size(stack)
+        .spawn(f)
 }
 
 /// A join handle that joins its thread when dropped.

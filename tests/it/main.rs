@@ -4,3 +4,5 @@
 mod browser;
 mod proxy;
 mod support;
+
+mod up;

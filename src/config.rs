@@ -1,0 +1,637 @@
+//! `.agnt.kdl`: finding the project's config file and turning it into typed settings.
+//!
+//! The schema is the Go original's (KDL v1 files keep working through `kdl`'s `v1-fallback`):
+//!
+//! ```kdl
+//! scripts {
+//!     dev {
+//!         run "npm run dev"            // or: command "npm" "run" "dev" / command "npm"; args "run" "dev"
+//!         autostart true
+//!         env { PORT "3000"; }
+//!         cwd "web"                    // relative to the config file's directory
+//!         url-matchers "Local:\\s+(\\S+)"
+//!         ready "ready in"             // ours: a log regex; or ready-port 3000; or ready-url "http://..."
+//!         ready-timeout 60             // seconds (default 60), or a string like "90s"
+//!     }
+//! }
+//! proxies {
+//!     app { target "http://localhost:3000"; port 12345; autostart true; max-log-size 1000; }
+//!     web { script "dev"; }           // started when the script prints a localhost URL
+//! }
+//! ```
+//!
+//! Parsing does no IO beyond reading the one file; [`parse`] is pure. Unlike the original, `env`
+//! and `cwd` are applied (see [`ScriptConfig::to_spec`]). Sections we do not know (`hooks`,
+//! `toast`, ...) are ignored with a debug log so users' existing files load; a value of the wrong
+//! type is an error naming the file, line and column.
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use kdl::{KdlDocument, KdlNode, KdlValue};
+
+use crate::{
+    Error, Result,
+    supervisor::{CommandLine, ProcessSpec, ReadyCheck},
+};
+
+/// The config file's name.
+pub const FILE_NAME: &str = ".agnt.kdl";
+
+/// Default time `agnt up` waits for a script to become ready.
+pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A parsed `.agnt.kdl`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// The directory holding it: the project root, and the base of relative `cwd`s.
+    pub root: PathBuf,
+    /// Scripts in file order.
+    pub scripts: Vec<ScriptConfig>,
+    /// Proxies in file order.
+    pub proxies: Vec<ProxyEntry>,
+}
+
+/// One entry of `scripts { ... }`.
+#[derive(Debug, Clone)]
+pub struct ScriptConfig {
+    pub name: String,
+    pub command: CommandLine,
+    pub autostart: bool,
+    pub env: BTreeMap<String, String>,
+    /// Working directory, already resolved against the config's root.
+    pub cwd: Option<PathBuf>,
+    /// Regexes that pick the dev server's URL out of its output (first capture group, else the
+    /// whole match).
+    pub url_matchers: Vec<String>,
+    pub ready: Option<ReadyCheck>,
+    pub ready_timeout: Duration,
+}
+
+impl ScriptConfig {
+    /// A process spec for this script, with `env`, `cwd` and `ready` applied.
+    pub fn to_spec(&self, id: &str, project: &Path) -> ProcessSpec {
+        let mut spec = ProcessSpec::new(id, project, self.command.clone());
+        spec.env = self.env.clone();
+        spec.cwd = self.cwd.clone();
+        spec.ready = self.ready.clone();
+        spec
+    }
+}
+
+/// One entry of `proxies { ... }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyEntry {
+    pub name: String,
+    /// Fixed upstream URL (`target` or `url`).
+    pub target: Option<String>,
+    /// Or: the script whose printed localhost URL becomes the target.
+    pub script: Option<String>,
+    pub port: Option<u16>,
+    pub autostart: bool,
+    pub max_log_size: Option<usize>,
+}
+
+impl Config {
+    /// A script by name.
+    pub fn script(&self, name: &str) -> Option<&ScriptConfig> {
+        self.scripts.iter().find(|s| s.name == name)
+    }
+}
+
+/// Walks up from `start` to the filesystem root looking for `.agnt.kdl`.
+pub fn find(start: &Path) -> Option<PathBuf> {
+    start
+        .ancestors()
+        .map(|dir| dir.join(FILE_NAME))
+        .find(|p| p.is_file())
+}
+
+/// Reads and parses a config file.
+pub fn load(path: &Path) -> Result<Config> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::io("reading config", Some(path.to_path_buf()), e))?;
+    parse(&text, path)
+}
+
+/// Parses config text; `path` names the file in errors and gives the root for relative `cwd`s.
+pub fn parse(text: &str, path: &Path) -> Result<Config> {
+    let doc = KdlDocument::parse(text).map_err(|e| {
+        let diag = e.diagnostics.first();
+        let offset = diag.map_or(0, |d| d.span.offset());
+        let mut message = diag
+            .and_then(|d| d.message.clone())
+            .unwrap_or_else(|| "invalid KDL".to_string());
+        if let Some(help) = diag.and_then(|d| d.help.as_ref()) {
+            message.push_str(&format!(" ({help})"));
+        }
+        let (line, column) = line_col(text, offset);
+        Error::Config {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message,
+        }
+    })?;
+    let root = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let cx = Cx {
+        text,
+        path,
+        root: &root,
+    };
+    let mut config = Config {
+        path: path.to_path_buf(),
+        root: root.clone(),
+        scripts: vec![],
+        proxies: vec![],
+    };
+    for node in doc.nodes() {
+        match node.name().value() {
+            "scripts" => {
+                for child in children(node) {
+                    config.scripts.push(cx.script(child)?);
+                }
+            }
+            "proxies" => {
+                for child in children(node) {
+                    config.proxies.push(cx.proxy(child)?);
+                }
+            }
+            other => log::debug!("{}: ignoring section {other:?}", path.display()),
+        }
+    }
+    for proxy in &config.proxies {
+        if let Some(script) = &proxy.script
+            && config.script(script).is_none()
+        {
+            let name = &proxy.name;
+            let message = format!("proxy {name:?} names script {script:?}, which is not defined");
+            return Err(Error::Config {
+                path: path.to_path_buf(),
+                line: 0,
+                column: 0,
+                message,
+            });
+        }
+    }
+    Ok(config)
+}
+
+/// 1-based line and column of a byte offset (clamped to the text).
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+fn children(node: &KdlNode) -> impl Iterator<Item = &KdlNode> {
+    node.children().into_iter().flat_map(|d| d.nodes())
+}
+
+/// Parsing context: the source text (for positions), the file, the root.
+struct Cx<'a> {
+    text: &'a str,
+    path: &'a Path,
+    root: &'a Path,
+}
+
+impl Cx<'_> {
+    fn error(&self, node: &KdlNode, message: String) -> Error {
+        let (line, column) = line_col(self.text, node.span().offset());
+        Error::Config {
+            path: self.path.to_path_buf(),
+            line,
+            column,
+            message,
+        }
+    }
+
+    /// The node's positional arguments.
+    fn args<'n>(&self, node: &'n KdlNode) -> impl Iterator<Item = &'n KdlValue> {
+        node.entries()
+            .iter()
+            .filter(|e| e.name().is_none())
+            .map(|e| e.value())
+    }
+
+    fn string(&self, node: &KdlNode) -> Result<String> {
+        match self.args(node).next() {
+            Some(KdlValue::String(s)) => Ok(s.clone()),
+            Some(v) => Err(self.error(
+                node,
+                format!("{} expects a string, found {v}", node.name().value()),
+            )),
+            None => Err(self.error(
+                node,
+                format!("{} expects a string value", node.name().value()),
+            )),
+        }
+    }
+
+    fn strings(&self, node: &KdlNode) -> Result<Vec<String>> {
+        self.args(node)
+            .map(|v| match v {
+                KdlValue::String(s) => Ok(s.clone()),
+                other => Ok(other.to_string()),
+            })
+            .collect()
+    }
+
+    fn bool(&self, node: &KdlNode) -> Result<bool> {
+        match self.args(node).next() {
+            None => Ok(true), // a bare `autostart` means yes
+            Some(KdlValue::Bool(b)) => Ok(*b),
+            Some(KdlValue::String(s)) if s == "true" || s == "false" => Ok(s == "true"),
+            Some(v) => Err(self.error(
+                node,
+                format!("{} expects true or false, found {v}", node.name().value()),
+            )),
+        }
+    }
+
+    fn int(&self, node: &KdlNode, min: i128, max: i128) -> Result<i128> {
+        let name = node.name().value();
+        match self.args(node).next() {
+            Some(KdlValue::Integer(i)) if (min..=max).contains(i) => Ok(*i),
+            Some(v) => Err(self.error(
+                node,
+                format!("{name} expects an integer in {min}..={max}, found {v}"),
+            )),
+            None => Err(self.error(node, format!("{name} expects an integer value"))),
+        }
+    }
+
+    fn script(&self, node: &KdlNode) -> Result<ScriptConfig> {
+        let name = node.name().value().to_string();
+        let mut run: Option<String> = None;
+        let mut argv: Vec<String> = vec![];
+        let mut extra_args: Vec<String> = vec![];
+        let mut autostart = prop_bool(node, &["autostart", "auto-start"]).unwrap_or(false);
+        let mut env = BTreeMap::new();
+        let mut cwd = None;
+        let mut url_matchers = vec![];
+        let mut ready = None;
+        let mut ready_timeout = DEFAULT_READY_TIMEOUT;
+        for child in children(node) {
+            match child.name().value() {
+                "run" => run = Some(self.string(child)?),
+                "command" => argv = self.strings(child)?,
+                "args" => extra_args.extend(self.strings(child)?),
+                "autostart" | "auto-start" => autostart = self.bool(child)?,
+                "env" => {
+                    for var in children(child) {
+                        env.insert(var.name().value().to_string(), self.strings(var)?.join(" "));
+                    }
+                    for entry in child.entries() {
+                        if let Some(key) = entry.name() {
+                            env.insert(key.value().to_string(), value_string(entry.value()));
+                        }
+                    }
+                }
+                "cwd" => cwd = Some(self.root.join(self.string(child)?)),
+                "url-matchers" | "url-matcher" => {
+                    for pattern in self.strings(child)? {
+                        regex::Regex::new(&pattern).map_err(|e| {
+                            self.error(child, format!("invalid url-matchers regex: {e}"))
+                        })?;
+                        url_matchers.push(pattern);
+                    }
+                }
+                "ready" => {
+                    let pattern = self.string(child)?;
+                    let re = regex::Regex::new(&pattern)
+                        .map_err(|e| self.error(child, format!("invalid ready regex: {e}")))?;
+                    ready = Some(ReadyCheck::Log(re));
+                }
+                "ready-port" => ready = Some(ReadyCheck::Port(self.int(child, 1, 65535)? as u16)),
+                "ready-url" => ready = Some(ReadyCheck::Url(self.string(child)?)),
+                "ready-timeout" => {
+                    ready_timeout = match self.args(child).next() {
+                        Some(KdlValue::Integer(s)) if *s > 0 => Duration::from_secs(*s as u64),
+                        Some(KdlValue::String(s)) => parse_duration(s).ok_or_else(|| {
+                            self.error(
+                                child,
+                                format!(
+                                    "ready-timeout: cannot read {s:?} as a duration (try \"90s\")"
+                                ),
+                            )
+                        })?,
+                        _ => {
+                            return Err(
+                                self.error(child, "ready-timeout expects seconds, e.g. 60".into())
+                            );
+                        }
+                    }
+                }
+                other => log::warn!(
+                    "{}: script {name:?}: ignoring unknown key {other:?}",
+                    self.path.display()
+                ),
+            }
+        }
+        let command = match (run, argv.is_empty()) {
+            (Some(_), false) => {
+                return Err(self.error(
+                    node,
+                    format!("script {name:?} has both run and command: keep one"),
+                ));
+            }
+            (Some(line), true) => {
+                if !extra_args.is_empty() {
+                    return Err(self.error(
+                        node,
+                        format!("script {name:?}: args go with command, not run"),
+                    ));
+                }
+                CommandLine::Shell(line)
+            }
+            (None, false) => {
+                argv.extend(extra_args);
+                CommandLine::Argv(argv)
+            }
+            (None, true) => {
+                return Err(self.error(
+                    node,
+                    format!("script {name:?} needs run \"...\" or command \"...\""),
+                ));
+            }
+        };
+        Ok(ScriptConfig {
+            name,
+            command,
+            autostart,
+            env,
+            cwd,
+            url_matchers,
+            ready,
+            ready_timeout,
+        })
+    }
+
+    fn proxy(&self, node: &KdlNode) -> Result<ProxyEntry> {
+        let name = node.name().value().to_string();
+        let mut entry = ProxyEntry {
+            name: name.clone(),
+            target: None,
+            script: None,
+            port: None,
+            autostart: prop_bool(node, &["autostart", "auto-start"]).unwrap_or(false),
+            max_log_size: None,
+        };
+        let mut host: Option<String> = None;
+        for child in children(node) {
+            match child.name().value() {
+                "target" | "url" => entry.target = Some(self.string(child)?),
+                "script" => entry.script = Some(self.string(child)?),
+                "port" => entry.port = Some(self.int(child, 0, 65535)? as u16),
+                "host" => host = Some(self.string(child)?),
+                "autostart" | "auto-start" => entry.autostart = self.bool(child)?,
+                "max-log-size" => {
+                    entry.max_log_size = Some(self.int(child, 1, 1_000_000)? as usize)
+                }
+                other => log::warn!(
+                    "{}: proxy {name:?}: ignoring unknown key {other:?}",
+                    self.path.display()
+                ),
+            }
+        }
+        if entry.target.is_none() && entry.script.is_none() {
+            // The original's legacy form: `port N host "h"` names the upstream.
+            match (host, entry.port) {
+                (Some(host), Some(port)) => {
+                    entry.target = Some(format!("http://{host}:{port}"));
+                    entry.port = None;
+                }
+                _ => {
+                    return Err(self.error(
+                        node,
+                        format!("proxy {name:?} needs target \"http://...\" or script \"...\""),
+                    ));
+                }
+            }
+        }
+        if entry.target.is_some() && entry.script.is_some() {
+            return Err(self.error(
+                node,
+                format!("proxy {name:?} has both target and script: keep one"),
+            ));
+        }
+        Ok(entry)
+    }
+}
+
+fn prop_bool(node: &KdlNode, keys: &[&str]) -> Option<bool> {
+    node.entries().iter().find_map(|e| {
+        let key = e.name()?.value();
+        keys.contains(&key).then(|| e.value().as_bool()).flatten()
+    })
+}
+
+fn value_string(v: &KdlValue) -> String {
+    match v {
+        KdlValue::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Parses `90s`, `5m`, `1h`, `500ms`, or plain seconds.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().ok()?;
+    if !n.is_finite() || n < 0.0 {
+        return None;
+    }
+    let secs = match unit.trim() {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return None,
+    };
+    Duration::try_from_secs_f64(secs).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(text: &str) -> Result<Config> {
+        parse(text, Path::new("/proj/.agnt.kdl"))
+    }
+
+    #[test]
+    fn full_schema_v1() {
+        let cfg = check(
+            r#"
+scripts {
+    dev {
+        run "npm run dev"
+        autostart true
+        env { PORT "3000"; NODE_ENV "development"; }
+        cwd "web"
+        url-matchers "Local:\\s+(\\S+)"
+        ready "ready in"
+        ready-timeout 90
+    }
+    api {
+        command "cargo" "run"
+        args "--" "--port" "8080"
+        ready-port 8080
+    }
+}
+proxies {
+    app { target "http://localhost:3000"; port 12345; autostart true; max-log-size 500; }
+    web { script "dev"; }
+}
+hooks {
+    on-response { toast true; }
+}
+"#,
+        )
+        .unwrap();
+        assert_eq!(cfg.root, Path::new("/proj"));
+        let dev = cfg.script("dev").unwrap();
+        assert_eq!(dev.command, CommandLine::Shell("npm run dev".into()));
+        assert!(dev.autostart);
+        assert_eq!(dev.env.get("PORT").map(String::as_str), Some("3000"));
+        assert_eq!(dev.cwd.as_deref(), Some(Path::new("/proj/web")));
+        assert_eq!(dev.url_matchers.len(), 1);
+        assert!(matches!(&dev.ready, Some(ReadyCheck::Log(re)) if re.is_match("ready in 300ms")));
+        assert_eq!(dev.ready_timeout, Duration::from_secs(90));
+        let api = cfg.script("api").unwrap();
+        assert_eq!(
+            api.command,
+            CommandLine::Argv(vec![
+                "cargo".into(),
+                "run".into(),
+                "--".into(),
+                "--port".into(),
+                "8080".into()
+            ])
+        );
+        assert!(!api.autostart);
+        assert!(matches!(api.ready, Some(ReadyCheck::Port(8080))));
+        assert_eq!(
+            cfg.proxies[0],
+            ProxyEntry {
+                name: "app".into(),
+                target: Some("http://localhost:3000".into()),
+                script: None,
+                port: Some(12345),
+                autostart: true,
+                max_log_size: Some(500),
+            }
+        );
+        assert_eq!(cfg.proxies[1].script.as_deref(), Some("dev"));
+    }
+
+    #[test]
+    fn kdl_v2_and_props() {
+        let cfg =
+            check("scripts {\n  dev autostart=#true {\n    run \"make dev\"\n  }\n}\n").unwrap();
+        assert!(cfg.scripts[0].autostart);
+    }
+
+    #[test]
+    fn spec_carries_env_cwd_ready() {
+        let cfg =
+            check("scripts { a { run \"x\"; env { K \"v\"; }; cwd \"sub\"; ready-port 9; } }")
+                .unwrap();
+        let spec = cfg.scripts[0].to_spec("a", Path::new("/proj"));
+        assert_eq!(spec.env.get("K").map(String::as_str), Some("v"));
+        assert_eq!(spec.cwd.as_deref(), Some(Path::new("/proj/sub")));
+        assert!(matches!(spec.ready, Some(ReadyCheck::Port(9))));
+    }
+
+    #[test]
+    fn syntax_error_names_line_and_column() {
+        let err = check("scripts {\n  dev {\n    run \"npm\n").unwrap_err();
+        let Error::Config { line, column, .. } = &err else {
+            panic!("{err}")
+        };
+        assert!(*line >= 2, "{err}");
+        assert!(*column >= 1);
+        assert!(err.to_string().starts_with("/proj/.agnt.kdl:"), "{err}");
+    }
+
+    #[test]
+    fn semantic_errors_name_the_node() {
+        let err =
+            check("scripts {\n  dev {\n    autostart 7\n    run \"x\"\n  }\n}\n").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains(":3:5: autostart expects true or false"),
+            "{err}"
+        );
+        let err = check("scripts {\n  dev { autostart true; }\n}\n").unwrap_err();
+        assert!(
+            err.to_string().contains(":2:3: script \"dev\" needs run"),
+            "{err}"
+        );
+        let err = check("scripts { a { run \"x\"; command \"y\"; } }").unwrap_err();
+        assert!(err.to_string().contains("both run and command"), "{err}");
+        let err = check("scripts { a { run \"x\"; ready \"(\"; } }").unwrap_err();
+        assert!(err.to_string().contains("invalid ready regex"), "{err}");
+        let err = check("scripts { a { run \"x\"; ready-port 70000; } }").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("ready-port expects an integer in 1..=65535"),
+            "{err}"
+        );
+        let err = check("proxies { p { port 3; } }").unwrap_err();
+        assert!(err.to_string().contains("needs target"), "{err}");
+        let err = check("proxies { p { script \"nope\"; } }").unwrap_err();
+        assert!(err.to_string().contains("not defined"), "{err}");
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        for text in [
+            "",
+            "{",
+            "}",
+            "scripts",
+            "scripts {",
+            "\u{0}\u{feff}",
+            "scripts { a { env { } } }",
+            "proxies { x }",
+        ] {
+            let _ = check(text);
+        }
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_duration("x"), None);
+        assert_eq!(parse_duration("5y"), None);
+        assert_eq!(parse_duration("-1s"), None);
+    }
+
+    #[test]
+    fn find_walks_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let deep = dir.path().join("a/b/c");
+        std::fs::create_dir_all(&deep).unwrap();
+        assert_eq!(find(&deep), None);
+        std::fs::write(dir.path().join("a").join(FILE_NAME), "").unwrap();
+        assert_eq!(find(&deep), Some(dir.path().join("a").join(FILE_NAME)));
+    }
+}
