@@ -1090,3 +1090,24 @@ fn auto_restart_is_limited_to_five_a_minute() {
     );
     assert!(px.p.exec("1", Duration::from_secs(1)).is_err());
 }
+
+#[test]
+fn half_closed_client_still_gets_its_response() {
+    let up = Upstream::start(echo());
+    let px = Px::start(&up.url(), |_| {});
+    let mut c = px.client();
+    c.send(b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nbody");
+    c.s.shutdown(std::net::Shutdown::Write).unwrap();
+    let r = c.read_response("POST").unwrap();
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"body"[..]));
+    assert!(c.closed_by_server());
+    // A client that half-closes mid-head is closed without a response.
+    let mut c = px.client();
+    c.send(b"GET / HTTP/1.1\r\nHos");
+    c.s.shutdown(std::net::Shutdown::Write).unwrap();
+    assert!(c.read_response("GET").is_none());
+    assert!(wait_until(
+        Duration::from_secs(5),
+        || px.p.status()["active_connections"] == 0
+    ));
+}
