@@ -239,6 +239,20 @@ fn page_cookie(headers: &[Header]) -> Option<String> {
         })
 }
 
+/// A handshake without `Origin` (not a browser page) or whose `Origin` is `http://<Host>`.
+fn same_origin(headers: &[Header]) -> bool {
+    match (
+        http::header(headers, "origin"),
+        http::header(headers, "host"),
+    ) {
+        (None, _) => true,
+        (Some(o), Some(h)) => o
+            .strip_prefix(b"http://")
+            .is_some_and(|rest| rest.eq_ignore_ascii_case(h)),
+        (Some(_), None) => false,
+    }
+}
+
 fn valid_page_id(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
@@ -816,6 +830,11 @@ impl Conn {
         let path = head.target.split('?').next().unwrap_or("");
         let has_body = !matches!(http::request_framing(head), Ok(BodyFraming::None));
         match path {
+            "/__agnt/ws" if !same_origin(&head.headers) => {
+                // Another site's page in the user's browser must not read the agent's code
+                // or feed the log: browsers always send Origin on WebSocket handshakes.
+                self.bad_request(cx, 403, "Forbidden", "cross-origin WebSocket to /__agnt/ws");
+            }
             "/__agnt/ws" => match handshake_response(&head.headers) {
                 Some(resp) => {
                     self.send_client(&resp);

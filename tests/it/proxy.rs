@@ -1111,3 +1111,23 @@ fn half_closed_client_still_gets_its_response() {
         || px.p.status()["active_connections"] == 0
     ));
 }
+
+#[test]
+fn cross_origin_page_channel_is_refused() {
+    let up = Upstream::start(echo());
+    let px = Px::start(&up.url(), |_| {});
+    let addr = px.p.listen_addr();
+    let ws_req = |origin: &str| {
+        let mut c = px.client();
+        c.send(
+            format!(
+                "GET /__agnt/ws HTTP/1.1\r\nHost: {addr}\r\nOrigin: {origin}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        c.read_response("GET").map(|r| r.status)
+    };
+    assert_eq!(ws_req("http://evil.example"), Some(403));
+    assert_eq!(ws_req(&format!("http://{addr}")), Some(101));
+}
