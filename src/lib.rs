@@ -5,8 +5,10 @@
 //! messages. Start with [`supervisor::ProcessManager`] and [`proxy::ProxyManager`].
 
 pub mod config;
+pub mod daemon;
 pub mod detect;
 pub mod error;
+pub mod mcp;
 pub mod proxy;
 pub mod supervisor;
 pub mod thread;

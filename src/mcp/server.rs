@@ -1,0 +1,410 @@
+//! The MCP server over one [`Connection`]: version negotiation, `server/discover`, `ping`,
+//! `tools/list`, `tools/call`, cancellation and progress.
+//!
+//! Each `tools/call` runs on its own named thread under `catch_unwind`, so a slow call never
+//! blocks the connection's other requests and a panicking tool becomes an error result. The
+//! dispatch loop itself only reads messages and starts work.
+
+use std::{
+    collections::HashMap,
+    panic::{AssertUnwindSafe, catch_unwind},
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+};
+
+use crossbeam_channel::Sender;
+use parking_lot::Mutex;
+use serde_json::{Map, Value, json};
+
+use super::{
+    jsonrpc::{Connection, Message, Notification, Request, RequestId, Response, code},
+    tools::{self, Call, Ctx},
+};
+
+/// Protocol versions negotiated through `initialize`, oldest first.
+pub const HANDSHAKE_VERSIONS: &[&str] = &["2025-06-18", "2025-11-25"];
+/// The per-request-envelope version answered by `server/discover`.
+pub const DISCOVER_VERSION: &str = "2026-07-28";
+/// The `_meta` key carrying the caller's project path (set by the bridge and the CLI).
+pub const PROJECT_META: &str = "dev.agnt/project";
+/// Calls in flight per connection before new ones are refused.
+pub const MAX_INFLIGHT: usize = 64;
+
+/// Per-connection state.
+#[derive(Debug)]
+pub struct Session {
+    ctx: Arc<Ctx>,
+    sender: Sender<Message>,
+    project: Mutex<Option<PathBuf>>,
+    inflight: Mutex<HashMap<RequestId, Arc<AtomicBool>>>,
+    running: AtomicUsize,
+}
+
+/// Serves one connection until the peer goes away; returns when every call has answered.
+pub fn serve(conn: Connection, ctx: Arc<Ctx>) {
+    let session = Arc::new(Session::new(ctx, conn.sender.clone()));
+    for msg in &conn.receiver {
+        match msg {
+            Message::Request(req) => session.clone().dispatch(req),
+            Message::Notification(n) => session.notify(n),
+            Message::Response(_) => {} // we send no requests
+        }
+    }
+    // Cancel what is still waiting: the peer is gone.
+    for flag in session.inflight.lock().values() {
+        flag.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Session {
+    /// A session that answers on `sender`.
+    pub fn new(ctx: Arc<Ctx>, sender: Sender<Message>) -> Session {
+        Session {
+            ctx,
+            sender,
+            project: Mutex::new(None),
+            inflight: Mutex::new(HashMap::new()),
+            running: AtomicUsize::new(0),
+        }
+    }
+
+    /// Starts handling one request: simple methods answer inline, tool calls on a thread.
+    pub fn dispatch(self: Arc<Self>, req: Request) {
+        if req.method != "tools/call" {
+            let resp = self.handle_sync(req);
+            let _ = self.sender.send(resp.into());
+            return;
+        }
+        if self.running.load(Ordering::Relaxed) >= MAX_INFLIGHT {
+            let resp = Response::err(
+                Some(req.id),
+                code::INTERNAL_ERROR,
+                format!(
+                    "too many calls in flight on this connection (limit {MAX_INFLIGHT}); wait for some to finish"
+                ),
+            );
+            let _ = self.sender.send(resp.into());
+            return;
+        }
+        let cancel = Arc::new(AtomicBool::new(false));
+        self.inflight.lock().insert(req.id.clone(), cancel.clone());
+        self.running.fetch_add(1, Ordering::Relaxed);
+        let this = self.clone();
+        let name = format!("mcp-call-{}", req.id);
+        let spawned = crate::thread::spawn(name, 1024 * 1024, move || {
+            let id = req.id.clone();
+            let resp = this.call_tool(req, &cancel);
+            this.inflight.lock().remove(&id);
+            this.running.fetch_sub(1, Ordering::Relaxed);
+            let _ = this.sender.send(resp.into());
+        });
+        if let Err(e) = spawned {
+            log::error!("cannot start a call thread: {e}");
+            self.running.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Answers a request on the calling thread (the HTTP face and tests use this directly).
+    pub fn handle_sync(&self, req: Request) -> Response {
+        let id = req.id.clone();
+        match req.method.as_str() {
+            "initialize" => self.initialize(req),
+            "server/discover" => Response::ok(id, self.discover()),
+            "ping" => Response::ok(id, json!({})),
+            "tools/list" => Response::ok(id, json!({"tools": tools::list()})),
+            "tools/call" => self.call_tool(req, &AtomicBool::new(false)),
+            "logging/setLevel" => Response::ok(id, json!({})),
+            "resources/list" | "prompts/list" | "resources/templates/list" => Response::err(
+                Some(id),
+                code::METHOD_NOT_FOUND,
+                format!(
+                    "method {:?} is not offered: agnt serves tools only (see tools/list)",
+                    req.method
+                ),
+            ),
+            other => Response::err(
+                Some(id),
+                code::METHOD_NOT_FOUND,
+                format!(
+                    "method not found: {other:?}; supported: initialize, server/discover, ping, tools/list, tools/call"
+                ),
+            ),
+        }
+    }
+
+    fn notify(&self, n: Notification) {
+        match n.method.as_str() {
+            "notifications/cancelled" => {
+                let Some(id) = n.params.get("requestId").cloned() else {
+                    return;
+                };
+                if let Ok(id) = serde_json::from_value::<RequestId>(id)
+                    && let Some(flag) = self.inflight.lock().get(&id)
+                {
+                    flag.store(true, Ordering::Relaxed);
+                }
+            }
+            "notifications/initialized" => {}
+            other => log::debug!("ignoring notification {other}"),
+        }
+    }
+
+    fn initialize(&self, req: Request) -> Response {
+        let Some(params) = req.params.as_object() else {
+            return Response::err(
+                Some(req.id),
+                code::INVALID_PARAMS,
+                "initialize needs params with \"protocolVersion\"",
+            );
+        };
+        let Some(asked) = params.get("protocolVersion").and_then(Value::as_str) else {
+            return Response::err(
+                Some(req.id),
+                code::INVALID_PARAMS,
+                "initialize: missing string param \"protocolVersion\" (e.g. \"2025-06-18\")",
+            );
+        };
+        if let Some(p) = meta_project(&req.params) {
+            *self.project.lock() = Some(p);
+        }
+        let version = if HANDSHAKE_VERSIONS.contains(&asked) {
+            asked
+        } else {
+            HANDSHAKE_VERSIONS[HANDSHAKE_VERSIONS.len() - 1]
+        };
+        Response::ok(
+            req.id,
+            json!({
+                "protocolVersion": version,
+                "capabilities": capabilities(),
+                "serverInfo": server_info(),
+                "instructions": INSTRUCTIONS,
+            }),
+        )
+    }
+
+    fn discover(&self) -> Value {
+        json!({
+            "supportedVersions": [HANDSHAKE_VERSIONS[0], HANDSHAKE_VERSIONS[1], DISCOVER_VERSION],
+            "capabilities": capabilities(),
+            "serverInfo": server_info(),
+            "instructions": INSTRUCTIONS,
+            "resultType": "complete",
+        })
+    }
+
+    fn call_tool(&self, req: Request, cancel: &AtomicBool) -> Response {
+        let id = req.id;
+        let Some(params) = req.params.as_object() else {
+            return Response::err(
+                Some(id),
+                code::INVALID_PARAMS,
+                "tools/call needs params {\"name\", \"arguments\"}",
+            );
+        };
+        let Some(name) = params.get("name").and_then(Value::as_str) else {
+            return Response::err(
+                Some(id),
+                code::INVALID_PARAMS,
+                "tools/call: missing string param \"name\"",
+            );
+        };
+        let Some(tool) = tools::find(name) else {
+            return Response::err(
+                Some(id),
+                code::INVALID_PARAMS,
+                format!(
+                    "unknown tool {name:?}; available tools: {}",
+                    tools::names().join(", ")
+                ),
+            );
+        };
+        let empty = Map::new();
+        let args = match params.get("arguments") {
+            None | Some(Value::Null) => &empty,
+            Some(Value::Object(m)) => m,
+            Some(_) => {
+                return Response::err(
+                    Some(id),
+                    code::INVALID_PARAMS,
+                    "tools/call: \"arguments\" must be an object",
+                );
+            }
+        };
+        let project = meta_project(&req.params)
+            .or_else(|| self.project.lock().clone())
+            .unwrap_or_else(|| self.ctx.default_project.clone());
+        let progress_token = req
+            .params
+            .get("_meta")
+            .and_then(|m| m.get("progressToken"))
+            .cloned();
+        let sender = self.sender.clone();
+        let progress = progress_token.map(|token| {
+            move |done: f64, total: Option<f64>, message: &str| {
+                let mut p = json!({"progressToken": token, "progress": done, "message": message});
+                if let Some(t) = total {
+                    p["total"] = t.into();
+                }
+                let _ = sender.send(
+                    Notification {
+                        method: "notifications/progress".into(),
+                        params: p,
+                    }
+                    .into(),
+                );
+            }
+        });
+        let call = Call {
+            args,
+            project,
+            cancel,
+            progress: progress
+                .as_ref()
+                .map(|p| p as &dyn Fn(f64, Option<f64>, &str)),
+        };
+        self.ctx.calls.fetch_add(1, Ordering::Relaxed);
+        let outcome = catch_unwind(AssertUnwindSafe(|| tools::call(&self.ctx, tool, &call)));
+        let result = match outcome {
+            Ok(Ok(value)) => tools::ok_result(value),
+            Ok(Err(e)) => tools::error_result(&e.0),
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                log::error!("tool {name} panicked: {what}");
+                tools::error_result(&format!(
+                    "{name}: internal error ({what}); the server keeps running, please report this"
+                ))
+            }
+        };
+        if cancel.load(Ordering::Relaxed) {
+            log::debug!("call {id} finished after cancellation");
+        }
+        Response::ok(id, result)
+    }
+}
+
+/// The caller's project from `params._meta["dev.agnt/project"]`.
+fn meta_project(params: &Value) -> Option<PathBuf> {
+    let p = params.get("_meta")?.get(PROJECT_META)?.as_str()?;
+    (!p.is_empty()).then(|| PathBuf::from(p))
+}
+
+fn capabilities() -> Value {
+    json!({"tools": {"listChanged": false}})
+}
+
+fn server_info() -> Value {
+    json!({"name": "agnt", "title": "agnt dev-process supervisor and proxy", "version": env!("CARGO_PKG_VERSION")})
+}
+
+const INSTRUCTIONS: &str = "agnt runs and watches the project's dev processes and puts an instrumenting \
+reverse proxy in front of dev servers. Start with `detect` to see the project's scripts, `run` one in the \
+background, read it with `proc output`, put `proxy start` in front of its URL and read browser traffic and \
+errors with `proxylog`. Use `wait` instead of polling.";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session() -> (Arc<Session>, crossbeam_channel::Receiver<Message>) {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        (Arc::new(Session::new(Ctx::for_tests(), tx)), rx)
+    }
+
+    fn req(method: &str, params: Value) -> Request {
+        Request {
+            id: 1.into(),
+            method: method.into(),
+            params,
+        }
+    }
+
+    #[test]
+    fn negotiates_versions() {
+        let (s, _) = session();
+        for (asked, want) in [
+            ("2025-06-18", "2025-06-18"),
+            ("2025-11-25", "2025-11-25"),
+            ("1999-01-01", "2025-11-25"),
+        ] {
+            let r = s.handle_sync(req(
+                "initialize",
+                json!({"protocolVersion": asked, "capabilities": {}}),
+            ));
+            assert_eq!(r.outcome.unwrap()["protocolVersion"], want);
+        }
+        let r = s.handle_sync(req("initialize", json!({})));
+        assert_eq!(r.outcome.unwrap_err().code, code::INVALID_PARAMS);
+        let r = s.handle_sync(req("server/discover", json!({"_meta": {"x": 1}})));
+        let v = r.outcome.unwrap();
+        assert!(
+            v["supportedVersions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|x| x == DISCOVER_VERSION)
+        );
+    }
+
+    #[test]
+    fn unknown_method_and_tool() {
+        let (s, _) = session();
+        let r = s.handle_sync(req("nope", Value::Null));
+        assert_eq!(r.outcome.unwrap_err().code, code::METHOD_NOT_FOUND);
+        let r = s.handle_sync(req("tools/call", json!({"name": "nope"})));
+        let e = r.outcome.unwrap_err();
+        assert_eq!(e.code, code::INVALID_PARAMS);
+        assert!(e.message.contains("detect"), "{}", e.message);
+        let r = s.handle_sync(req("tools/call", json!({"name": "detect", "arguments": 3})));
+        assert_eq!(r.outcome.unwrap_err().code, code::INVALID_PARAMS);
+    }
+
+    #[test]
+    fn ping_and_list() {
+        let (s, _) = session();
+        assert_eq!(
+            s.handle_sync(req("ping", json!({"_meta": {}})))
+                .outcome
+                .unwrap(),
+            json!({})
+        );
+        let v = s
+            .handle_sync(req("tools/list", Value::Null))
+            .outcome
+            .unwrap();
+        let tools = v["tools"].as_array().unwrap();
+        assert!(tools.len() >= 8);
+        for t in tools {
+            assert_eq!(t["inputSchema"]["type"], "object", "{t}");
+            assert_eq!(t["outputSchema"]["type"], "object", "{t}");
+            assert!(
+                t["description"].as_str().unwrap().contains("Example"),
+                "{}",
+                t["name"]
+            );
+        }
+    }
+
+    #[test]
+    fn tool_call_runs_on_a_thread_and_answers() {
+        let (s, rx) = session();
+        s.clone().dispatch(req(
+            "tools/call",
+            json!({"name": "daemon", "arguments": {"action": "info"}}),
+        ));
+        let Message::Response(r) = rx.recv().unwrap() else {
+            panic!()
+        };
+        let v = r.outcome.unwrap();
+        assert_eq!(v["isError"], false);
+        assert_eq!(v["structuredContent"]["version"], env!("CARGO_PKG_VERSION"));
+        assert_eq!(v["content"][0]["type"], "text");
+    }
+}
