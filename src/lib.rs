@@ -4,6 +4,7 @@
 //! The library has no async runtime: OS threads, `mio` for sockets, `crossbeam-channel` for
 //! messages. Start with [`supervisor::ProcessManager`] and [`proxy::ProxyManager`].
 
+pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod detect;
@@ -12,6 +13,7 @@ pub mod mcp;
 pub mod proxy;
 pub mod supervisor;
 pub mod thread;
+pub mod toolcli;
 
 pub use error::{Error, Result};
 pub use proxy::{ProxyConfig, ProxyManager, ProxyServer};

@@ -2,6 +2,7 @@
 //! ([`server`]) and the tool table ([`tools`]). The daemon, the stdio bridge, `agnt mcp
 //! --standalone`, the HTTP face and the CLI all reach the tools through these types.
 
+pub mod bridge;
 pub mod jsonrpc;
 pub mod server;
 pub mod tools;
