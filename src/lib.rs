@@ -11,10 +11,13 @@ pub mod detect;
 pub mod error;
 pub mod mcp;
 pub mod proxy;
+pub mod ringbuf;
+pub mod signals;
 pub mod supervisor;
 pub mod thread;
 pub mod toolcli;
 
 pub use error::{Error, Result};
 pub use proxy::{ProxyConfig, ProxyManager, ProxyServer};
+pub use ringbuf::RingBuffer;
 pub use supervisor::{ManagedProcess, ProcessManager, ProcessSpec};

@@ -1,18 +1,38 @@
 //! The process supervisor: `ProcessManager` (registry, counters, health, shutdown) and
 //! `ManagedProcess` (one child, its atomic state machine and its output rings).
 //!
-//! CONTRACT STUB: the types and signatures below are the public API other modules (MCP tools,
-//! `agnt up`, the daemon) code against. The supervisor work fills the bodies in and may split
-//! this file, but keeps these paths and signatures (adding is fine, changing needs a reason).
+//! This file holds the plain data types (specs, states, requests, config); the behaviour lives
+//! in submodules: `process` (one child: state machine, pump and waiter threads), `manager`
+//! (the registry, counters, health thread, shutdown), `spawn` (the only `Command::new` and the
+//! group signals), `output` (read filters), `ports` (`cleanup_port`), `orphans` (the pid file
+//! a crashed manager leaves behind), `reaper` (child subreaper), `ready` (readiness checks),
+//! `registry` (the concurrent map) and `procfs` (small `/proc` readers).
+//!
+//! Lifecycle of a process: `Pending` (registered) → `Starting` (spawning) → `Running`. When
+//! we stop it: `Running` → `Stopping` → `Stopped` (summary `stopped (signal 15)`). When it
+//! exits by itself with status 0: `Running` → `Stopping` → `Stopped` (summary `passed`). When
+//! it exits by itself otherwise, dies of a signal we did not send, cannot be spawned, or the
+//! health check finds it stuck or lost: → `Failed` (summary `failed (exit 2)`, ...), and the
+//! manager's `total_failed` counter goes up.
 
-use std::{
-    collections::BTreeMap,
-    path::{Path, PathBuf},
-    sync::Arc,
-    time::{Duration, SystemTime},
-};
+use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 
-use crate::Result;
+mod manager;
+pub mod orphans;
+mod output;
+pub mod ports;
+pub mod process;
+pub mod procfs;
+mod ready;
+mod reaper;
+pub mod registry;
+pub mod spawn;
+
+pub use manager::ProcessManager;
+pub use orphans::default_state_dir;
+pub use output::compile_grep;
+pub use process::{AtomicState, ManagedProcess};
+pub use registry::Registry;
 
 /// What to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +92,7 @@ impl ProcessSpec {
 /// Starting/Running/Stopping → Failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
+#[allow(missing_docs)]
 pub enum State {
     Pending = 0,
     Starting = 1,
@@ -98,12 +119,57 @@ impl State {
     pub fn is_terminal(self) -> bool {
         matches!(self, State::Stopped | State::Failed)
     }
+
+    /// Whether the seed's state machine allows `from` → `to`.
+    pub fn can_transition(from: State, to: State) -> bool {
+        use State::*;
+        matches!(
+            (from, to),
+            (Pending, Starting)
+                | (Starting, Running)
+                | (Running, Stopping)
+                | (Stopping, Stopped)
+                | (Starting, Failed)
+                | (Running, Failed)
+                | (Stopping, Failed)
+        )
+    }
+
+    /// The state stored as `v` (unknown values read as `Failed`).
+    pub fn from_u8(v: u8) -> State {
+        match v {
+            0 => State::Pending,
+            1 => State::Starting,
+            2 => State::Running,
+            3 => State::Stopping,
+            4 => State::Stopped,
+            _ => State::Failed,
+        }
+    }
+
+    /// All states, in order.
+    pub const ALL: [State; 6] = [
+        State::Pending,
+        State::Starting,
+        State::Running,
+        State::Stopping,
+        State::Stopped,
+        State::Failed,
+    ];
+}
+
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Which output to read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Stream {
+    /// The child's standard output.
     Stdout,
+    /// The child's standard error.
     Stderr,
     /// Both, interleaved in arrival order.
     #[default]
@@ -182,143 +248,4 @@ pub struct ManagerStats {
     pub active: i64,
     pub total_started: i64,
     pub total_failed: i64,
-}
-
-/// One supervised child.
-#[derive(Debug)]
-pub struct ManagedProcess {
-    _private: (),
-}
-
-impl ManagedProcess {
-    pub fn id(&self) -> &str {
-        unimplemented!()
-    }
-    pub fn project(&self) -> &Path {
-        unimplemented!()
-    }
-    pub fn spec(&self) -> &ProcessSpec {
-        unimplemented!()
-    }
-    pub fn state(&self) -> State {
-        unimplemented!()
-    }
-    pub fn pid(&self) -> Option<u32> {
-        unimplemented!()
-    }
-    /// Exit code, if it exited normally.
-    pub fn exit_code(&self) -> Option<i32> {
-        unimplemented!()
-    }
-    /// The signal that ended it, if one did.
-    pub fn exit_signal(&self) -> Option<i32> {
-        unimplemented!()
-    }
-    pub fn started_at(&self) -> Option<SystemTime> {
-        unimplemented!()
-    }
-    pub fn ended_at(&self) -> Option<SystemTime> {
-        unimplemented!()
-    }
-    /// Time since start, frozen at exit.
-    pub fn runtime(&self) -> Duration {
-        unimplemented!()
-    }
-    /// `running`, `passed`, `failed (exit 2)`, `stopped (signal 15)`, ...
-    pub fn summary(&self) -> String {
-        unimplemented!()
-    }
-    /// Reads output; an invalid `grep` regex is an `InvalidArgument` error.
-    pub fn output(&self, req: &OutputRequest) -> Result<OutputRead> {
-        let _ = req;
-        unimplemented!()
-    }
-    /// Current end offset of a stream (total bytes ever written to it).
-    pub fn output_end(&self, stream: Stream) -> u64 {
-        let _ = stream;
-        unimplemented!()
-    }
-    /// Blocks until the combined stream's end offset passes `since`, the process has exited,
-    /// or `timeout` passes; returns the combined end offset. No polling.
-    pub fn wait_output(&self, since: u64, timeout: Duration) -> u64 {
-        let _ = (since, timeout);
-        unimplemented!()
-    }
-    /// Blocks until the process is in a terminal state or `timeout` passes; returns the state.
-    pub fn wait(&self, timeout: Option<Duration>) -> State {
-        let _ = timeout;
-        unimplemented!()
-    }
-    /// Blocks until the spec's `ready` check holds (or, without one, until Running).
-    /// Errors with `Timeout` or with a message when the process exits first.
-    pub fn wait_ready(&self, timeout: Duration) -> Result<()> {
-        let _ = timeout;
-        unimplemented!()
-    }
-}
-
-/// The registry of processes, keyed by (project, id).
-#[derive(Debug)]
-pub struct ProcessManager {
-    _private: (),
-}
-
-impl ProcessManager {
-    /// Creates a manager: health thread, optional subreaper, orphan cleanup of a dead owner.
-    pub fn new(config: ManagerConfig) -> Result<Arc<ProcessManager>> {
-        let _ = config;
-        unimplemented!()
-    }
-    /// Registers and starts a process. `AlreadyExists` for a live id; `ShuttingDown`.
-    /// A spawn failure is an error and leaves the process registered in state Failed.
-    pub fn start(&self, spec: ProcessSpec) -> Result<Arc<ManagedProcess>> {
-        let _ = spec;
-        unimplemented!()
-    }
-    /// Reuses a running id, replaces a finished one, else starts.
-    pub fn start_or_reuse(&self, spec: ProcessSpec) -> Result<(Arc<ManagedProcess>, StartOutcome)> {
-        let _ = spec;
-        unimplemented!()
-    }
-    pub fn get(&self, project: &Path, id: &str) -> Option<Arc<ManagedProcess>> {
-        let _ = (project, id);
-        unimplemented!()
-    }
-    /// Processes of one project (`Some`) or all (`None`), sorted by start order.
-    pub fn list(&self, project: Option<&Path>) -> Vec<Arc<ManagedProcess>> {
-        let _ = project;
-        unimplemented!()
-    }
-    /// Stops (TERM to the group, grace, KILL; `force` = KILL now) and waits for exit.
-    /// Stopping a finished process succeeds and returns it as is.
-    pub fn stop(&self, project: &Path, id: &str, force: bool) -> Result<Arc<ManagedProcess>> {
-        let _ = (project, id, force);
-        unimplemented!()
-    }
-    /// Stops if running and starts again with the same spec (argv, env, cwd).
-    pub fn restart(&self, project: &Path, id: &str) -> Result<Arc<ManagedProcess>> {
-        let _ = (project, id);
-        unimplemented!()
-    }
-    /// Removes a finished process from the registry (stops it first if needed).
-    pub fn remove(&self, project: &Path, id: &str) -> Result<()> {
-        let _ = (project, id);
-        unimplemented!()
-    }
-    /// Kills whoever listens on `port` (never this process); returns the pids signalled.
-    pub fn cleanup_port(&self, port: u16) -> Result<Vec<u32>> {
-        let _ = port;
-        unimplemented!()
-    }
-    /// Idempotent. `deadline < 3 s` = aggressive (KILL all groups now), else normal.
-    pub fn shutdown(&self, deadline: Duration) {
-        let _ = deadline;
-        unimplemented!()
-    }
-    pub fn is_shutting_down(&self) -> bool {
-        unimplemented!()
-    }
-    pub fn stats(&self) -> ManagerStats {
-        unimplemented!()
-    }
 }

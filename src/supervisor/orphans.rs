@@ -1,0 +1,237 @@
+//! The orphan file: `<state_dir>/pids.json` records the live process groups of a manager, so
+//! the next manager can kill what a crashed (SIGKILLed) one left behind.
+//!
+//! Format: `{"owner_pid": N, "processes": [{"id", "project", "pid", "pgid", "started_at"}]}`
+//! (`started_at` in Unix microseconds). Every write goes to a temp file that is renamed over
+//! the old one, so a reader never sees half a file. A group is only killed when its recorded
+//! owner is dead (or a zombie) and a process whose process group is exactly the recorded pgid
+//! still exists, which guards against pids the kernel has reused since.
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+
+use parking_lot::Mutex;
+use rustix::process::Signal;
+use serde::{Deserialize, Serialize};
+
+use super::{ManagedProcess, procfs, spawn};
+use crate::{Error, Result};
+
+/// File name of the orphan file inside the state directory.
+pub const FILE_NAME: &str = "pids.json";
+
+/// `$XDG_STATE_HOME/agnt`, else `~/.local/state/agnt` (`None` without either variable).
+pub fn default_state_dir() -> Option<PathBuf> {
+    let non_empty = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    if let Some(x) = non_empty("XDG_STATE_HOME").filter(|p| p.is_absolute()) {
+        return Some(x.join("agnt"));
+    }
+    non_empty("HOME").map(|h| h.join(".local/state/agnt"))
+}
+
+/// The file's content.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrphanRecord {
+    /// Pid of the manager's process that wrote it.
+    pub owner_pid: u32,
+    /// Its live processes.
+    pub processes: Vec<OrphanEntry>,
+}
+
+/// One live process in the orphan file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrphanEntry {
+    /// Process id within its project.
+    pub id: String,
+    /// Project path.
+    pub project: PathBuf,
+    /// OS pid.
+    pub pid: u32,
+    /// Process group id.
+    pub pgid: u32,
+    /// Spawn time, Unix microseconds.
+    pub started_at: u64,
+}
+
+/// The orphan file of one manager.
+#[derive(Debug)]
+pub(crate) struct OrphanFile {
+    path: PathBuf,
+    write_lock: Mutex<()>,
+    tmp_seq: AtomicU64,
+}
+
+impl OrphanFile {
+    /// Creates the directory if needed.
+    pub(crate) fn open(dir: &Path) -> Result<Self> {
+        fs::create_dir_all(dir)
+            .map_err(|e| Error::io("creating the state directory", Some(dir.to_path_buf()), e))?;
+        Ok(OrphanFile {
+            path: dir.join(FILE_NAME),
+            write_lock: Mutex::new(()),
+            tmp_seq: AtomicU64::new(0),
+        })
+    }
+
+    /// Kills the groups a dead previous owner left; returns their pgids.
+    pub(crate) fn kill_previous(&self) -> Vec<u32> {
+        let text = match fs::read_to_string(&self.path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+            Err(e) => {
+                log::warn!("cannot read {}: {e}", self.path.display());
+                return Vec::new();
+            }
+        };
+        let record: OrphanRecord = match serde_json::from_str(&text) {
+            Ok(r) => r,
+            Err(e) => {
+                log::warn!("ignoring malformed {}: {e}", self.path.display());
+                return Vec::new();
+            }
+        };
+        kill_orphans(&record)
+    }
+
+    /// Rewrites the file with `live` (temp file + rename). Errors are logged, not returned:
+    /// the orphan file is a safety net, not a reason to fail a start.
+    pub(crate) fn write(&self, live: &[Arc<ManagedProcess>]) {
+        let record = OrphanRecord {
+            owner_pid: std::process::id(),
+            processes: live
+                .iter()
+                .filter_map(|p| {
+                    let pid = p.pid()?;
+                    Some(OrphanEntry {
+                        id: p.id().to_string(),
+                        project: p.project().to_path_buf(),
+                        pid,
+                        pgid: p.pgid().unwrap_or(pid),
+                        started_at: p
+                            .started_at()
+                            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                            .map_or(0, |d| d.as_micros() as u64),
+                    })
+                })
+                .collect(),
+        };
+        let Ok(json) = serde_json::to_vec_pretty(&record) else {
+            return;
+        };
+        let _g = self.write_lock.lock();
+        let n = self.tmp_seq.fetch_add(1, Ordering::Relaxed);
+        let tmp = self
+            .path
+            .with_extension(format!("json.{}.{n}.tmp", std::process::id()));
+        let res = fs::write(&tmp, &json).and_then(|()| fs::rename(&tmp, &self.path));
+        if let Err(e) = res {
+            let _ = fs::remove_file(&tmp);
+            log::warn!("cannot write {}: {e}", self.path.display());
+        }
+    }
+
+    /// Deletes the file (clean shutdown).
+    pub(crate) fn remove(&self) {
+        let _g = self.write_lock.lock();
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// Kills the recorded groups if their owner is dead; returns the pgids signalled.
+pub fn kill_orphans(record: &OrphanRecord) -> Vec<u32> {
+    let me = std::process::id();
+    if record.owner_pid == me {
+        return Vec::new();
+    }
+    if record.owner_pid > 1 && procfs::is_alive(record.owner_pid) {
+        log::warn!(
+            "orphan file owner {} is still alive; leaving its processes alone",
+            record.owner_pid
+        );
+        return Vec::new();
+    }
+    let my_group = procfs::stat(me).map(|s| s.pgrp);
+    let mut killed = Vec::new();
+    for e in &record.processes {
+        if e.pgid <= 1 || Some(e.pgid) == my_group || killed.contains(&e.pgid) {
+            continue;
+        }
+        // Only a group that still has a live member with exactly this pgid.
+        if !procfs::group_alive(e.pgid) {
+            continue;
+        }
+        log::info!(
+            "killing orphaned group {} ({} of {})",
+            e.pgid,
+            e.id,
+            e.project.display()
+        );
+        if spawn::signal_group(e.pgid, Signal::KILL).unwrap_or(false) {
+            killed.push(e.pgid);
+        }
+    }
+    killed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_round_trips_and_bad_json_is_ignored() {
+        let r = OrphanRecord {
+            owner_pid: 5,
+            processes: vec![OrphanEntry {
+                id: "a".into(),
+                project: "/p".into(),
+                pid: 9,
+                pgid: 9,
+                started_at: 1,
+            }],
+        };
+        let s = serde_json::to_string(&r).unwrap();
+        assert_eq!(serde_json::from_str::<OrphanRecord>(&s).unwrap(), r);
+        let dir = tempfile::tempdir().unwrap();
+        let f = OrphanFile::open(dir.path()).unwrap();
+        fs::write(dir.path().join(FILE_NAME), "{not json").unwrap();
+        assert!(f.kill_previous().is_empty());
+        f.write(&[]);
+        let back: OrphanRecord =
+            serde_json::from_str(&fs::read_to_string(dir.path().join(FILE_NAME)).unwrap()).unwrap();
+        assert_eq!(back.owner_pid, std::process::id());
+        f.remove();
+        assert!(!dir.path().join(FILE_NAME).exists());
+    }
+
+    #[test]
+    fn own_or_live_owner_is_left_alone() {
+        let entry = OrphanEntry {
+            id: "x".into(),
+            project: "/".into(),
+            pid: 1,
+            pgid: 1,
+            started_at: 0,
+        };
+        let mine = OrphanRecord {
+            owner_pid: std::process::id(),
+            processes: vec![entry.clone()],
+        };
+        assert!(kill_orphans(&mine).is_empty());
+        // pgid 1 is never signalled even with a dead owner.
+        let dead = OrphanRecord {
+            owner_pid: u32::MAX,
+            processes: vec![entry],
+        };
+        assert!(kill_orphans(&dead).is_empty());
+    }
+}

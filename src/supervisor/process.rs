@@ -1,0 +1,728 @@
+//! `ManagedProcess`: one supervised child, its CAS state machine, its three output rings
+//! (stdout, stderr, combined) and the threads that feed them.
+//!
+//! Per child there are three small named threads: `agnt-out-<id>` and `agnt-err-<id>` pump a
+//! pipe into its ring and into the combined ring (whole lines where possible, so the two
+//! streams never mix mid-line), and `agnt-wait-<id>` owns the `Child`, blocks in `wait`,
+//! records the exit and wakes every waiter through a condition variable. Nothing polls.
+//! Only the waiter touches the `Child`; everyone else signals the process group by pid, which
+//! cannot be reused while the group exists.
+
+use std::{
+    io::{self, Read},
+    os::fd::AsFd,
+    path::Path,
+    process::Child,
+    sync::{
+        Arc, Weak,
+        atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU8, AtomicU32, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use parking_lot::{Condvar, Mutex};
+use rustix::{
+    event::{PollFd, PollFlags, Timespec},
+    process::Signal,
+};
+
+use super::{
+    OutputRead, OutputRequest, ProcessSpec, State, Stream, manager::Shared, output, spawn,
+};
+use crate::{
+    Error, Result,
+    ringbuf::{DEFAULT_CAP, RingBuffer},
+    thread::SMALL_STACK,
+};
+
+/// How long the waiter lets the pumps drain the pipes after the child exited before it
+/// publishes the exit (grandchildren may keep a pipe open forever).
+const DRAIN_WAIT: Duration = Duration::from_millis(250);
+/// A partial line waits this long for its end before it goes to the combined ring anyway.
+const PARTIAL_LINE_WAIT: Duration = Duration::from_millis(20);
+/// A partial line longer than this goes to the combined ring at once.
+const PARTIAL_LINE_MAX: usize = 4096;
+/// First read buffer of a pump; it grows to `READ_MAX` when a read fills it.
+const READ_MIN: usize = 8 * 1024;
+const READ_MAX: usize = 64 * 1024;
+/// Upper bound for the final wait of `stop` after SIGKILL.
+const KILL_WAIT: Duration = Duration::from_secs(10);
+const NO_EXIT: i64 = i64::MIN;
+
+/// The seed's state machine in one `AtomicU8`; every change is a compare-and-swap along an
+/// allowed edge ([`State::can_transition`]).
+#[derive(Debug)]
+pub struct AtomicState(AtomicU8);
+
+impl AtomicState {
+    /// A machine in `state`.
+    pub fn new(state: State) -> Self {
+        AtomicState(AtomicU8::new(state as u8))
+    }
+
+    /// The current state.
+    pub fn get(&self) -> State {
+        State::from_u8(self.0.load(Ordering::Acquire))
+    }
+
+    /// Moves `from` → `to`. A disallowed edge, or a current state other than `from`, is an
+    /// [`Error::InvalidTransition`] naming the current state and `to`.
+    pub fn transition(&self, from: State, to: State) -> Result<()> {
+        if !State::can_transition(from, to) {
+            return Err(Error::InvalidTransition {
+                from: from.as_str(),
+                to: to.as_str(),
+            });
+        }
+        self.0
+            .compare_exchange(from as u8, to as u8, Ordering::AcqRel, Ordering::Acquire)
+            .map(|_| ())
+            .map_err(|cur| Error::InvalidTransition {
+                from: State::from_u8(cur).as_str(),
+                to: to.as_str(),
+            })
+    }
+}
+
+/// One supervised child. Cheap to share (`Arc`); every getter is lock-free.
+#[derive(Debug)]
+pub struct ManagedProcess {
+    spec: ProcessSpec,
+    seq: u64,
+    state: AtomicState,
+    pid: AtomicU32,
+    exit_code: AtomicI64,
+    exit_signal: AtomicI32,
+    started_us: AtomicU64,
+    ended_us: AtomicU64,
+    stop_requested: AtomicBool,
+    fail_reason: Mutex<Option<String>>,
+    stdout: RingBuffer,
+    stderr: RingBuffer,
+    combined: RingBuffer,
+    open_pumps: AtomicU8,
+    /// Counted in the manager's `active` counter (set at spawn, cleared once at exit).
+    pub(crate) counted_active: AtomicBool,
+    /// When the entry was created (the health check's Starting limit counts from here).
+    pub(crate) created: Instant,
+    events: Mutex<()>,
+    cond: Condvar,
+    manager: Weak<Shared>,
+}
+
+impl ManagedProcess {
+    pub(crate) fn new(spec: ProcessSpec, seq: u64, manager: Weak<Shared>) -> Self {
+        let cap = spec.buffer_cap.unwrap_or(DEFAULT_CAP);
+        ManagedProcess {
+            spec,
+            seq,
+            state: AtomicState::new(State::Pending),
+            pid: AtomicU32::new(0),
+            exit_code: AtomicI64::new(NO_EXIT),
+            exit_signal: AtomicI32::new(0),
+            started_us: AtomicU64::new(0),
+            ended_us: AtomicU64::new(0),
+            stop_requested: AtomicBool::new(false),
+            fail_reason: Mutex::new(None),
+            stdout: RingBuffer::new(cap),
+            stderr: RingBuffer::new(cap),
+            combined: RingBuffer::new(cap),
+            open_pumps: AtomicU8::new(0),
+            counted_active: AtomicBool::new(false),
+            created: Instant::now(),
+            events: Mutex::new(()),
+            cond: Condvar::new(),
+            manager,
+        }
+    }
+
+    /// The process id (unique within its project).
+    pub fn id(&self) -> &str {
+        &self.spec.id
+    }
+    /// The project path that scopes the id.
+    pub fn project(&self) -> &Path {
+        &self.spec.project
+    }
+    /// The spec it was started with (what `restart` reuses).
+    pub fn spec(&self) -> &ProcessSpec {
+        &self.spec
+    }
+    /// Start order within its manager (lists are sorted by it).
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+    /// The current state.
+    pub fn state(&self) -> State {
+        self.state.get()
+    }
+    /// The OS pid, once spawned (it is also the process group id).
+    pub fn pid(&self) -> Option<u32> {
+        match self.pid.load(Ordering::Acquire) {
+            0 => None,
+            p => Some(p),
+        }
+    }
+    /// The process group id (equal to the pid: every child leads its own group).
+    pub fn pgid(&self) -> Option<u32> {
+        self.pid()
+    }
+    /// Exit code, if it exited normally.
+    pub fn exit_code(&self) -> Option<i32> {
+        match self.exit_code.load(Ordering::Acquire) {
+            NO_EXIT => None,
+            c => Some(c as i32),
+        }
+    }
+    /// The signal that ended it, if one did.
+    pub fn exit_signal(&self) -> Option<i32> {
+        match self.exit_signal.load(Ordering::Acquire) {
+            0 => None,
+            s => Some(s),
+        }
+    }
+    /// When it was spawned.
+    pub fn started_at(&self) -> Option<SystemTime> {
+        from_micros(self.started_us.load(Ordering::Acquire))
+    }
+    /// When its exit was recorded (or it failed to start).
+    pub fn ended_at(&self) -> Option<SystemTime> {
+        from_micros(self.ended_us.load(Ordering::Acquire))
+    }
+    /// Time since start, frozen at exit.
+    pub fn runtime(&self) -> Duration {
+        let start = self.started_us.load(Ordering::Acquire);
+        if start == 0 {
+            return Duration::ZERO;
+        }
+        let end = match self.ended_us.load(Ordering::Acquire) {
+            0 => now_micros(),
+            e => e,
+        };
+        Duration::from_micros(end.saturating_sub(start))
+    }
+    /// Whether a stop was requested through the manager (stop, restart, remove, shutdown).
+    pub fn stop_requested(&self) -> bool {
+        self.stop_requested.load(Ordering::Acquire)
+    }
+
+    /// `running`, `passed`, `failed (exit 2)`, `stopped (signal 15)`, ...
+    pub fn summary(&self) -> String {
+        let state = self.state();
+        match state {
+            State::Stopped if !self.stop_requested() => "passed".to_string(),
+            State::Stopped => match (self.exit_signal(), self.exit_code()) {
+                (Some(sig), _) => format!("stopped (signal {sig})"),
+                (None, Some(code)) if code != 0 => format!("stopped (exit {code})"),
+                _ => "stopped".to_string(),
+            },
+            State::Failed => {
+                if let Some(reason) = self.fail_reason.lock().clone() {
+                    format!("failed ({reason})")
+                } else {
+                    match (self.exit_signal(), self.exit_code()) {
+                        (Some(sig), _) => format!("failed (signal {sig})"),
+                        (None, Some(code)) => format!("failed (exit {code})"),
+                        _ => "failed".to_string(),
+                    }
+                }
+            }
+            other => other.as_str().to_string(),
+        }
+    }
+
+    /// Reads output; an invalid `grep` regex is an `InvalidArgument` error.
+    /// See the `output` module for the cursor semantics.
+    pub fn output(&self, req: &OutputRequest) -> Result<OutputRead> {
+        let ring = self.ring(req.stream);
+        let chunk = ring.read_since(req.since.unwrap_or(0));
+        output::select(chunk, ring.overflowed(), req)
+    }
+
+    /// Current end offset of a stream (total bytes ever written to it).
+    pub fn output_end(&self, stream: Stream) -> u64 {
+        self.ring(stream).total()
+    }
+
+    /// The ring behind a stream (for callers that want raw bytes).
+    pub fn ring(&self, stream: Stream) -> &RingBuffer {
+        match stream {
+            Stream::Stdout => &self.stdout,
+            Stream::Stderr => &self.stderr,
+            Stream::Combined => &self.combined,
+        }
+    }
+
+    /// The last `n` lines of combined output (for error messages).
+    pub fn last_lines(&self, n: usize) -> String {
+        self.output(&OutputRequest {
+            tail: Some(n),
+            ..Default::default()
+        })
+        .map(|r| r.text)
+        .unwrap_or_default()
+    }
+
+    /// Blocks until the combined stream's end offset passes `since`, the process has exited,
+    /// or `timeout` passes; returns the combined end offset. No polling.
+    pub fn wait_output(&self, since: u64, timeout: Duration) -> u64 {
+        self.wait_until(timeout, || {
+            self.combined.total() > since || self.state().is_terminal()
+        });
+        self.combined.total()
+    }
+
+    /// Blocks until the process is in a terminal state or `timeout` passes; returns the state.
+    pub fn wait(&self, timeout: Option<Duration>) -> State {
+        match timeout {
+            Some(t) => {
+                self.wait_until(t, || self.state().is_terminal());
+            }
+            None => {
+                let mut g = self.events.lock();
+                while !self.state().is_terminal() {
+                    self.cond.wait(&mut g);
+                }
+            }
+        }
+        self.state()
+    }
+
+    /// Blocks until the spec's `ready` check holds (or, without one, until Running).
+    /// Errors with `Timeout` or with a message naming the process and its last output lines
+    /// when it exits first.
+    pub fn wait_ready(&self, timeout: Duration) -> Result<()> {
+        super::ready::wait_ready(self, timeout)
+    }
+
+    /// Waits on the condition variable until `cond` holds or `timeout` passes; returns
+    /// whether it held.
+    pub(crate) fn wait_until(&self, timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+        let deadline = Instant::now().checked_add(timeout);
+        let mut g = self.events.lock();
+        loop {
+            if cond() {
+                return true;
+            }
+            match deadline {
+                Some(d) => {
+                    if self.cond.wait_until(&mut g, d).timed_out() {
+                        return cond();
+                    }
+                }
+                None => self.cond.wait(&mut g),
+            }
+        }
+    }
+
+    fn notify(&self) {
+        let _g = self.events.lock();
+        self.cond.notify_all();
+    }
+
+    /// Spawns the child and its threads: Pending → Starting → Running, or → Failed with the
+    /// spawn error.
+    pub(crate) fn launch(self: &Arc<Self>) -> Result<()> {
+        self.state.transition(State::Pending, State::Starting)?;
+        self.notify();
+        let cwd = self
+            .spec
+            .cwd
+            .clone()
+            .unwrap_or_else(|| self.spec.project.clone());
+        let spawned =
+            spawn::prepare(&self.spec.command, &cwd, &self.spec.env).and_then(|mut cmd| {
+                cmd.spawn().map_err(|source| Error::Spawn {
+                    program: spawn::program_name(&self.spec.command),
+                    source,
+                })
+            });
+        let mut child = match spawned {
+            Ok(c) => c,
+            Err(e) => {
+                let reason = match &e {
+                    Error::Spawn { source, .. } if cwd.is_dir() => {
+                        format!("cannot start: {source}")
+                    }
+                    Error::Spawn { source, .. } => {
+                        format!("cannot start in {}: {source}", cwd.display())
+                    }
+                    other => other.to_string(),
+                };
+                self.fail(reason);
+                if let Some(m) = self.manager.upgrade() {
+                    m.process_failed();
+                }
+                return Err(e);
+            }
+        };
+        self.pid.store(child.id(), Ordering::Release);
+        self.started_us.store(now_micros(), Ordering::Release);
+        if let Some(m) = self.manager.upgrade() {
+            m.process_started(self);
+        }
+        self.state.transition(State::Starting, State::Running)?;
+        self.notify();
+        log::info!(
+            "started {} (pid {}) in {}",
+            self.id(),
+            child.id(),
+            cwd.display()
+        );
+
+        let out = child.stdout.take();
+        let err = child.stderr.take();
+        self.open_pumps
+            .store(out.is_some() as u8 + err.is_some() as u8, Ordering::Release);
+        let threads = (|| -> io::Result<()> {
+            if let Some(pipe) = out {
+                let me = Arc::clone(self);
+                crate::thread::spawn(format!("agnt-out-{}", self.id()), SMALL_STACK, move || {
+                    me.pump(pipe, Stream::Stdout)
+                })?;
+            }
+            if let Some(pipe) = err {
+                let me = Arc::clone(self);
+                crate::thread::spawn(format!("agnt-err-{}", self.id()), SMALL_STACK, move || {
+                    me.pump(pipe, Stream::Stderr)
+                })?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = threads {
+            log::error!(
+                "cannot start output threads for {}: {e}; killing it",
+                self.id()
+            );
+            let _ = spawn::signal_group(child.id(), Signal::KILL);
+        }
+        let me = Arc::clone(self);
+        if let Err(e) =
+            crate::thread::spawn(format!("agnt-wait-{}", self.id()), SMALL_STACK, move || {
+                me.wait_child(child)
+            })
+        {
+            // Without a waiter nobody reaps the child; the health check marks it Failed.
+            log::error!("cannot start the waiter thread for {}: {e}", self.id());
+            let _ = spawn::signal_group(self.pid.load(Ordering::Acquire), Signal::KILL);
+        }
+        Ok(())
+    }
+
+    /// Marks a process that never ran (or was lost) as Failed with a reason.
+    pub(crate) fn fail(&self, reason: String) -> bool {
+        *self.fail_reason.lock() = Some(reason);
+        let ok = [State::Starting, State::Running, State::Stopping]
+            .into_iter()
+            .any(|from| self.state.transition(from, State::Failed).is_ok());
+        if ok {
+            let _ = self.ended_us.compare_exchange(
+                0,
+                now_micros(),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+        }
+        self.notify();
+        ok
+    }
+
+    /// Pump thread body: pipe → own ring, and whole lines → combined ring.
+    fn pump<R: Read + AsFd>(self: Arc<Self>, mut pipe: R, stream: Stream) {
+        let ring = self.ring(stream);
+        let mut buf = vec![0u8; READ_MIN];
+        let mut pending: Vec<u8> = Vec::new();
+        loop {
+            if !pending.is_empty() && !readable_within(&pipe, PARTIAL_LINE_WAIT) {
+                self.combined.write(&pending);
+                pending.clear();
+                self.notify();
+            }
+            let n = match pipe.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    log::debug!("{}: reading {:?} failed: {e}", self.id(), stream);
+                    break;
+                }
+            };
+            let data = &buf[..n];
+            ring.write(data);
+            match memchr::memrchr2(b'\n', b'\r', data) {
+                Some(i) => {
+                    self.combined.write_parts(&[&pending, &data[..=i]]);
+                    pending.clear();
+                    pending.extend_from_slice(&data[i + 1..]);
+                }
+                None if pending.len() + n >= PARTIAL_LINE_MAX => {
+                    self.combined.write_parts(&[&pending, data]);
+                    pending.clear();
+                }
+                None => pending.extend_from_slice(data),
+            }
+            self.notify();
+            if n == buf.len() && buf.len() < READ_MAX {
+                buf.resize(READ_MAX, 0);
+            }
+        }
+        if !pending.is_empty() {
+            self.combined.write(&pending);
+        }
+        self.open_pumps.fetch_sub(1, Ordering::AcqRel);
+        self.notify();
+    }
+
+    /// Waiter thread body: reap the child, let the pumps drain, publish the exit.
+    fn wait_child(self: Arc<Self>, mut child: Child) {
+        let status = loop {
+            match child.wait() {
+                Ok(s) => break Some(s),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    log::warn!("{}: waiting for pid {} failed: {e}", self.id(), child.id());
+                    break None;
+                }
+            }
+        };
+        self.wait_until(DRAIN_WAIT, || self.open_pumps.load(Ordering::Acquire) == 0);
+        self.record_exit(status);
+    }
+
+    fn record_exit(&self, status: Option<std::process::ExitStatus>) {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(s) = status {
+            if let Some(code) = s.code() {
+                self.exit_code.store(code as i64, Ordering::Release);
+            }
+            if let Some(sig) = s.signal() {
+                self.exit_signal.store(sig, Ordering::Release);
+            }
+        }
+        let _ =
+            self.ended_us
+                .compare_exchange(0, now_micros(), Ordering::AcqRel, Ordering::Acquire);
+        let clean = status.is_some_and(|s| s.success());
+        let failed = loop {
+            match self.state() {
+                State::Stopping => {
+                    if self
+                        .state
+                        .transition(State::Stopping, State::Stopped)
+                        .is_ok()
+                    {
+                        break false;
+                    }
+                }
+                State::Running if clean => {
+                    if self
+                        .state
+                        .transition(State::Running, State::Stopping)
+                        .is_ok()
+                    {
+                        let _ = self.state.transition(State::Stopping, State::Stopped);
+                        break false;
+                    }
+                }
+                State::Running => {
+                    if self.state.transition(State::Running, State::Failed).is_ok() {
+                        break true;
+                    }
+                }
+                // Already Failed (health check) or otherwise final.
+                _ => break false,
+            }
+        };
+        log::info!("{} exited: {}", self.id(), self.summary());
+        if let Some(m) = self.manager.upgrade() {
+            m.process_exited(self, failed);
+        }
+        self.notify();
+    }
+
+    /// Stops the process: TERM to the group, `grace`, KILL (`force`: KILL at once), then waits
+    /// for the exit and kills what is left of the group. A finished process only has its
+    /// group's leftovers killed.
+    pub(crate) fn stop(&self, force: bool, grace: Duration) -> Result<()> {
+        // A process being spawned becomes Running (or Failed) within the spawn call.
+        self.wait_until(KILL_WAIT, || {
+            !matches!(self.state(), State::Pending | State::Starting)
+        });
+        self.stop_requested.store(true, Ordering::Release);
+        loop {
+            match self.state() {
+                State::Running => {
+                    if self
+                        .state
+                        .transition(State::Running, State::Stopping)
+                        .is_ok()
+                    {
+                        self.notify();
+                        break;
+                    }
+                }
+                State::Stopping => break,
+                State::Stopped | State::Failed => {
+                    self.kill_leftovers();
+                    return Ok(());
+                }
+                s @ (State::Pending | State::Starting) => {
+                    return Err(Error::Timeout(format!(
+                        "process {:?} is still {s}",
+                        self.id()
+                    )));
+                }
+            }
+        }
+        let Some(pgid) = self.pgid() else {
+            return Ok(());
+        };
+        if !force {
+            log::info!(
+                "stopping {} (SIGTERM to group {pgid}, grace {grace:?})",
+                self.id()
+            );
+            let _ = spawn::signal_group(pgid, Signal::TERM);
+            if self.wait(Some(grace)).is_terminal() {
+                self.kill_leftovers();
+                return Ok(());
+            }
+        }
+        log::info!("killing {} (SIGKILL to group {pgid})", self.id());
+        let _ = spawn::signal_group(pgid, Signal::KILL);
+        let state = self.wait(Some(KILL_WAIT));
+        self.kill_leftovers();
+        if state.is_terminal() {
+            Ok(())
+        } else {
+            Err(Error::Timeout(format!(
+                "process {:?} (pid {pgid}) did not exit after SIGKILL",
+                self.id()
+            )))
+        }
+    }
+
+    /// Sends SIGKILL to the group (grandchildren that outlived the leader). Harmless when the
+    /// group is gone.
+    pub(crate) fn kill_leftovers(&self) {
+        if let Some(pgid) = self.pgid() {
+            let _ = spawn::signal_group(pgid, Signal::KILL);
+        }
+    }
+
+    /// Marks a stop as requested and moves Running → Stopping (for shutdown, which signals
+    /// all groups itself). Returns whether the process was live.
+    pub(crate) fn begin_stop(&self) -> bool {
+        self.stop_requested.store(true, Ordering::Release);
+        let live = self
+            .state
+            .transition(State::Running, State::Stopping)
+            .is_ok()
+            || self.state() == State::Stopping;
+        self.notify();
+        live
+    }
+
+    /// Number of pump threads still reading.
+    pub(crate) fn open_pumps(&self) -> u8 {
+        self.open_pumps.load(Ordering::Acquire)
+    }
+}
+
+/// Whether `fd` becomes readable (or hung up) within `timeout`.
+fn readable_within(fd: &impl AsFd, timeout: Duration) -> bool {
+    let mut fds = [PollFd::new(fd, PollFlags::IN)];
+    let ts = Timespec {
+        tv_sec: timeout.as_secs() as i64,
+        tv_nsec: timeout.subsec_nanos() as _,
+    };
+    match rustix::event::poll(&mut fds, Some(&ts)) {
+        Ok(n) => n > 0,
+        Err(_) => true,
+    }
+}
+
+/// Microseconds since the Unix epoch (never 0).
+pub(crate) fn now_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(1)
+        .max(1)
+}
+
+fn from_micros(us: u64) -> Option<SystemTime> {
+    (us != 0).then(|| UNIX_EPOCH + Duration::from_micros(us))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_allowed_edge_and_every_other_is_refused() {
+        for from in State::ALL {
+            for to in State::ALL {
+                let m = AtomicState::new(from);
+                let r = m.transition(from, to);
+                assert_eq!(r.is_ok(), State::can_transition(from, to), "{from} -> {to}");
+                if let Err(e) = r {
+                    assert_eq!(m.get(), from);
+                    let msg = e.to_string();
+                    assert!(
+                        msg.contains(from.as_str()) && msg.contains(to.as_str()),
+                        "{msg}"
+                    );
+                } else {
+                    assert_eq!(m.get(), to);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn cas_from_wrong_state_names_the_current_one() {
+        let m = AtomicState::new(State::Stopped);
+        let e = m.transition(State::Running, State::Stopping).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid state transition: stopped -> stopping"
+        );
+    }
+
+    #[test]
+    fn the_seed_path() {
+        let m = AtomicState::new(State::Pending);
+        for (a, b) in [
+            (State::Pending, State::Starting),
+            (State::Starting, State::Running),
+            (State::Running, State::Stopping),
+            (State::Stopping, State::Stopped),
+        ] {
+            m.transition(a, b).unwrap();
+        }
+        assert!(m.get().is_terminal());
+    }
+
+    #[test]
+    fn cas_race_has_one_winner() {
+        let m = Arc::new(AtomicState::new(State::Running));
+        let wins: usize = (0..8)
+            .map(|i| {
+                let m = Arc::clone(&m);
+                std::thread::spawn(move || {
+                    let to = if i % 2 == 0 {
+                        State::Stopping
+                    } else {
+                        State::Failed
+                    };
+                    m.transition(State::Running, to).is_ok() as usize
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .sum();
+        assert_eq!(wins, 1);
+    }
+}
