@@ -1,0 +1,239 @@
+//! Pure HTML injection: decode a response body (`gzip`, `deflate`, `br`), insert the agnt
+//! `<script>` tag at the best position, and hand back identity-encoded bytes — or `None`, in
+//! which case the caller sends the original bytes unchanged (unknown encoding, corrupt stream,
+//! already injected, too large once decoded).
+
+use std::io::Read;
+
+/// The tag we insert.
+pub const SCRIPT_TAG: &[u8] = b"<script src=\"/__agnt/agnt.js\" data-agnt></script>";
+/// Largest decoded body we inject into (a decompression bomb stops here).
+pub const MAX_DECODED: usize = 32 * 1024 * 1024;
+
+/// A `Content-Encoding` we can undo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Identity,
+    Gzip,
+    Deflate,
+    Brotli,
+}
+
+impl Encoding {
+    /// Maps a `Content-Encoding` value; `None` for anything we cannot decode (incl. stacked codings).
+    pub fn parse(value: Option<&[u8]>) -> Option<Encoding> {
+        let Some(v) = value else {
+            return Some(Encoding::Identity);
+        };
+        let v = String::from_utf8_lossy(v).trim().to_ascii_lowercase();
+        match v.as_str() {
+            "" | "identity" => Some(Encoding::Identity),
+            "gzip" | "x-gzip" => Some(Encoding::Gzip),
+            "deflate" => Some(Encoding::Deflate),
+            "br" => Some(Encoding::Brotli),
+            _ => None,
+        }
+    }
+}
+
+fn read_capped(mut r: impl Read) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let n = r
+        .by_ref()
+        .take(MAX_DECODED as u64 + 1)
+        .read_to_end(&mut out)
+        .ok()?;
+    (n <= MAX_DECODED).then_some(out)
+}
+
+/// Decodes `body`; `None` if it is corrupt or too large.
+pub fn decode(enc: Encoding, body: &[u8]) -> Option<Vec<u8>> {
+    match enc {
+        Encoding::Identity => Some(body.to_vec()),
+        Encoding::Gzip => {
+            let mut d = flate2::read::MultiGzDecoder::new(body);
+            let out = read_capped(&mut d)?;
+            Some(out)
+        }
+        Encoding::Deflate => read_capped(flate2::read::ZlibDecoder::new(body))
+            .or_else(|| read_capped(flate2::read::DeflateDecoder::new(body))),
+        Encoding::Brotli => read_capped(brotli::Decompressor::new(body, 16 * 1024)),
+    }
+}
+
+fn starts_with_ci(hay: &[u8], at: usize, needle: &[u8]) -> bool {
+    hay.get(at..at + needle.len())
+        .is_some_and(|s| s.eq_ignore_ascii_case(needle))
+}
+
+/// Position of tag `<name` (or `</name` with `close`) whose name ends there (so `<head` does not
+/// match `<header>`); returns the index of `<`.
+fn find_tag(html: &[u8], name: &[u8], close: bool) -> Option<usize> {
+    let prefix_len = if close { 2 } else { 1 };
+    let mut i = 0;
+    while let Some(off) = html[i..].iter().position(|&b| b == b'<') {
+        let at = i + off;
+        let ok_prefix = if close {
+            html.get(at + 1) == Some(&b'/')
+        } else {
+            true
+        };
+        if ok_prefix && starts_with_ci(html, at + prefix_len, name) {
+            match html.get(at + prefix_len + name.len()) {
+                Some(b'>' | b'/' | b' ' | b'\t' | b'\n' | b'\r' | b'\x0c') | None => {
+                    return Some(at);
+                }
+                _ => {}
+            }
+        }
+        i = at + 1;
+    }
+    None
+}
+
+/// Index just after the `>` that closes the tag starting at `at` (quotes respected).
+fn after_tag(html: &[u8], at: usize) -> Option<usize> {
+    let mut quote: Option<u8> = None;
+    for (k, &b) in html[at..].iter().enumerate() {
+        match (quote, b) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, b'"' | b'\'') => quote = Some(b),
+            (None, b'>') => return Some(at + k + 1),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Where the tag goes: before `</head>`, else after `<head…>`, `<body…>`, `<html…>`, else 0.
+pub fn insert_position(html: &[u8]) -> usize {
+    if let Some(at) = find_tag(html, b"head", true) {
+        return at;
+    }
+    for name in [&b"head"[..], b"body", b"html"] {
+        if let Some(end) = find_tag(html, name, false).and_then(|at| after_tag(html, at)) {
+            return end;
+        }
+    }
+    0
+}
+
+/// Whether the page already carries our tag.
+pub fn already_injected(html: &[u8]) -> bool {
+    html.windows(SCRIPT_TAG.len()).any(|w| w == SCRIPT_TAG)
+}
+
+/// Inserts the script tag into decoded HTML; `None` if it is already there.
+pub fn inject_html(html: &[u8]) -> Option<Vec<u8>> {
+    if already_injected(html) {
+        return None;
+    }
+    let pos = insert_position(html);
+    let mut out = Vec::with_capacity(html.len() + SCRIPT_TAG.len());
+    out.extend_from_slice(&html[..pos]);
+    out.extend_from_slice(SCRIPT_TAG);
+    out.extend_from_slice(&html[pos..]);
+    Some(out)
+}
+
+/// Decodes `body` per its `Content-Encoding` and injects; the result is identity-encoded.
+/// `None` = send the original bytes unchanged.
+pub fn inject_body(content_encoding: Option<&[u8]>, body: &[u8]) -> Option<Vec<u8>> {
+    let enc = Encoding::parse(content_encoding)?;
+    let html = decode(enc, body)?;
+    inject_html(&html)
+}
+
+/// Whether a `Content-Type` value is HTML.
+pub fn is_html(content_type: Option<&[u8]>) -> bool {
+    content_type.is_some_and(|v| v.windows(9).any(|w| w.eq_ignore_ascii_case(b"text/html")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::io::Write;
+
+    fn inj(s: &str) -> String {
+        String::from_utf8(inject_html(s.as_bytes()).unwrap()).unwrap()
+    }
+
+    const T: &str = "<script src=\"/__agnt/agnt.js\" data-agnt></script>";
+
+    #[test]
+    fn positions() {
+        assert_eq!(
+            inj("<html><HEAD><title>x</title></HEAD><body></body></html>"),
+            format!("<html><HEAD><title>x</title>{T}</HEAD><body></body></html>")
+        );
+        assert_eq!(
+            inj("<html><head lang=\"a>b\"><body>"),
+            format!("<html><head lang=\"a>b\">{T}<body>")
+        );
+        assert_eq!(
+            inj("<html><header>h</header><body class=x>hi"),
+            format!("<html><header>h</header><body class=x>{T}hi")
+        );
+        assert_eq!(
+            inj("<!doctype html><html lang=en><p>x"),
+            format!("<!doctype html><html lang=en>{T}<p>x")
+        );
+        assert_eq!(inj("<p>fragment</p>"), format!("{T}<p>fragment</p>"));
+        assert_eq!(inj(""), T);
+        assert!(inject_html(inj("<head></head>").as_bytes()).is_none());
+    }
+
+    #[test]
+    fn encodings() {
+        let html = b"<html><head></head><body>hello</body></html>";
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(html).unwrap();
+        let gz = gz.finish().unwrap();
+        let mut zl = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        zl.write_all(html).unwrap();
+        let zl = zl.finish().unwrap();
+        let mut raw =
+            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        raw.write_all(html).unwrap();
+        let raw = raw.finish().unwrap();
+        let mut br = Vec::new();
+        brotli::CompressorWriter::new(&mut br, 4096, 5, 22)
+            .write_all(html)
+            .unwrap();
+        let expect = inject_html(html).unwrap();
+        assert_eq!(inject_body(Some(b"gzip"), &gz).unwrap(), expect);
+        assert_eq!(inject_body(Some(b"deflate"), &zl).unwrap(), expect);
+        assert_eq!(inject_body(Some(b"deflate"), &raw).unwrap(), expect);
+        assert_eq!(inject_body(Some(b"br"), &br).unwrap(), expect);
+        assert_eq!(inject_body(None, html).unwrap(), expect);
+        assert!(inject_body(Some(b"zstd"), html).is_none());
+        assert!(inject_body(Some(b"gzip"), &gz[..gz.len() / 2]).is_none());
+        assert!(inject_body(Some(b"gzip"), b"not gzip at all").is_none());
+        assert!(is_html(Some(b"Text/HTML; charset=utf-8")));
+        assert!(!is_html(Some(b"application/json")));
+    }
+
+    proptest! {
+        #[test]
+        fn injector_inserts_exactly_once(html in proptest::collection::vec(any::<u8>(), 0..4096)) {
+            if let Some(out) = inject_html(&html) {
+                prop_assert_eq!(out.len(), html.len() + SCRIPT_TAG.len());
+                let pos = insert_position(&html);
+                prop_assert_eq!(&out[..pos], &html[..pos]);
+                prop_assert_eq!(&out[pos + SCRIPT_TAG.len()..], &html[pos..]);
+            }
+            let _ = inject_body(Some(b"gzip"), &html);
+            let _ = inject_body(Some(b"br"), &html);
+            let _ = inject_body(Some(b"deflate"), &html);
+        }
+
+        #[test]
+        fn injector_text_positions(pre in "[a-z <>/]{0,40}", tag in prop::sample::select(vec!["</head>", "<head>", "<body>", "<html>"]), post in "[a-z ]{0,40}") {
+            let html = format!("{pre}{tag}{post}");
+            let out = inject_html(html.as_bytes());
+            prop_assert!(out.is_some());
+        }
+    }
+}
