@@ -183,9 +183,8 @@ pub fn ensure_daemon(socket: &Path) -> Result<()> {
 
 /// Starts `agnt daemon start --foreground --socket S` in its own process group, stdin/stdout on
 /// /dev/null and stderr appended to `<state>/daemon.log`.
-#[allow(clippy::disallowed_methods)] // the daemon is not a supervised child: it must outlive us
 fn spawn_detached(socket: &Path) -> Result<()> {
-    use std::{os::unix::process::CommandExt, process::Stdio};
+    use std::process::Stdio;
     let exe = std::env::current_exe().map_err(|e| Error::io("finding the agnt binary", None, e))?;
     let state = super::state_dir();
     let _ = super::paths::private_dir(&state);
@@ -194,7 +193,8 @@ fn spawn_detached(socket: &Path) -> Result<()> {
         .append(true)
         .open(state.join("daemon.log"))
         .map_err(|e| Error::io("opening the daemon log", Some(state.join("daemon.log")), e))?;
-    let mut child = std::process::Command::new(&exe)
+    // Its own process group: a Ctrl+C aimed at the agent's group does not reach the daemon.
+    let mut child = crate::supervisor::spawn::command(&exe)
         .args(["daemon", "start", "--foreground", "--socket"])
         .arg(socket)
         .env("AGNT_STATE_DIR", &state)
@@ -203,7 +203,6 @@ fn spawn_detached(socket: &Path) -> Result<()> {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::from(log))
-        .process_group(0)
         .spawn()
         .map_err(|e| Error::Spawn {
             program: exe.display().to_string(),

@@ -174,7 +174,7 @@ pub fn run(opts: DaemonOptions) -> Result<()> {
         Some(opts.state_dir.clone()),
         PathBuf::from("/"),
     );
-    let signals = signal_thread(server.ctx.clone())?;
+    signal_thread(server.ctx.clone())?;
     let http = match opts.http_port {
         Some(port) => Some(http::serve(server.ctx.clone(), port)?),
         None => None,
@@ -185,7 +185,6 @@ pub fn run(opts: DaemonOptions) -> Result<()> {
         h.stop();
     }
     server.ctx.shutdown(Duration::from_secs(5));
-    signals.close();
     drop(server);
     Ok(())
 }
@@ -272,20 +271,17 @@ fn refuse(mut stream: UnixStream) {
     let _ = stream.flush();
 }
 
-/// SIGTERM/SIGINT/SIGHUP → shutdown request.
-fn signal_thread(ctx: Arc<Ctx>) -> Result<signal_hook::iterator::Handle> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])
-        .map_err(|e| Error::io("installing signal handlers", None, e))?;
-    let handle = signals.handle();
+/// SIGTERM/SIGINT → shutdown request.
+fn signal_thread(ctx: Arc<Ctx>) -> Result<()> {
+    let rx = crate::signals::shutdown_signals()?;
     crate::thread::spawn("daemon-signals", crate::thread::SMALL_STACK, move || {
-        if let Some(sig) = signals.forever().next() {
+        if let Ok(sig) = rx.recv() {
             log::info!("signal {sig}: shutting down");
             ctx.request_shutdown();
         }
     })
     .map_err(|e| Error::io("starting the signal thread", None, e))?;
-    Ok(handle)
+    Ok(())
 }
 
 /// Re-creates the proxies saved by a previous daemon.

@@ -30,6 +30,10 @@ pub const HANDSHAKE_VERSIONS: &[&str] = &["2025-06-18", "2025-11-25"];
 pub const DISCOVER_VERSION: &str = "2026-07-28";
 /// The `_meta` key carrying the caller's project path (set by the bridge and the CLI).
 pub const PROJECT_META: &str = "dev.agnt/project";
+/// The `_meta` key of a 2026-07-28 request's protocol version.
+pub const PROTOCOL_VERSION_META: &str = "io.modelcontextprotocol/protocolVersion";
+/// JSON-RPC error code for an unsupported protocol version (2026-07-28).
+pub const UNSUPPORTED_PROTOCOL_VERSION: i32 = -32022;
 /// Calls in flight per connection before new ones are refused.
 pub const MAX_INFLIGHT: usize = 64;
 
@@ -96,7 +100,11 @@ impl Session {
         let name = format!("mcp-call-{}", req.id);
         let spawned = crate::thread::spawn(name, 1024 * 1024, move || {
             let id = req.id.clone();
-            let resp = this.call_tool(req, &cancel);
+            let modern = modern_version(&req.params);
+            let resp = match &modern {
+                Some(Err(v)) => unsupported_version(req.id, v),
+                _ => finish(modern.is_some(), "tools/call", this.call_tool(req, &cancel)),
+            };
             this.inflight.lock().remove(&id);
             this.running.fetch_sub(1, Ordering::Relaxed);
             let _ = this.sender.send(resp.into());
@@ -109,6 +117,16 @@ impl Session {
 
     /// Answers a request on the calling thread (the HTTP face and tests use this directly).
     pub fn handle_sync(&self, req: Request) -> Response {
+        let modern = modern_version(&req.params);
+        let method = req.method.clone();
+        if let Some(Err(v)) = &modern {
+            return unsupported_version(req.id, v);
+        }
+        let resp = self.handle_inner(req);
+        finish(modern.is_some(), &method, resp)
+    }
+
+    fn handle_inner(&self, req: Request) -> Response {
         let id = req.id.clone();
         match req.method.as_str() {
             "initialize" => self.initialize(req),
@@ -188,11 +206,12 @@ impl Session {
 
     fn discover(&self) -> Value {
         json!({
-            "supportedVersions": [HANDSHAKE_VERSIONS[0], HANDSHAKE_VERSIONS[1], DISCOVER_VERSION],
+            "supportedVersions": supported_versions(),
             "capabilities": capabilities(),
             "serverInfo": server_info(),
             "instructions": INSTRUCTIONS,
             "resultType": "complete",
+            "_meta": {"io.modelcontextprotocol/serverInfo": server_info()},
         })
     }
 
@@ -288,6 +307,52 @@ impl Session {
         }
         Response::ok(id, result)
     }
+}
+
+/// The `_meta` protocol version of a 2026-07-28-style request: `None` for handshake-era
+/// requests, `Some(Err(v))` for a version we do not speak.
+fn modern_version(params: &Value) -> Option<Result<(), String>> {
+    let v = params.get("_meta")?.get(PROTOCOL_VERSION_META)?.as_str()?;
+    Some(
+        if v == DISCOVER_VERSION || HANDSHAKE_VERSIONS.contains(&v) {
+            Ok(())
+        } else {
+            Err(v.to_string())
+        },
+    )
+}
+
+fn unsupported_version(id: RequestId, asked: &str) -> Response {
+    let mut r = Response::err(
+        Some(id),
+        UNSUPPORTED_PROTOCOL_VERSION,
+        format!(
+            "unsupported protocol version {asked:?}; supported: {}",
+            supported_versions().join(", ")
+        ),
+    );
+    if let Err(e) = &mut r.outcome {
+        e.data = Some(json!({"supported": supported_versions(), "requested": asked}));
+    }
+    r
+}
+
+fn supported_versions() -> Vec<&'static str> {
+    let mut v = HANDSHAKE_VERSIONS.to_vec();
+    v.push(DISCOVER_VERSION);
+    v
+}
+
+/// Adds the fields 2026-07-28 results require (`resultType`, and cache hints on `tools/list`).
+fn finish(modern: bool, method: &str, mut resp: Response) -> Response {
+    if modern && let Ok(Value::Object(m)) = &mut resp.outcome {
+        m.entry("resultType").or_insert_with(|| "complete".into());
+        if method == "tools/list" {
+            m.insert("ttlMs".into(), 0.into());
+            m.insert("cacheScope".into(), "private".into());
+        }
+    }
+    resp
 }
 
 /// The caller's project from `params._meta["dev.agnt/project"]`.
