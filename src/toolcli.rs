@@ -858,6 +858,11 @@ fn stop(socket: &Path, json_out: bool) -> ExitCode {
         }
         return ExitCode::SUCCESS;
     };
+    let pid = c
+        .call_tool("daemon", json!({"action": "info"}))
+        .ok()
+        .and_then(|v| v["structuredContent"]["pid"].as_i64())
+        .unwrap_or(0) as i32;
     if let Err(e) = c.call_tool("daemon", json!({"action": "shutdown"})) {
         eprintln!("agnt daemon stop: {e}");
         return ExitCode::FAILURE;
@@ -865,7 +870,8 @@ fn stop(socket: &Path, json_out: bool) -> ExitCode {
     drop(c);
     let deadline = Instant::now() + Duration::from_secs(15);
     while Instant::now() < deadline {
-        if !socket.exists() && rustix_lock_free(socket) {
+        // Wait for that daemon process to exit (a bridge may already have started the next one).
+        if !pid_alive(pid) {
             if json_out {
                 println!("{}", json!({"running": false, "stopped": true}));
             } else {
@@ -879,17 +885,15 @@ fn stop(socket: &Path, json_out: bool) -> ExitCode {
     ExitCode::FAILURE
 }
 
-/// Whether nobody holds the daemon lock (the daemon process has exited).
-fn rustix_lock_free(socket: &Path) -> bool {
-    let Ok(f) = std::fs::OpenOptions::new()
-        .write(true)
-        .open(daemon::lock_path(socket))
-    else {
-        return true;
+/// Whether `pid` is a live (non-zombie) process.
+fn pid_alive(pid: i32) -> bool {
+    let Some(p) = rustix::process::Pid::from_raw(pid) else {
+        return false;
     };
-    let free = rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_ok();
-    if free {
-        let _ = rustix::fs::flock(&f, rustix::fs::FlockOperation::Unlock);
+    if rustix::process::test_kill_process(p).is_err() {
+        return false;
     }
-    free
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| !s.contains(") Z "))
+        .unwrap_or(true)
 }

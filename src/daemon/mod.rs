@@ -212,9 +212,16 @@ impl Server {
         let mut ctx = Ctx::with_managers(pm, proxies, default_project);
         ctx.socket = Some(socket.clone());
         ctx.state_dir = state_dir;
+        let waker = listener.try_clone().ok();
         ctx.on_shutdown = Some(Box::new(move || {
-            // Wake the accept loop.
-            let _ = UnixStream::connect(&socket);
+            // Wake the accept loop: shutting a listening socket down makes `accept` fail at once
+            // (even when the socket file was deleted); connecting is the fallback.
+            let woken = waker
+                .as_ref()
+                .is_some_and(|l| rustix::net::shutdown(l, rustix::net::Shutdown::Both).is_ok());
+            if !woken {
+                let _ = UnixStream::connect(&socket);
+            }
         }));
         Server {
             listener,
@@ -232,7 +239,11 @@ impl Server {
             let stream = match stream {
                 Ok(s) => s,
                 Err(e) => {
+                    if self.ctx.shutdown_requested.load(Ordering::SeqCst) {
+                        break;
+                    }
                     log::warn!("accept: {e}");
+                    std::thread::sleep(Duration::from_millis(10));
                     continue;
                 }
             };

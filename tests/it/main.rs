@@ -1,4 +1,7 @@
 //! The one integration test binary: each module drives the real `agnt` binary or the library
 //! with real children, real sockets and real temp dirs.
 
+mod cli;
+mod daemon;
+mod mcp;
 mod support;
