@@ -16,6 +16,8 @@ pub mod signals;
 pub mod supervisor;
 pub mod thread;
 pub mod toolcli;
+pub mod up;
+pub mod urlwatch;
 
 pub use error::{Error, Result};
 pub use proxy::{ProxyConfig, ProxyManager, ProxyServer};

@@ -151,6 +151,8 @@ struct Exchange {
     raw_until_close: bool,
     inject: Option<InjectBuf>,
     injected: bool,
+    /// The log entry is written (before the last bytes reach the client).
+    logged: bool,
 }
 
 #[derive(Debug)]
@@ -758,6 +760,7 @@ impl Conn {
             raw_until_close: false,
             inject: None,
             injected: false,
+            logged: false,
         }
     }
 
@@ -923,6 +926,8 @@ impl Conn {
                 ("Content-Length".into(), body.len().to_string().into_bytes()),
             ];
             rec.response_body = body.into_bytes();
+            let page = self.ex.as_ref().and_then(|x| x.page_id.clone());
+            cx.shared.log.push_http(page, rec);
             self.send_client(&resp);
             if !req_done {
                 self.close_after = true;
@@ -930,9 +935,9 @@ impl Conn {
         } else {
             // Part of the response already went out: all we can do is close.
             self.close_after = true;
+            let page = self.ex.as_ref().and_then(|x| x.page_id.clone());
+            cx.shared.log.push_http(page, rec);
         }
-        let page = self.ex.as_ref().and_then(|x| x.page_id.clone());
-        cx.shared.log.push_http(page, rec);
         self.ex = None;
         self.last_activity = Instant::now();
     }
@@ -1099,6 +1104,9 @@ impl Conn {
                                     self.finish_inject(cx);
                                 }
                             } else {
+                                if done {
+                                    self.log_exchange(cx);
+                                }
                                 self.send_client(&raw);
                             }
                             if done {
@@ -1158,6 +1166,7 @@ impl Conn {
                 ex.resp_headers = head.headers.clone();
                 let mut out = Vec::new();
                 http::write_response(&head, &mut out);
+                self.log_exchange(cx);
                 self.send_client(&out);
                 self.finish_exchange(cx);
             }
@@ -1206,11 +1215,16 @@ impl Conn {
         let mut out = Vec::with_capacity(body.len() + 512);
         http::write_response(&head, &mut out);
         out.extend_from_slice(&body);
+        self.log_exchange(cx);
         self.send_client(&out);
     }
 
-    fn finish_exchange(&mut self, cx: &mut Ctx<'_>) {
+    /// Writes the exchange's log entry and page attribution (once).
+    fn log_exchange(&mut self, cx: &mut Ctx<'_>) {
         let Some(ex) = &self.ex else { return };
+        if ex.logged {
+            return;
+        }
         let rec = self.record(cx);
         let accept = http::header_str(&ex.req_headers, "accept").unwrap_or_default();
         let xhr = http::header_str(&ex.req_headers, "x-requested-with")
@@ -1222,6 +1236,14 @@ impl Conn {
             .pages
             .on_http(&ex.url, document, referer.as_deref(), ex.page_id.as_deref());
         cx.shared.log.push_http(ex.page_id.clone(), rec);
+        if let Some(ex) = &mut self.ex {
+            ex.logged = true;
+        }
+    }
+
+    fn finish_exchange(&mut self, cx: &mut Ctx<'_>) {
+        self.log_exchange(cx);
+        let Some(ex) = &self.ex else { return };
         let keep_client = ex.client_keep_alive && !ex.raw_until_close && ex.req_body.is_none();
         let keep_up = ex.upstream_keep_alive && ex.req_body.is_none();
         self.ex = None;

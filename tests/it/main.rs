@@ -1,7 +1,11 @@
 //! The one integration test binary: each module drives the real `agnt` binary or the library
 //! with real children, real sockets and real temp dirs.
 
+mod browser;
 mod cli;
 mod daemon;
 mod mcp;
+mod proxy;
 mod support;
+
+mod up;

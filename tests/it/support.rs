@@ -25,3 +25,122 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// A `Command` for the built `agnt` binary (the one place tests build commands for it).
+#[allow(clippy::disallowed_methods)]
+pub fn agnt() -> std::process::Command {
+    std::process::Command::new(bin())
+}
+
+/// A plain `Command` for test helpers (shells, python listeners).
+#[allow(clippy::disallowed_methods)]
+pub fn command(program: &str) -> std::process::Command {
+    std::process::Command::new(program)
+}
+
+/// A child process that is killed (with its process group, if it leads one) when dropped, and
+/// whose stdout and stderr are collected by background threads.
+pub struct Spawned {
+    pub child: std::process::Child,
+    pub stdout: std::sync::Arc<parking_lot::Mutex<String>>,
+    pub stderr: std::sync::Arc<parking_lot::Mutex<String>>,
+}
+
+impl Spawned {
+    /// Spawns `cmd` with piped stdout/stderr in its own process group.
+    pub fn new(mut cmd: std::process::Command) -> Spawned {
+        use std::os::unix::process::CommandExt;
+        cmd.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .stdin(std::process::Stdio::null())
+            .process_group(0);
+        let mut child = cmd.spawn().expect("spawn");
+        let stdout = collect(child.stdout.take().unwrap());
+        let stderr = collect(child.stderr.take().unwrap());
+        Spawned {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().clone()
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().clone()
+    }
+
+    /// Waits for exit up to `timeout`; `None` if still running.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let mut status = None;
+        wait_until(timeout, || {
+            status = self.child.try_wait().ok().flatten();
+            status.is_some()
+        });
+        status
+    }
+
+    /// Sends a signal to this process only.
+    pub fn signal(&self, sig: rustix::process::Signal) {
+        let pid = rustix::process::Pid::from_raw(self.pid()).unwrap();
+        let _ = rustix::process::kill_process(pid, sig);
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        if let Some(pid) = rustix::process::Pid::from_raw(self.pid()) {
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn collect(
+    mut r: impl std::io::Read + Send + 'static,
+) -> std::sync::Arc<parking_lot::Mutex<String>> {
+    let buf = std::sync::Arc::new(parking_lot::Mutex::new(String::new()));
+    let out = buf.clone();
+    std::thread::spawn(move || {
+        let mut chunk = [0u8; 8192];
+        while let Ok(n) = r.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            out.lock().push_str(&String::from_utf8_lossy(&chunk[..n]));
+        }
+    });
+    buf
+}
+
+/// Pids of live (non-zombie) processes whose process group is `pgid`.
+pub fn live_group_members(pgid: i32) -> Vec<i32> {
+    let mut out = vec![];
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for entry in dir.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // Fields after the last ')' : state ppid pgrp ...
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.len() > 2 && fields[0] != "Z" && fields[2].parse::<i32>() == Ok(pgid) {
+            out.push(pid);
+        }
+    }
+    out
+}

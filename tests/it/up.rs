@@ -1,0 +1,182 @@
+//! `agnt up` end to end: the real binary, a real `.agnt.kdl`, real children.
+
+use std::{path::Path, time::Duration};
+
+use rustix::process::Signal;
+
+use crate::support::{Spawned, agnt, live_group_members, wait_until};
+
+fn project(config: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".agnt.kdl"), config).unwrap();
+    dir
+}
+
+fn up(dir: &Path, args: &[&str]) -> Spawned {
+    let mut cmd = agnt();
+    cmd.arg("up")
+        .args(args)
+        .current_dir(dir)
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .env_remove("RUST_LOG");
+    Spawned::new(cmd)
+}
+
+/// The pid a script printed as `pid=N` (its own pid, which is also its process group).
+fn printed_pid(out: &str, name: &str) -> Option<i32> {
+    out.lines()
+        .filter(|l| l.starts_with(name))
+        .find_map(|l| l.split("pid=").nth(1))
+        .and_then(|p| p.trim().parse().ok())
+}
+
+#[test]
+fn cmd_exit_status_is_returned_and_scripts_are_torn_down() {
+    let dir = project(
+        "scripts {\n  web {\n    run \"echo pid=$$; exec sleep 1000\"\n    autostart true\n  }\n}\n",
+    );
+    let mut up = up(dir.path(), &["--", "sh", "-c", "exit 3"]);
+    let status = up
+        .wait_timeout(Duration::from_secs(30))
+        .expect("agnt up exits");
+    assert_eq!(status.code(), Some(3), "stderr: {}", up.stderr());
+    let pid = printed_pid(&up.stdout(), "web").expect("web printed its pid with a prefix");
+    assert!(
+        live_group_members(pid).is_empty(),
+        "web's group survived agnt up"
+    );
+}
+
+#[test]
+fn cmd_without_config_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut up = up(dir.path(), &["--", "sh", "-c", "echo from-cmd; exit 0"]);
+    let status = up.wait_timeout(Duration::from_secs(30)).expect("exits");
+    assert_eq!(status.code(), Some(0), "stderr: {}", up.stderr());
+    assert!(up.stdout().contains("from-cmd"));
+}
+
+#[test]
+fn cmd_waits_for_ready_log_line() {
+    // The script only creates the flag file right before it prints READY; CMD fails without it.
+    let dir = project(
+        "scripts {\n  srv {\n    run \"echo booting; sleep 0.5; touch ready.flag; echo READY; exec sleep 1000\"\n    autostart true\n    ready \"^READY$\"\n  }\n}\n",
+    );
+    let mut up = up(
+        dir.path(),
+        &["--", "sh", "-c", "test -f ready.flag && echo saw-flag"],
+    );
+    let status = up.wait_timeout(Duration::from_secs(30)).expect("exits");
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "stdout: {}\nstderr: {}",
+        up.stdout(),
+        up.stderr()
+    );
+    let out = up.stdout();
+    assert!(out.contains("srv | booting"), "{out}");
+    assert!(out.contains("saw-flag"), "{out}");
+}
+
+#[test]
+fn script_dying_before_ready_fails_with_its_output() {
+    let dir = project(
+        "scripts {\n  db {\n    run \"echo cannot bind port 5432 >&2; exit 2\"\n    autostart true\n    ready-port 1\n  }\n}\n",
+    );
+    let mut up = up(dir.path(), &["--", "true"]);
+    let status = up.wait_timeout(Duration::from_secs(30)).expect("exits");
+    assert_ne!(status.code(), Some(0));
+    let err = up.stderr();
+    assert!(
+        err.contains("\"db\"") && err.contains("cannot bind port 5432"),
+        "{err}"
+    );
+}
+
+#[test]
+fn sigterm_stops_everything_including_grandchildren() {
+    let dir = project(
+        "scripts {\n  a {\n    run \"echo pid=$$; sleep 1000 & sleep 1000\"\n    autostart true\n  }\n  b {\n    command \"sh\" \"-c\" \"echo pid=$$; exec sleep 1000\"\n    autostart true\n  }\n}\n",
+    );
+    let mut up = up(dir.path(), &[]);
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            let out = up.stdout();
+            printed_pid(&out, "a").is_some() && printed_pid(&out, "b").is_some()
+        }),
+        "scripts did not start: {}{}",
+        up.stdout(),
+        up.stderr()
+    );
+    let out = up.stdout();
+    let (a, b) = (
+        printed_pid(&out, "a").unwrap(),
+        printed_pid(&out, "b").unwrap(),
+    );
+    assert!(!live_group_members(a).is_empty());
+    up.signal(Signal::TERM);
+    let status = up
+        .wait_timeout(Duration::from_secs(30))
+        .expect("agnt up exits on SIGTERM");
+    assert_eq!(status.code(), Some(0), "stderr: {}", up.stderr());
+    assert!(
+        wait_until(Duration::from_secs(5), || live_group_members(a).is_empty()
+            && live_group_members(b).is_empty()),
+        "process groups survived: {:?} {:?}",
+        live_group_members(a),
+        live_group_members(b)
+    );
+}
+
+#[test]
+fn second_signal_kills_at_once() {
+    // The script ignores TERM, so the graceful stop would wait out its grace period.
+    let dir = project(
+        "scripts {\n  stubborn {\n    run \"trap '' TERM; echo pid=$$; while :; do sleep 1; done\"\n    autostart true\n  }\n}\n",
+    );
+    let mut up = up(dir.path(), &[]);
+    assert!(wait_until(Duration::from_secs(20), || printed_pid(
+        &up.stdout(),
+        "stubborn"
+    )
+    .is_some()));
+    let pid = printed_pid(&up.stdout(), "stubborn").unwrap();
+    up.signal(Signal::INT);
+    assert!(
+        wait_until(Duration::from_secs(5), || up.stderr().contains("stopping")),
+        "{}",
+        up.stderr()
+    );
+    up.signal(Signal::INT);
+    let status = up
+        .wait_timeout(Duration::from_secs(4))
+        .expect("second Ctrl+C exits well before the 5 s grace");
+    assert!(status.code().is_some());
+    assert!(wait_until(Duration::from_secs(5), || live_group_members(
+        pid
+    )
+    .is_empty()));
+}
+
+#[test]
+fn no_config_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut up = up(dir.path(), &[]);
+    let status = up.wait_timeout(Duration::from_secs(10)).expect("exits");
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        up.stderr().contains("no .agnt.kdl found"),
+        "{}",
+        up.stderr()
+    );
+}
+
+#[test]
+fn config_error_names_line_and_column() {
+    let dir = project("scripts {\n  web {\n    autostart maybe\n  }\n}\n");
+    let mut up = up(dir.path(), &[]);
+    let status = up.wait_timeout(Duration::from_secs(10)).expect("exits");
+    assert_eq!(status.code(), Some(1));
+    assert!(up.stderr().contains(".agnt.kdl:3:"), "{}", up.stderr());
+}
