@@ -63,6 +63,8 @@ struct Session {
     done_tx: Sender<String>,
     done_rx: Receiver<String>,
     followers: Vec<crate::thread::JoinOnDrop<()>>,
+    /// This session served on the daemon socket when no daemon runs (dropped first in teardown).
+    daemon: Option<crate::daemon::BackgroundHandle>,
 }
 
 impl Session {
@@ -70,7 +72,8 @@ impl Session {
         // Signals first, before any thread exists, so every thread inherits the mask-free setup
         // and no SIGINT between here and the first child is lost.
         let signals = crate::signals::shutdown_signals()?;
-        let cwd = std::env::current_dir().map_err(|e| Error::io("reading current directory", None, e))?;
+        let cwd =
+            std::env::current_dir().map_err(|e| Error::io("reading current directory", None, e))?;
         let config = match &opts.config {
             Some(path) => Some(config::load(path)?),
             None => config::find(&cwd).map(|p| config::load(&p)).transpose()?,
@@ -82,17 +85,28 @@ impl Session {
                 cwd.display()
             )));
         }
-        let root = config.as_ref().map_or_else(|| cwd.clone(), |c| c.root.clone());
+        let root = config
+            .as_ref()
+            .map_or_else(|| cwd.clone(), |c| c.root.clone());
         let root = root.canonicalize().unwrap_or(root);
-        let scripts: Vec<_> = config.iter().flat_map(|c| &c.scripts).filter(|s| s.autostart).collect();
+        let scripts: Vec<_> = config
+            .iter()
+            .flat_map(|c| &c.scripts)
+            .filter(|s| s.autostart)
+            .collect();
         if scripts.is_empty() && opts.cmd.is_empty() {
-            eprintln!("agnt up: no script in {} has `autostart true`: nothing to run", config.as_ref().map_or(Path::new(""), |c| &c.path).display());
+            eprintln!(
+                "agnt up: no script in {} has `autostart true`: nothing to run",
+                config.as_ref().map_or(Path::new(""), |c| &c.path).display()
+            );
             return Ok(0);
         }
 
         let pm = ProcessManager::new(ManagerConfig {
-            state_dir: crate::supervisor::default_state_dir()
-                .map(|d| d.join("up").join(format!("{:08x}", fnv1a(root.to_string_lossy().as_bytes())))),
+            state_dir: crate::supervisor::default_state_dir().map(|d| {
+                d.join("up")
+                    .join(format!("{:08x}", fnv1a(root.to_string_lossy().as_bytes())))
+            }),
             subreaper: true,
             ..ManagerConfig::default()
         })?;
@@ -100,12 +114,26 @@ impl Session {
         let printer = Arc::new(Printer::new(width));
         let (done_tx, done_rx) = crossbeam_channel::unbounded();
         let proxies = ProxyManager::new();
-        let mut session = Session { pm, proxies, signals, printer, done_tx, done_rx, followers: vec![] };
-        let proxy_entries = config.as_ref().map(|c| c.proxies.clone()).unwrap_or_default();
+        let daemon = crate::daemon::serve_if_no_daemon(pm.clone(), proxies.clone(), root.clone());
+        let mut session = Session {
+            pm,
+            proxies,
+            signals,
+            printer,
+            done_tx,
+            done_rx,
+            followers: vec![],
+            daemon,
+        };
+        let proxy_entries = config
+            .as_ref()
+            .map(|c| c.proxies.clone())
+            .unwrap_or_default();
 
         for entry in proxy_entries.iter().filter(|e| e.autostart) {
             if let Some(target) = &entry.target
-                && let Err(e) = start_proxy(&session.proxies, &session.printer, entry, target, &root)
+                && let Err(e) =
+                    start_proxy(&session.proxies, &session.printer, entry, target, &root)
             {
                 session.teardown();
                 return Err(e);
@@ -121,7 +149,10 @@ impl Session {
                 }
                 Err(e) => {
                     session.teardown();
-                    return Err(Error::Other(format!("script {:?} failed to start: {e}", script.name)));
+                    return Err(Error::Other(format!(
+                        "script {:?} failed to start: {e}",
+                        script.name
+                    )));
                 }
             }
         }
@@ -155,13 +186,22 @@ impl Session {
     }
 
     /// With CMD: waits for readiness, runs CMD, returns its exit status.
-    fn run_cmd(&mut self, procs: &[(Arc<ManagedProcess>, Duration)], cmd: Vec<String>, cwd: PathBuf) -> Result<u8> {
+    fn run_cmd(
+        &mut self,
+        procs: &[(Arc<ManagedProcess>, Duration)],
+        cmd: Vec<String>,
+        cwd: PathBuf,
+    ) -> Result<u8> {
         let (ready_tx, ready_rx) = crossbeam_channel::unbounded();
         for (p, timeout) in procs {
             let (p, timeout, tx) = (p.clone(), *timeout, ready_tx.clone());
-            crate::thread::spawn(format!("agnt-ready-{}", p.id()), crate::thread::SMALL_STACK, move || {
-                let _ = tx.send((p.clone(), p.wait_ready(timeout)));
-            })
+            crate::thread::spawn(
+                format!("agnt-ready-{}", p.id()),
+                crate::thread::SMALL_STACK,
+                move || {
+                    let _ = tx.send((p.clone(), p.wait_ready(timeout)));
+                },
+            )
             .map_err(|e| Error::io("starting readiness thread", None, e))?;
         }
         drop(ready_tx);
@@ -184,7 +224,11 @@ impl Session {
             }
         }
 
-        let mut spec = ProcessSpec::new(CMD_ID, self.pm_root(procs, &cwd), CommandLine::Argv(cmd.clone()));
+        let mut spec = ProcessSpec::new(
+            CMD_ID,
+            self.pm_root(procs, &cwd),
+            CommandLine::Argv(cmd.clone()),
+        );
         spec.cwd = Some(cwd);
         let p = match self.pm.start(spec) {
             Ok(p) => p,
@@ -208,46 +252,69 @@ impl Session {
 
     /// CMD's registry scope: the project of the scripts, so ids never clash with theirs.
     fn pm_root(&self, procs: &[(Arc<ManagedProcess>, Duration)], cwd: &Path) -> PathBuf {
-        procs.first().map_or_else(|| cwd.to_path_buf(), |(p, _)| p.project().to_path_buf())
+        procs
+            .first()
+            .map_or_else(|| cwd.to_path_buf(), |(p, _)| p.project().to_path_buf())
     }
 
     /// Starts a thread that prints the process's output as it arrives and reports its exit.
-    fn follow(&mut self, p: &Arc<ManagedProcess>, name: &str, color: usize, mut watch: Option<UrlWatch>) -> Result<()> {
+    fn follow(
+        &mut self,
+        p: &Arc<ManagedProcess>,
+        name: &str,
+        color: usize,
+        mut watch: Option<UrlWatch>,
+    ) -> Result<()> {
         let (p, printer, done) = (p.clone(), self.printer.clone(), self.done_tx.clone());
         let prefix = printer.prefix(name, color);
-        let handle = crate::thread::spawn(format!("agnt-up-{}", p.id()), crate::thread::SMALL_STACK, move || {
-            let mut cursor = 0;
-            let mut partial = String::new();
-            loop {
-                let end = p.wait_output(cursor, Duration::from_secs(3600));
-                if end > cursor {
-                    let req = OutputRequest { since: Some(cursor), ..Default::default() };
-                    if let Ok(read) = p.output(&req) {
-                        if read.lost_bytes > 0 {
-                            printer.line(&prefix, &format!("[agnt: {} bytes of output lost to the ring buffer]", read.lost_bytes));
+        let handle = crate::thread::spawn(
+            format!("agnt-up-{}", p.id()),
+            crate::thread::SMALL_STACK,
+            move || {
+                let mut cursor = 0;
+                let mut partial = String::new();
+                loop {
+                    let end = p.wait_output(cursor, Duration::from_secs(3600));
+                    if end > cursor {
+                        let req = OutputRequest {
+                            since: Some(cursor),
+                            ..Default::default()
+                        };
+                        if let Ok(read) = p.output(&req) {
+                            if read.lost_bytes > 0 {
+                                printer.line(
+                                    &prefix,
+                                    &format!(
+                                        "[agnt: {} bytes of output lost to the ring buffer]",
+                                        read.lost_bytes
+                                    ),
+                                );
+                            }
+                            partial.push_str(&read.text);
+                            let printed = printer.complete_lines(&prefix, &mut partial);
+                            if let Some(w) = &mut watch {
+                                w.scan(&printed, &printer);
+                            }
+                            cursor = read.next_offset.max(cursor);
+                            continue;
                         }
-                        partial.push_str(&read.text);
-                        let printed = printer.complete_lines(&prefix, &mut partial);
-                        if let Some(w) = &mut watch {
-                            w.scan(&printed, &printer);
-                        }
-                        cursor = read.next_offset.max(cursor);
-                        continue;
+                        cursor = end; // unreadable (never expected): skip it rather than spin
                     }
-                    cursor = end; // unreadable (never expected): skip it rather than spin
+                    if p.state().is_terminal()
+                        && p.output_end(crate::supervisor::Stream::Combined) <= cursor
+                    {
+                        break;
+                    }
                 }
-                if p.state().is_terminal() && p.output_end(crate::supervisor::Stream::Combined) <= cursor {
-                    break;
+                if !partial.is_empty() {
+                    printer.line(&prefix, &partial);
                 }
-            }
-            if !partial.is_empty() {
-                printer.line(&prefix, &partial);
-            }
-            if !prefix.is_empty() {
-                printer.line(&prefix, &format!("[agnt: exited, {}]", p.summary()));
-            }
-            let _ = done.send(p.id().to_string());
-        })
+                if !prefix.is_empty() {
+                    printer.line(&prefix, &format!("[agnt: exited, {}]", p.summary()));
+                }
+                let _ = done.send(p.id().to_string());
+            },
+        )
         .map_err(|e| Error::io("starting output thread", None, e))?;
         self.followers.push(crate::thread::JoinOnDrop::new(handle));
         Ok(())
@@ -255,17 +322,25 @@ impl Session {
 
     /// Stops everything: gracefully, or at once if another signal arrives meanwhile.
     fn teardown(&mut self) {
-        let live = self.pm.list(None).iter().filter(|p| !p.state().is_terminal()).count();
+        // Stop taking socket clients before stopping what they could control.
+        drop(self.daemon.take());
+        let live = self
+            .pm
+            .list(None)
+            .iter()
+            .filter(|p| !p.state().is_terminal())
+            .count();
         if live > 0 {
             eprintln!("agnt up: stopping {live} process(es) (Ctrl+C again to kill them at once)");
         }
         let (pm, proxies) = (self.pm.clone(), self.proxies.clone());
         let (tx, rx) = crossbeam_channel::bounded::<()>(1);
-        let graceful = crate::thread::spawn("agnt-up-teardown", crate::thread::SMALL_STACK, move || {
-            proxies.shutdown(TEARDOWN_DEADLINE);
-            pm.shutdown(TEARDOWN_DEADLINE);
-            let _ = tx.send(());
-        });
+        let graceful =
+            crate::thread::spawn("agnt-up-teardown", crate::thread::SMALL_STACK, move || {
+                proxies.shutdown(TEARDOWN_DEADLINE);
+                pm.shutdown(TEARDOWN_DEADLINE);
+                let _ = tx.send(());
+            });
         if graceful.is_err() {
             self.pm.shutdown(Duration::ZERO);
         }
@@ -286,14 +361,29 @@ impl Session {
 }
 
 /// Starts one proxy of the config and prints its address.
-fn start_proxy(proxies: &ProxyManager, printer: &Printer, entry: &ProxyEntry, target: &str, root: &Path) -> Result<()> {
+fn start_proxy(
+    proxies: &ProxyManager,
+    printer: &Printer,
+    entry: &ProxyEntry,
+    target: &str,
+    root: &Path,
+) -> Result<()> {
     let mut cfg = ProxyConfig::new(&entry.name, target, root);
     cfg.port = entry.port;
     if let Some(n) = entry.max_log_size {
         cfg.max_log_size = n;
     }
-    let server = proxies.start(cfg).map_err(|e| Error::Other(format!("proxy {:?} failed to start: {e}", entry.name)))?;
-    printer.line("", &format!("agnt: proxy {} listening on {} -> {target}", entry.name, server.url()));
+    let server = proxies
+        .start(cfg)
+        .map_err(|e| Error::Other(format!("proxy {:?} failed to start: {e}", entry.name)))?;
+    printer.line(
+        "",
+        &format!(
+            "agnt: proxy {} listening on {} -> {target}",
+            entry.name,
+            server.url()
+        ),
+    );
     Ok(())
 }
 
@@ -306,14 +396,32 @@ struct UrlWatch {
 }
 
 impl UrlWatch {
-    fn for_script(script: &config::ScriptConfig, entries: &[ProxyEntry], proxies: &Arc<ProxyManager>, root: &Path) -> Option<UrlWatch> {
-        let pending: Vec<_> = entries.iter().filter(|e| e.script.as_deref() == Some(&script.name)).cloned().collect();
+    fn for_script(
+        script: &config::ScriptConfig,
+        entries: &[ProxyEntry],
+        proxies: &Arc<ProxyManager>,
+        root: &Path,
+    ) -> Option<UrlWatch> {
+        let pending: Vec<_> = entries
+            .iter()
+            .filter(|e| e.script.as_deref() == Some(&script.name))
+            .cloned()
+            .collect();
         if pending.is_empty() {
             return None;
         }
         // Config parsing validated these patterns already.
-        let matchers = script.url_matchers.iter().filter_map(|m| regex::Regex::new(m).ok()).collect();
-        Some(UrlWatch { matchers, pending, proxies: proxies.clone(), root: root.to_path_buf() })
+        let matchers = script
+            .url_matchers
+            .iter()
+            .filter_map(|m| regex::Regex::new(m).ok())
+            .collect();
+        Some(UrlWatch {
+            matchers,
+            pending,
+            proxies: proxies.clone(),
+            root: root.to_path_buf(),
+        })
     }
 
     /// Starts the waiting proxies once a line of `text` names the script's URL.
@@ -321,7 +429,12 @@ impl UrlWatch {
         if self.pending.is_empty() {
             return;
         }
-        let Some(url) = text.lines().find_map(|l| crate::urlwatch::find_url(l, &self.matchers)) else { return };
+        let Some(url) = text
+            .lines()
+            .find_map(|l| crate::urlwatch::find_url(l, &self.matchers))
+        else {
+            return;
+        };
         for entry in self.pending.drain(..) {
             if let Err(e) = start_proxy(&self.proxies, printer, &entry, &url, &self.root) {
                 eprintln!("agnt up: {e}");
@@ -342,7 +455,9 @@ fn exit_status(p: &ManagedProcess) -> u8 {
 
 /// FNV-1a 32: a stable short hash for per-project state directories.
 fn fnv1a(bytes: &[u8]) -> u32 {
-    bytes.iter().fold(0x811c_9dc5, |h, &b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193))
+    bytes.iter().fold(0x811c_9dc5, |h, &b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
 }
 
 /// Writes prefixed lines to stdout, one whole line at a time.
@@ -354,7 +469,11 @@ struct Printer {
 
 impl Printer {
     fn new(width: usize) -> Printer {
-        Printer { color: std::io::stdout().is_terminal(), width, out: Mutex::new(()) }
+        Printer {
+            color: std::io::stdout().is_terminal(),
+            width,
+            out: Mutex::new(()),
+        }
     }
 
     /// `name | ` padded to the widest name, coloured on a terminal; empty name = no prefix.
@@ -374,7 +493,9 @@ impl Printer {
     /// Prints every complete line of `buf`, keeps the unfinished rest in it, and returns what
     /// was printed.
     fn complete_lines(&self, prefix: &str, buf: &mut String) -> String {
-        let Some(last_nl) = buf.rfind('\n') else { return String::new() };
+        let Some(last_nl) = buf.rfind('\n') else {
+            return String::new();
+        };
         let rest = buf.split_off(last_nl + 1);
         {
             let _guard = self.out.lock();
@@ -401,10 +522,18 @@ mod tests {
 
     #[test]
     fn prefixes_and_lines() {
-        let p = Printer { color: false, width: 5, out: Mutex::new(()) };
+        let p = Printer {
+            color: false,
+            width: 5,
+            out: Mutex::new(()),
+        };
         assert_eq!(p.prefix("web", 0), "web   | ");
         assert_eq!(p.prefix("", 0), "");
-        let colored = Printer { color: true, width: 3, out: Mutex::new(()) };
+        let colored = Printer {
+            color: true,
+            width: 3,
+            out: Mutex::new(()),
+        };
         assert_eq!(colored.prefix("api", 1), "\x1b[33mapi | \x1b[0m");
         let mut buf = "a\nb\npart".to_string();
         p.complete_lines("", &mut buf);

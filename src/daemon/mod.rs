@@ -372,3 +372,32 @@ pub fn serve_in_background(
         thread: Some(crate::thread::JoinOnDrop::new(thread)),
     })
 }
+
+/// For `agnt up`: when no daemon answers on the default socket, serve `pm` and `proxies` there
+/// for as long as the returned handle lives, so `agnt mcp`, the CLI and agents see and control
+/// the session's processes. When a daemon already runs (or the socket cannot be bound), returns
+/// `None` and the session stays private.
+pub fn serve_if_no_daemon(
+    pm: Arc<ProcessManager>,
+    proxies: Arc<ProxyManager>,
+    project: PathBuf,
+) -> Option<BackgroundHandle> {
+    let socket = socket_path();
+    if client::probe(&socket, Duration::from_millis(500)).is_some() {
+        log::info!(
+            "a daemon runs on {}; this session's processes stay private to it",
+            socket.display()
+        );
+        return None;
+    }
+    match serve_in_background(&socket, pm, proxies, project) {
+        Ok(h) => {
+            log::info!("serving this session on {}", socket.display());
+            Some(h)
+        }
+        Err(e) => {
+            log::info!("not serving this session on {}: {e}", socket.display());
+            None
+        }
+    }
+}

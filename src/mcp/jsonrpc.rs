@@ -403,16 +403,36 @@ pub struct Connection {
     pub receiver: Receiver<Message>,
 }
 
-/// The reader and writer threads of a connection; joining waits for both to finish.
+/// The reader and writer threads of a connection; joining waits for both to finish. Dropping
+/// never blocks: a socket connection is shut down (so the peer sees EOF and the reader ends) and
+/// the threads are left to finish on their own.
 #[derive(Debug)]
 pub struct IoThreads {
     reader: Option<JoinOnDrop<io::Result<()>>>,
     writer: Option<JoinOnDrop<io::Result<()>>>,
+    closer: Option<UnixStream>,
+}
+
+impl Drop for IoThreads {
+    fn drop(&mut self) {
+        if let Some(s) = self.closer.take() {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+        if let Some(h) = self.reader.take() {
+            h.detach();
+        }
+        if let Some(h) = self.writer.take() {
+            h.detach();
+        }
+    }
 }
 
 impl IoThreads {
     /// Waits for both threads. The writer ends when every sender is dropped.
     pub fn join(mut self) -> io::Result<()> {
+        if let Some(s) = self.closer.take() {
+            let _ = s.shutdown(std::net::Shutdown::Read);
+        }
         let r = self.reader.take().and_then(|h| h.join()).unwrap_or(Ok(()));
         let w = self.writer.take().and_then(|h| h.join()).unwrap_or(Ok(()));
         r.and(w)
@@ -444,7 +464,10 @@ impl Connection {
     /// A connection over a Unix stream.
     pub fn unix(stream: UnixStream, side: Side) -> io::Result<(Connection, IoThreads)> {
         let write = stream.try_clone()?;
-        Ok(Connection::from_io("unix", stream, write, side))
+        let closer = stream.try_clone()?;
+        let (conn, mut threads) = Connection::from_io("unix", stream, write, side);
+        threads.closer = Some(closer);
+        Ok((conn, threads))
     }
 
     /// Two connected in-memory ends: what one sends, the other receives.
@@ -526,7 +549,11 @@ impl Connection {
                 sender: out_tx,
                 receiver: in_rx,
             },
-            IoThreads { reader, writer },
+            IoThreads {
+                reader,
+                writer,
+                closer: None,
+            },
         )
     }
 }

@@ -57,9 +57,14 @@ pub fn serve(conn: Connection, ctx: Arc<Ctx>) {
             Message::Response(_) => {} // we send no requests
         }
     }
-    // Cancel what is still waiting: the peer is gone.
+    // The peer stopped sending: cancel what is still waiting, and let the calls answer (a peer
+    // that only half-closed still reads them) before the caller closes the connection.
     for flag in session.inflight.lock().values() {
         flag.store(true, Ordering::Relaxed);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while session.running.load(Ordering::Relaxed) > 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
 

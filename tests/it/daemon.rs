@@ -100,7 +100,9 @@ impl Env {
     pub fn connect(&self) -> Rpc {
         let s = UnixStream::connect(&self.socket).unwrap();
         let r = s.try_clone().unwrap();
-        Rpc::new(Box::new(r), Box::new(s))
+        let mut rpc = Rpc::new(Box::new(r), Box::new(s.try_clone().unwrap()));
+        rpc.closer = Some(s);
+        rpc
     }
 
     /// A client on the socket that has done `initialize` for this project.
@@ -158,11 +160,20 @@ pub fn kill(pid: i32, sig: rustix::process::Signal) {
 
 /// Line-level JSON-RPC: raw writes, and a reader thread delivering lines on a channel.
 pub struct Rpc {
-    w: Box<dyn Write + Send>,
+    pub w: Box<dyn Write + Send>,
     lines: mpsc::Receiver<Vec<u8>>,
     next: i64,
     /// Notifications seen while waiting for responses.
     pub notifications: Vec<Value>,
+    closer: Option<UnixStream>,
+}
+
+impl Drop for Rpc {
+    fn drop(&mut self) {
+        if let Some(s) = &self.closer {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
 }
 
 impl Rpc {
@@ -187,6 +198,7 @@ impl Rpc {
             lines: rx,
             next: 1,
             notifications: Vec::new(),
+            closer: None,
         }
     }
 
@@ -600,4 +612,119 @@ fn http_face_serves_health_metrics_and_guards_mcp() {
         .send("{nope")
         .unwrap();
     assert_eq!(r.status(), 400);
+}
+
+#[test]
+fn up_serves_the_socket_while_no_daemon_runs() {
+    let env = Env::new();
+    std::fs::write(
+        env.project.join(".agnt.kdl"),
+        "scripts {\n  web {\n    run \"exec sleep 1000\"\n    autostart true\n  }\n}\n",
+    )
+    .unwrap();
+    let mut up = env
+        .cmd(&["up"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || UnixStream::connect(&env.socket)
+            .is_ok()),
+        "agnt up did not serve the socket"
+    );
+    let mut c = env.session();
+    let mut state = Value::Null;
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            let r = c.call("proc", json!({"action": "status", "process_id": "web"}));
+            state = r["structuredContent"]["state"].clone();
+            state == "running"
+        }),
+        "{state}"
+    );
+    let pid = c.ok("proc", json!({"action": "status", "process_id": "web"}))["pid"]
+        .as_i64()
+        .unwrap() as i32;
+    drop(c);
+    kill(up.id() as i32, rustix::process::Signal::INT);
+    assert!(
+        wait_until(Duration::from_secs(15), || up
+            .try_wait()
+            .ok()
+            .flatten()
+            .is_some()),
+        "agnt up did not exit"
+    );
+    assert!(!env.socket.exists(), "socket left behind by agnt up");
+    assert!(wait_until(Duration::from_secs(5), || !alive(pid)));
+}
+
+#[test]
+fn version_mismatch_tells_the_user_to_restart_the_daemon() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.socket.parent().unwrap()).unwrap();
+    // A fake daemon of another version.
+    let listener = std::os::unix::net::UnixListener::bind(&env.socket).unwrap();
+    std::thread::spawn(move || {
+        for s in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut w = s.try_clone().unwrap();
+                for line in BufReader::new(s).lines().map_while(Result::ok) {
+                    let v: Value = serde_json::from_str(&line).unwrap();
+                    if v.get("id").is_some() {
+                        let r = json!({"jsonrpc": "2.0", "id": v["id"], "result": {"serverInfo": {"name": "agnt", "version": "0.0.1-old"}, "supportedVersions": []}});
+                        let _ = writeln!(w, "{r}");
+                    }
+                }
+            });
+        }
+    });
+    let mut m = McpChild::spawn(&env, &[]);
+    let r = m.rpc.request(
+        "initialize",
+        json!({"protocolVersion": "2025-06-18", "capabilities": {}}),
+    );
+    let msg = r["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        msg.contains("0.0.1-old") && msg.contains("agnt daemon restart"),
+        "{r}"
+    );
+    let (code, _, err) = env.run(&["proc", "list"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("agnt daemon restart"), "{err}");
+}
+
+#[test]
+fn the_client_limit_is_enforced_with_a_message() {
+    let mut env = Env::new();
+    env.start_foreground(&[]);
+    let mut held = Vec::new();
+    for _ in 0..100 {
+        let mut c = env.connect();
+        assert_eq!(c.request("ping", json!({}))["result"], json!({}));
+        held.push(c);
+    }
+    let mut extra = env.connect();
+    let v = extra.recv();
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("too many clients"),
+        "{v}"
+    );
+    held.pop();
+    assert!(wait_until(Duration::from_secs(10), || {
+        let mut c = env.connect();
+        let line = b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}\n";
+        // A refused connection may already be closed: a failed write just means "not yet".
+        c.w.write_all(line).is_ok()
+            && c.try_recv(Duration::from_secs(2))
+                .is_some_and(|v| v["result"] == json!({}))
+    }));
 }
