@@ -34,7 +34,7 @@ pub fn standalone() -> Result<()> {
     let (conn, threads) = Connection::stdio();
     super::serve(conn, ctx.clone());
     ctx.shutdown(Duration::from_secs(3));
-    threads.detach();
+    let _ = threads.join();
     Ok(())
 }
 
@@ -183,8 +183,28 @@ pub fn bridge(socket: &Path) -> Result<()> {
             }
         }
     }
+    // stdin closed: answer what is still in flight (a client may close stdin right after its
+    // last request) before exiting, within a bound.
+    if let Ok(up) = &upstream {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !pending.is_empty() {
+            match up.conn.receiver.recv_deadline(deadline) {
+                Ok(Message::Response(r)) => {
+                    if let Some(id) = &r.id {
+                        pending.remove(id);
+                    }
+                    let _ = stdio.sender.send(r.into());
+                }
+                Ok(other) => {
+                    let _ = stdio.sender.send(other);
+                }
+                Err(_) => break,
+            }
+        }
+    }
     drop(stdio);
-    stdio_threads.detach();
+    // The writer flushes what is queued and ends; the reader already saw EOF.
+    let _ = stdio_threads.join();
     Ok(())
 }
 
