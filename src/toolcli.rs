@@ -594,6 +594,22 @@ pub fn run(cmd: ToolCommand) -> ExitCode {
     call_and_print(tool, Value::Object(a), &common)
 }
 
+/// A version-checked connection: the running daemon if one answers, else a freshly started one.
+fn connect_checked(socket: &Path) -> crate::Result<client::Client> {
+    let fast = client::Client::connect(socket, client::caller_project())
+        .and_then(|mut c| c.check_version().map(|_| c));
+    match fast {
+        Ok(c) => Ok(c),
+        Err(e) if e.to_string().contains("agnt daemon restart") => Err(e),
+        Err(_) => {
+            client::ensure_daemon(socket)?;
+            let mut c = client::Client::connect(socket, client::caller_project())?;
+            c.check_version()?;
+            Ok(c)
+        }
+    }
+}
+
 fn socket_of(common: &Common) -> PathBuf {
     common.socket.clone().unwrap_or_else(daemon::socket_path)
 }
@@ -601,12 +617,7 @@ fn socket_of(common: &Common) -> PathBuf {
 /// Calls a tool over the daemon socket (starting the daemon) and prints the result.
 fn call_and_print(tool: &str, args: Value, common: &Common) -> ExitCode {
     let socket = socket_of(common);
-    let result = client::ensure_daemon(&socket)
-        .and_then(|()| client::Client::connect(&socket, client::caller_project()))
-        .and_then(|mut c| {
-            c.check_version()?;
-            c.call_tool(tool, args)
-        });
+    let result = connect_checked(&socket).and_then(|mut c| c.call_tool(tool, args));
     let result = match result {
         Ok(r) => r,
         Err(e) => {

@@ -44,7 +44,6 @@ struct Upstream {
 }
 
 fn connect(socket: &Path) -> Result<Upstream> {
-    client::ensure_daemon(socket)?;
     let stream = std::os::unix::net::UnixStream::connect(socket)
         .map_err(|e| Error::io("connecting to the agnt daemon", Some(socket.into()), e))?;
     let (conn, threads) =
@@ -84,8 +83,18 @@ fn internal(up: &Upstream, n: &mut u64, method: &str, params: Value) -> Result<V
 
 /// Connects (starting the daemon if needed) and checks its version.
 fn connect_checked(socket: &Path, n: &mut u64) -> Result<Upstream> {
-    let up = connect(socket)?;
-    let v = internal(&up, n, "server/discover", json!({}))?;
+    // Fast path: a daemon answers. Otherwise start one (under the startup lock) and retry.
+    let first = connect(socket)
+        .and_then(|up| internal(&up, n, "server/discover", json!({})).map(|v| (up, v)));
+    let (up, v) = match first {
+        Ok(pair) => pair,
+        Err(_) => {
+            client::ensure_daemon(socket)?;
+            let up = connect(socket)?;
+            let v = internal(&up, n, "server/discover", json!({}))?;
+            (up, v)
+        }
+    };
     let theirs = v["serverInfo"]["version"].as_str().unwrap_or("unknown");
     if theirs != env!("CARGO_PKG_VERSION") {
         return Err(Error::Other(version_mismatch(theirs)));

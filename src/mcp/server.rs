@@ -102,8 +102,7 @@ impl Session {
         self.inflight.lock().insert(req.id.clone(), cancel.clone());
         self.running.fetch_add(1, Ordering::Relaxed);
         let this = self.clone();
-        let name = format!("mcp-call-{}", req.id);
-        let spawned = crate::thread::spawn(name, 1024 * 1024, move || {
+        let job = Box::new(move || {
             let id = req.id.clone();
             let modern = modern_version(&req.params);
             let resp = match &modern {
@@ -114,7 +113,7 @@ impl Session {
             this.running.fetch_sub(1, Ordering::Relaxed);
             let _ = this.sender.send(resp.into());
         });
-        if let Err(e) = spawned {
+        if let Err(e) = pool().submit(job) {
             log::error!("cannot start a call thread: {e}");
             self.running.fetch_sub(1, Ordering::Relaxed);
         }
@@ -311,6 +310,65 @@ impl Session {
             log::debug!("call {id} finished after cancellation");
         }
         Response::ok(id, result)
+    }
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// An elastic pool for tool calls: idle workers are reused (no thread start per call), a new
+/// worker starts whenever none is idle (a slow call never delays another), and a worker idle for
+/// a minute exits, so an idle daemon holds no call threads.
+struct Pool {
+    tx: crossbeam_channel::Sender<Job>,
+    rx: crossbeam_channel::Receiver<Job>,
+    idle: AtomicUsize,
+}
+
+fn pool() -> &'static Pool {
+    static POOL: std::sync::OnceLock<Pool> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        Pool {
+            tx,
+            rx,
+            idle: AtomicUsize::new(0),
+        }
+    })
+}
+
+impl Pool {
+    fn submit(&'static self, job: Job) -> std::io::Result<()> {
+        // Claim an idle worker, or start one.
+        let claimed = self
+            .idle
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .is_ok();
+        if !claimed {
+            crate::thread::spawn("mcp-call", 1024 * 1024, move || self.work())?;
+        }
+        let _ = self.tx.send(job);
+        Ok(())
+    }
+
+    fn work(&'static self) {
+        loop {
+            match self.rx.recv_timeout(std::time::Duration::from_secs(60)) {
+                Ok(job) => {
+                    job();
+                    self.idle.fetch_add(1, Ordering::AcqRel);
+                }
+                Err(_) => {
+                    // Leave only if we can un-count ourselves as idle (no job was promised to us).
+                    if self
+                        .idle
+                        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+                        .is_ok()
+                    {
+                        return;
+                    }
+                }
+            }
+        }
     }
 }
 
