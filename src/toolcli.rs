@@ -644,6 +644,15 @@ fn call_and_print(tool: &str, args: Value, common: &Common) -> ExitCode {
     if tool == "wait" && v["matched"] == false {
         return ExitCode::FAILURE;
     }
+    // A foreground run exits with the child's status.
+    if tool == "run"
+        && let Some(code) = v["exit_code"].as_i64().filter(|c| *c != 0)
+    {
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
+    if tool == "run" && v["state"] == "failed" {
+        return ExitCode::FAILURE;
+    }
     ExitCode::SUCCESS
 }
 
@@ -755,6 +764,36 @@ pub fn human(tool: &str, v: &Value) -> String {
             out.push_str("no entries\n");
         }
         return out;
+    }
+    if tool == "run" {
+        let id = cell(&v["process_id"]);
+        if v.get("exit_code").is_some() {
+            let mut s = String::new();
+            for k in ["stdout", "stderr"] {
+                if let Some(t) = v[k].as_str().filter(|t| !t.is_empty()) {
+                    s.push_str(t);
+                    if !t.ends_with('\n') {
+                        s.push('\n');
+                    }
+                }
+            }
+            s.push_str(&format!(
+                "{id}: {} in {}\n",
+                cell(&v["summary"]),
+                cell(&v["runtime"])
+            ));
+            return s;
+        }
+        let how = if v["reused"] == true {
+            "already running"
+        } else {
+            "started"
+        };
+        return format!(
+            "{id} {how} (pid {}): {}\n",
+            cell(&v["pid"]),
+            cell(&v["command"])
+        );
     }
     if let Some(m) = v.get("message").and_then(Value::as_str) {
         return format!("{m}\n");

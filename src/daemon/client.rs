@@ -198,6 +198,10 @@ fn spawn_detached(socket: &Path) -> Result<()> {
         .args(["daemon", "start", "--foreground", "--socket"])
         .arg(socket)
         .env("AGNT_STATE_DIR", &state)
+        .env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+        )
         .env_remove("AGNT_PROJECT_PATH")
         .current_dir("/")
         .stdin(Stdio::null())

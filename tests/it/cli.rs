@@ -111,6 +111,17 @@ fn cli_errors_exit_nonzero_with_the_fix() {
     assert!(err.contains("unknown script"), "{err}");
     let (code, _, err) = env.run(&["run", "-e", "NOEQUALS", "--", "true"]);
     assert_eq!(code, 2, "{err}");
+    let (code, out, _) = env.run(&[
+        "run",
+        "--mode",
+        "foreground-raw",
+        "--",
+        "sh",
+        "-c",
+        "echo hi; exit 7",
+    ]);
+    assert_eq!(code, 7);
+    assert!(out.starts_with("hi\n") && out.contains("exit 7"), "{out}");
     let (code, out, _) = env.run(&["wait", "port", "--port", "1", "--timeout", "0.2", "--json"]);
     assert_eq!(code, 1);
     assert_eq!(json_of(&out)["matched"], false);

@@ -728,3 +728,45 @@ fn the_client_limit_is_enforced_with_a_message() {
                 .is_some_and(|v| v["result"] == json!({}))
     }));
 }
+
+#[test]
+fn wait_for_http_and_proxylog_entries() {
+    let mut env = Env::new();
+    env.start_foreground(&[]);
+    let mut c = env.session();
+    c.ok("run", json!({"raw": true, "command": "python3", "args": ["-u", "-m", "http.server", "0", "--bind", "127.0.0.1"], "id": "srv"}));
+    let w = c.ok(
+        "wait",
+        json!({"for": "log", "process_id": "srv", "pattern": r"port \d+", "timeout": 30}),
+    );
+    let line = w["line"].as_str().unwrap();
+    let port: u16 = line
+        .split("port ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let h = c.ok("wait", json!({"for": "http", "url": format!("http://127.0.0.1:{port}/"), "status": 200, "timeout": 30}));
+    assert_eq!(h["status"], 200, "{h}");
+    let h = c.ok("wait", json!({"for": "http", "url": format!("http://127.0.0.1:{port}/nope"), "status": 200, "timeout": 0.3}));
+    assert_eq!(h["matched"], false);
+    assert_eq!(h["last_seen"]["status"], 404, "{h}");
+    let px = c.ok("proxy", json!({"action": "start", "id": "w", "target_url": format!("http://127.0.0.1:{port}"), "port": 0}));
+    let url = px["url"].as_str().unwrap().to_string();
+    let stats = c.ok("proxylog", json!({"proxy_id": "w", "action": "stats"}));
+    let since = stats["last_seq"].as_u64().unwrap();
+    let waiting = c.start("tools/call", json!({"name": "wait", "arguments": {"for": "proxylog", "proxy_id": "w", "types": ["http"], "pattern": "/hello", "since": since, "timeout": 30}}));
+    let _ = ureq::get(format!("{url}/hello")).call();
+    let r = loop {
+        let v = c.response();
+        if v["id"] == waiting {
+            break v;
+        }
+    };
+    let e = &r["result"]["structuredContent"]["entry"];
+    assert!(e["data"]["url"].as_str().unwrap().contains("/hello"), "{r}");
+    c.ok("proc", json!({"action": "stop", "process_id": "srv"}));
+}

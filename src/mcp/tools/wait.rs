@@ -33,7 +33,7 @@ fn input_schema() -> Value {
             "for": {"type": "string", "enum": ["log", "port", "http", "proxylog"], "description": "What to wait for"},
             "process_id": {"type": "string", "description": "log: the process whose output to watch"},
             "pattern": {"type": "string", "description": "log: regex to match a line; proxylog: URL substring"},
-            "since": {"type": "integer", "minimum": 0, "description": "log: only output after this offset (default: all buffered output)"},
+            "since": {"type": "integer", "minimum": 0, "description": "log: only output after this offset (default: all buffered output); proxylog: only entries after this seq (default: entries logged from now on)"},
             "port": {"type": "integer", "minimum": 1, "maximum": 65535, "description": "port: TCP port on 127.0.0.1"},
             "url": {"type": "string", "description": "http: http:// URL to GET"},
             "status": {"type": "integer", "minimum": 100, "maximum": 599, "description": "http: expected status (default any below 500)"},
@@ -193,37 +193,30 @@ fn call(ctx: &Ctx, c: &Call<'_>) -> Result<Value, ToolError> {
                 .get(c.need_str("proxy_id", "the proxy whose log to watch")?)?;
             let types = c.strs("types");
             let pattern = c.str("pattern").map(String::from);
-            let stats = proxy.log_stats();
-            let mut seq = stats
-                .get("total_entries")
-                .and_then(Value::as_u64)
-                .unwrap_or(0);
-            let first_seq = seq;
+            // Only entries logged from now on (or after `since`, an explicit seq cursor).
+            let seq = c.u64("since").unwrap_or_else(|| {
+                proxy
+                    .log_stats()
+                    .get("last_seq")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0)
+            });
             w.run("proxylog", Duration::from_millis(100), |_| {
                 let q = crate::proxy::LogQuery {
                     types: types.clone(),
                     url_pattern: pattern.clone(),
                     since_seq: Some(seq),
-                    limit: Some(10),
+                    limit: Some(1),
                     ..Default::default()
                 };
                 let v = proxy.log_query(&q)?;
-                let entries = v
+                if let Some(e) = v
                     .get("entries")
                     .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default();
-                if let Some(e) = entries.first() {
+                    .and_then(|a| a.first())
+                {
                     return Ok(Step::Done(json!({"proxy_id": proxy.id(), "entry": e})));
                 }
-                seq = seq.max(
-                    proxy
-                        .log_stats()
-                        .get("total_entries")
-                        .and_then(Value::as_u64)
-                        .unwrap_or(seq)
-                        .min(first_seq),
-                );
                 Ok(Step::Again(
                     json!({"proxy_id": proxy.id(), "log_stats": proxy.log_stats()}),
                 ))
