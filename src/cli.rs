@@ -26,6 +26,9 @@ pub enum Command {
         #[arg(last = true, value_name = "CMD")]
         cmd: Vec<String>,
     },
+    /// MCP, daemon and tool subcommands (`agnt mcp`, `agnt daemon`, `agnt proc`, ...).
+    #[command(flatten)]
+    Tools(Box<crate::toolcli::ToolCommand>),
     /// Print a shell completion script.
     Completions {
         /// Shell to generate for.
@@ -37,6 +40,7 @@ pub enum Command {
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Up { config, cmd } => crate::up::run(crate::up::UpOptions { config, cmd }),
+        Command::Tools(cmd) => crate::toolcli::run(*cmd),
         Command::Completions { shell } => {
             let mut out = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "agnt", &mut out);

@@ -6,13 +6,16 @@
 
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod detect;
 pub mod error;
+pub mod mcp;
 pub mod proxy;
 pub mod ringbuf;
 pub mod signals;
 pub mod supervisor;
 pub mod thread;
+pub mod toolcli;
 pub mod up;
 pub mod urlwatch;
 

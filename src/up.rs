@@ -65,6 +65,8 @@ struct Session {
     done_tx: Sender<String>,
     done_rx: Receiver<String>,
     followers: Vec<crate::thread::JoinOnDrop<()>>,
+    /// This session served on the daemon socket when no daemon runs (dropped first in teardown).
+    daemon: Option<crate::daemon::BackgroundHandle>,
 }
 
 impl Session {
@@ -114,6 +116,7 @@ impl Session {
         let printer = Arc::new(Printer::new(width));
         let (done_tx, done_rx) = crossbeam_channel::unbounded();
         let proxies = ProxyManager::new();
+        let daemon = crate::daemon::serve_if_no_daemon(pm.clone(), proxies.clone(), root.clone());
         let mut session = Session {
             pm,
             proxies,
@@ -122,6 +125,7 @@ impl Session {
             done_tx,
             done_rx,
             followers: vec![],
+            daemon,
         };
         let proxy_entries = config
             .as_ref()
@@ -320,6 +324,8 @@ impl Session {
 
     /// Stops everything: gracefully, or at once if another signal arrives meanwhile.
     fn teardown(&mut self) {
+        // Stop taking socket clients before stopping what they could control.
+        drop(self.daemon.take());
         let live = self
             .pm
             .list(None)

@@ -2,6 +2,9 @@
 //! with real children, real sockets and real temp dirs.
 
 mod browser;
+mod cli;
+mod daemon;
+mod mcp;
 mod proxy;
 mod supervisor;
 mod support;

@@ -18,6 +18,7 @@ fn up(dir: &Path, args: &[&str]) -> Spawned {
         .args(args)
         .current_dir(dir)
         .env("XDG_STATE_HOME", dir.join("state"))
+        .env("AGNT_SOCKET", dir.join("agnt.sock"))
         .env_remove("RUST_LOG");
     Spawned::new(cmd)
 }

@@ -1,0 +1,220 @@
+//! The client side of the daemon socket: connect, send MCP requests and wait for their answers,
+//! check the daemon's version, and start a detached daemon under a lock when none answers.
+
+use std::{
+    fs,
+    os::unix::net::UnixStream,
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use crossbeam_channel::RecvTimeoutError;
+use serde_json::{Value, json};
+
+use super::startup_lock_path;
+use crate::{
+    Error, Result,
+    mcp::{
+        jsonrpc::{Connection, IoThreads, Message, Request, RequestId, Side},
+        server::PROJECT_META,
+    },
+};
+
+/// How long a client waits for a daemon it started.
+pub const START_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A connection to the daemon with request/response helpers.
+#[derive(Debug)]
+pub struct Client {
+    conn: Connection,
+    threads: Option<IoThreads>,
+    next_id: i64,
+    /// The project sent with every tool call.
+    pub project: PathBuf,
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        if let Some(t) = self.threads.take() {
+            t.detach();
+        }
+    }
+}
+
+impl Client {
+    /// Connects to a daemon socket.
+    pub fn connect(socket: &Path, project: PathBuf) -> Result<Client> {
+        let stream = UnixStream::connect(socket)
+            .map_err(|e| Error::io("connecting to the agnt daemon", Some(socket.into()), e))?;
+        let (conn, threads) = Connection::unix(stream, Side::Client)
+            .map_err(|e| Error::io("socket setup", None, e))?;
+        Ok(Client {
+            conn,
+            threads: Some(threads),
+            next_id: 1,
+            project,
+        })
+    }
+
+    /// Sends a request and waits for its response (`None` timeout = forever).
+    pub fn request(
+        &mut self,
+        method: &str,
+        params: Value,
+        timeout: Option<Duration>,
+    ) -> Result<Value> {
+        let id = RequestId::Num(self.next_id);
+        self.next_id += 1;
+        self.conn
+            .sender
+            .send(
+                Request {
+                    id: id.clone(),
+                    method: method.into(),
+                    params,
+                }
+                .into(),
+            )
+            .map_err(|_| Error::Other("the agnt daemon closed the connection".into()))?;
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            let msg =
+                match deadline {
+                    Some(d) => self.conn.receiver.recv_deadline(d).map_err(|e| match e {
+                        RecvTimeoutError::Timeout => {
+                            Error::Timeout(format!("no answer to {method} from the agnt daemon"))
+                        }
+                        RecvTimeoutError::Disconnected => {
+                            Error::Other("the agnt daemon closed the connection".into())
+                        }
+                    })?,
+                    None => self.conn.receiver.recv().map_err(|_| {
+                        Error::Other("the agnt daemon closed the connection".into())
+                    })?,
+                };
+            if let Message::Response(r) = msg
+                && r.id.as_ref() == Some(&id)
+            {
+                return r
+                    .outcome
+                    .map_err(|e| Error::Other(format!("daemon error {}: {}", e.code, e.message)));
+            }
+        }
+    }
+
+    /// Checks the daemon's version against ours; the error tells the user what to do.
+    pub fn check_version(&mut self) -> Result<Value> {
+        let v = self.request("server/discover", json!({}), Some(Duration::from_secs(5)))?;
+        let theirs = v["serverInfo"]["version"].as_str().unwrap_or("unknown");
+        if theirs != env!("CARGO_PKG_VERSION") {
+            return Err(Error::Other(version_mismatch(theirs)));
+        }
+        Ok(v)
+    }
+
+    /// Calls a tool; returns the `CallToolResult`.
+    pub fn call_tool(&mut self, name: &str, args: Value) -> Result<Value> {
+        let params =
+            json!({"name": name, "arguments": args, "_meta": {PROJECT_META: self.project}});
+        self.request("tools/call", params, None)
+    }
+}
+
+/// The message for a bridge/CLI talking to a daemon of another version.
+pub fn version_mismatch(theirs: &str) -> String {
+    format!(
+        "the running agnt daemon is version {theirs} but this agnt is {}; run `agnt daemon restart` \
+         (it stops the daemon's processes) to switch to this version",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// Whether a daemon answers on `socket` (within `timeout`); returns its discover result.
+pub fn probe(socket: &Path, timeout: Duration) -> Option<Value> {
+    let mut c = Client::connect(socket, PathBuf::from("/")).ok()?;
+    c.request("server/discover", json!({}), Some(timeout)).ok()
+}
+
+/// The project of this process: `AGNT_PROJECT_PATH`, else the current directory.
+pub fn caller_project() -> PathBuf {
+    if let Some(p) = std::env::var_os("AGNT_PROJECT_PATH").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"))
+}
+
+/// Makes sure a daemon answers on `socket`, starting one (detached) if needed. A lock file makes
+/// concurrent callers start exactly one.
+pub fn ensure_daemon(socket: &Path) -> Result<()> {
+    if probe(socket, Duration::from_secs(2)).is_some() {
+        return Ok(());
+    }
+    let dir = socket.parent().unwrap_or(Path::new("/"));
+    super::paths::private_dir(dir)
+        .map_err(|e| Error::io("creating the socket directory", Some(dir.into()), e))?;
+    let lock_path = startup_lock_path(socket);
+    let lock = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| Error::io("opening the startup lock", Some(lock_path.clone()), e))?;
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
+        .map_err(|e| Error::io("taking the startup lock", Some(lock_path), e.into()))?;
+    // Someone else may have started it while we waited for the lock.
+    if probe(socket, Duration::from_secs(2)).is_some() {
+        return Ok(());
+    }
+    spawn_detached(socket)?;
+    let deadline = Instant::now() + START_TIMEOUT;
+    while Instant::now() < deadline {
+        if probe(socket, Duration::from_millis(500)).is_some() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Err(Error::Timeout(format!(
+        "the agnt daemon did not answer on {} within {}s; see its log {}",
+        socket.display(),
+        START_TIMEOUT.as_secs(),
+        super::state_dir().join("daemon.log").display()
+    )))
+}
+
+/// Starts `agnt daemon start --foreground --socket S` in its own process group, stdin/stdout on
+/// /dev/null and stderr appended to `<state>/daemon.log`.
+fn spawn_detached(socket: &Path) -> Result<()> {
+    use std::process::Stdio;
+    let exe = std::env::current_exe().map_err(|e| Error::io("finding the agnt binary", None, e))?;
+    let state = super::state_dir();
+    let _ = super::paths::private_dir(&state);
+    let log = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(state.join("daemon.log"))
+        .map_err(|e| Error::io("opening the daemon log", Some(state.join("daemon.log")), e))?;
+    // Its own process group: a Ctrl+C aimed at the agent's group does not reach the daemon.
+    let mut child = crate::supervisor::spawn::command(&exe)
+        .args(["daemon", "start", "--foreground", "--socket"])
+        .arg(socket)
+        .env("AGNT_STATE_DIR", &state)
+        .env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .env_remove("AGNT_PROJECT_PATH")
+        .current_dir("/")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .map_err(|e| Error::Spawn {
+            program: exe.display().to_string(),
+            source: e,
+        })?;
+    // Reap it if it exits while we live (no zombie); it normally outlives us.
+    let _ = crate::thread::spawn("daemon-reaper", crate::thread::SMALL_STACK, move || {
+        child.wait()
+    });
+    Ok(())
+}

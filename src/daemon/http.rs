@@ -1,0 +1,308 @@
+//! The daemon's HTTP face on 127.0.0.1 (tiny_http): `GET /healthz`, `GET /metrics` (Prometheus
+//! text from the atomic counters) and MCP Streamable HTTP at `POST /mcp` (JSON responses only).
+//! Requests whose `Origin` is not a loopback origin, or whose `Host` is not a loopback name, are
+//! refused with 403 (DNS-rebinding defence).
+
+use std::{
+    io::Read,
+    sync::{Arc, atomic::Ordering},
+};
+
+use serde_json::Value;
+
+use crate::{
+    Error, Result,
+    mcp::{
+        Ctx, Session,
+        jsonrpc::{Message, code},
+    },
+    thread::JoinOnDrop,
+};
+
+/// Largest `/mcp` body accepted.
+const MAX_BODY: usize = 8 * 1024 * 1024;
+
+/// A running HTTP face.
+pub struct HttpHandle {
+    server: Arc<tiny_http::Server>,
+    thread: Option<JoinOnDrop<()>>,
+    /// The bound port.
+    pub port: u16,
+}
+
+impl std::fmt::Debug for HttpHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpHandle")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpHandle {
+    /// Stops serving and joins the thread.
+    pub fn stop(mut self) {
+        self.server.unblock();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Serves on `127.0.0.1:port` (0 = any free port).
+pub fn serve(ctx: Arc<Ctx>, port: u16) -> Result<HttpHandle> {
+    let server = tiny_http::Server::http(("127.0.0.1", port))
+        .map_err(|e| Error::Other(format!("cannot listen on 127.0.0.1:{port}: {e}")))?;
+    let port = server
+        .server_addr()
+        .to_ip()
+        .map(|a| a.port())
+        .unwrap_or(port);
+    log::info!("http face on http://127.0.0.1:{port}");
+    let server = Arc::new(server);
+    let s = server.clone();
+    let thread = crate::thread::spawn("daemon-http", 512 * 1024, move || {
+        for req in s.incoming_requests() {
+            handle(&ctx, req);
+        }
+    })
+    .map_err(|e| Error::io("starting the http thread", None, e))?;
+    Ok(HttpHandle {
+        server,
+        thread: Some(JoinOnDrop::new(thread)),
+        port,
+    })
+}
+
+fn header<'a>(req: &'a tiny_http::Request, name: &'static str) -> Option<&'a str> {
+    req.headers()
+        .iter()
+        .find(|h| h.field.equiv(name))
+        .map(|h| h.value.as_str())
+}
+
+/// Whether `host` (a Host header or the authority of an Origin) names the loopback interface.
+pub fn is_loopback_host(host: &str) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        host.rsplit_once(':')
+            .map(|(h, p)| {
+                if p.chars().all(|c| c.is_ascii_digit()) {
+                    h
+                } else {
+                    host
+                }
+            })
+            .unwrap_or(host)
+    };
+    matches!(name, "localhost" | "127.0.0.1" | "::1")
+}
+
+/// Whether an `Origin` header value is a loopback origin (`null` is not).
+pub fn is_loopback_origin(origin: &str) -> bool {
+    let rest = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"));
+    rest.is_some_and(|r| !r.contains('/') && is_loopback_host(r))
+}
+
+fn respond(req: tiny_http::Request, status: u16, content_type: &str, body: String) {
+    let ct = tiny_http::Header::from_bytes("Content-Type", content_type).expect("static header");
+    let _ = req.respond(
+        tiny_http::Response::from_string(body)
+            .with_status_code(status)
+            .with_header(ct),
+    );
+}
+
+fn handle(ctx: &Arc<Ctx>, mut req: tiny_http::Request) {
+    if let Some(host) = header(&req, "Host")
+        && !is_loopback_host(host)
+    {
+        return respond(
+            req,
+            403,
+            "text/plain",
+            "forbidden: Host must be localhost\n".into(),
+        );
+    }
+    if let Some(origin) = header(&req, "Origin")
+        && !is_loopback_origin(origin)
+    {
+        return respond(req, 403, "text/plain", "forbidden: foreign Origin\n".into());
+    }
+    let path = req.url().split('?').next().unwrap_or("").to_string();
+    match (req.method(), path.as_str()) {
+        (tiny_http::Method::Get, "/healthz") => respond(req, 200, "text/plain", "ok\n".into()),
+        (tiny_http::Method::Get, "/metrics") => {
+            respond(req, 200, "text/plain; version=0.0.4", metrics(ctx))
+        }
+        (tiny_http::Method::Post, "/mcp") => {
+            let mut body = Vec::new();
+            let read = req
+                .as_reader()
+                .take(MAX_BODY as u64 + 1)
+                .read_to_end(&mut body);
+            if read.is_err() || body.len() > MAX_BODY {
+                return respond(
+                    req,
+                    413,
+                    "text/plain",
+                    "request body too large or unreadable\n".into(),
+                );
+            }
+            let answer = match Message::parse_line(&body) {
+                Err(resp) => Some(resp),
+                Ok(Message::Request(r)) => {
+                    let (tx, _rx) = crossbeam_channel::unbounded();
+                    Some(Session::new(ctx.clone(), tx).handle_sync(r))
+                }
+                Ok(_) => None,
+            };
+            match answer {
+                Some(resp) => {
+                    let status = match &resp.outcome {
+                        Err(e)
+                            if e.code == code::PARSE_ERROR || e.code == code::INVALID_REQUEST =>
+                        {
+                            400
+                        }
+                        _ => 200,
+                    };
+                    let body = serde_json::to_string(&Message::Response(resp).to_value())
+                        .unwrap_or_default();
+                    respond(req, status, "application/json", body)
+                }
+                None => {
+                    let _ = req.respond(tiny_http::Response::empty(202));
+                }
+            }
+        }
+        (_, "/mcp") => respond(
+            req,
+            405,
+            "text/plain",
+            "use POST for /mcp (JSON responses; no SSE stream)\n".into(),
+        ),
+        _ => respond(
+            req,
+            404,
+            "text/plain",
+            "not found: try /healthz, /metrics or POST /mcp\n".into(),
+        ),
+    }
+}
+
+/// Prometheus text exposition of the counters.
+pub fn metrics(ctx: &Ctx) -> String {
+    let info = crate::mcp::tools::daemon::info(ctx);
+    let n = |v: &Value| v.as_i64().unwrap_or(0);
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, value: i64| {
+        out.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+        ));
+    };
+    metric(
+        "agnt_processes_active",
+        "gauge",
+        "Supervised processes alive",
+        n(&info["process_info"]["active"]),
+    );
+    metric(
+        "agnt_processes_started_total",
+        "counter",
+        "Processes started",
+        n(&info["process_info"]["total_started"]),
+    );
+    metric(
+        "agnt_processes_failed_total",
+        "counter",
+        "Processes that failed",
+        n(&info["process_info"]["total_failed"]),
+    );
+    metric(
+        "agnt_proxies_active",
+        "gauge",
+        "Proxies listening",
+        n(&info["proxy_info"]["active"]),
+    );
+    metric(
+        "agnt_proxies_started_total",
+        "counter",
+        "Proxies started",
+        n(&info["proxy_info"]["total_started"]),
+    );
+    let (mut logged, mut dropped) = (0i64, 0i64);
+    if let Some(px) = ctx.proxies_if_started() {
+        for p in px.list(None) {
+            let s = p.log_stats();
+            logged += n(&s["total_entries"]);
+            dropped += n(&s["dropped"]);
+        }
+    }
+    metric(
+        "agnt_proxy_log_entries_total",
+        "counter",
+        "Traffic entries logged",
+        logged,
+    );
+    metric(
+        "agnt_proxy_log_dropped_total",
+        "counter",
+        "Traffic entries dropped",
+        dropped,
+    );
+    metric(
+        "agnt_clients",
+        "gauge",
+        "Connected MCP clients",
+        ctx.clients.load(Ordering::Relaxed) as i64,
+    );
+    metric(
+        "agnt_tool_calls_total",
+        "counter",
+        "Tool calls served",
+        ctx.calls.load(Ordering::Relaxed) as i64,
+    );
+    metric(
+        "agnt_uptime_seconds",
+        "gauge",
+        "Daemon uptime",
+        ctx.started.elapsed().as_secs() as i64,
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_checks() {
+        for h in [
+            "localhost",
+            "localhost:8080",
+            "127.0.0.1:1",
+            "[::1]:80",
+            "[::1]",
+        ] {
+            assert!(is_loopback_host(h), "{h}");
+        }
+        for h in [
+            "evil.com",
+            "evil.com:80",
+            "localhost.evil.com",
+            "127.0.0.2",
+            "",
+        ] {
+            assert!(!is_loopback_host(h), "{h}");
+        }
+        assert!(is_loopback_origin("http://localhost:3000"));
+        assert!(is_loopback_origin("https://127.0.0.1"));
+        assert!(!is_loopback_origin("http://evil.com"));
+        assert!(!is_loopback_origin("null"));
+        assert!(!is_loopback_origin("http://localhost.evil.com"));
+        assert!(!is_loopback_origin("http://localhost/x"));
+    }
+}

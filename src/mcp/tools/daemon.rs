@@ -1,0 +1,107 @@
+//! `daemon`: the server's identity and counters (`status`/`info`), stopping every process and
+//! proxy while the server keeps running (`stop_all`), and shutting the daemon down (`shutdown`).
+
+use std::{sync::atomic::Ordering, time::Duration};
+
+use serde_json::{Value, json};
+
+use super::{Call, Ctx, Tool, ToolError, fmt_duration, input, object};
+
+/// The tool.
+pub static TOOL: Tool = Tool {
+    name: "daemon",
+    description: "Information about the agnt server and bulk control. `status`/`info`: version, \
+uptime, socket path, client count and process/proxy counters; `stop_all`: stop every process and \
+proxy of every project (the daemon keeps running); `shutdown`: stop everything and exit the daemon. \
+Use `info` to check which agnt you are talking to. Example: {\"action\": \"info\"}",
+    input_schema,
+    output_schema,
+    call,
+};
+
+fn input_schema() -> Value {
+    input(
+        json!({"action": {"type": "string", "enum": ["status", "info", "stop_all", "shutdown"], "description": "What to do (default info)"}}),
+        &[],
+    )
+}
+
+fn output_schema() -> Value {
+    object(json!({
+        "running": {"type": "boolean"},
+        "version": {"type": "string"},
+        "uptime": {"type": "string"},
+        "socket_path": {"type": ["string", "null"]},
+        "process_info": {"type": "object"},
+        "proxy_info": {"type": "object"},
+        "success": {"type": "boolean"},
+    }))
+}
+
+/// The counters as JSON (also used by `/metrics`).
+pub fn info(ctx: &Ctx) -> Value {
+    let processes = ctx.pm_if_started().map(|pm| pm.stats()).unwrap_or_default();
+    let proxies = ctx
+        .proxies_if_started()
+        .map(|p| p.stats())
+        .unwrap_or_else(|| json!({"active": 0, "total_started": 0}));
+    json!({
+        "running": true,
+        "version": env!("CARGO_PKG_VERSION"),
+        "pid": std::process::id(),
+        "uptime": fmt_duration(ctx.started.elapsed()),
+        "uptime_secs": ctx.started.elapsed().as_secs(),
+        "socket_path": ctx.socket,
+        "state_dir": ctx.state_dir,
+        "client_count": ctx.clients.load(Ordering::Relaxed),
+        "calls": ctx.calls.load(Ordering::Relaxed),
+        "process_info": processes,
+        "proxy_info": proxies,
+    })
+}
+
+fn call(ctx: &Ctx, c: &Call<'_>) -> Result<Value, ToolError> {
+    match c.action("info") {
+        "status" | "info" => Ok(info(ctx)),
+        "stop_all" => {
+            let mut stopped = 0;
+            if let Some(pm) = ctx.pm_if_started() {
+                for p in pm.list(None) {
+                    if !p.state().is_terminal() && pm.stop(p.project(), p.id(), false).is_ok() {
+                        stopped += 1;
+                    }
+                }
+            }
+            let mut proxies_stopped = 0;
+            if let Some(px) = ctx.proxies_if_started() {
+                for p in px.list(None) {
+                    if px.stop(p.id()).is_ok() {
+                        proxies_stopped += 1;
+                    }
+                }
+            }
+            ctx.persist_proxies();
+            Ok(json!({
+                "success": true,
+                "processes_stopped": stopped,
+                "proxies_stopped": proxies_stopped,
+                "message": format!("stopped {stopped} process(es) and {proxies_stopped} proxy(ies)"),
+            }))
+        }
+        "shutdown" => {
+            if ctx.socket.is_none() {
+                return Err(ToolError::new(
+                    "shutdown: this server is not a daemon (use stop_all)",
+                ));
+            }
+            ctx.request_shutdown();
+            let _ = Duration::ZERO;
+            Ok(
+                json!({"success": true, "message": "daemon shutting down: every process and proxy is being stopped"}),
+            )
+        }
+        other => Err(ToolError::new(format!(
+            "unknown action {other:?}; valid actions: status, info, stop_all, shutdown"
+        ))),
+    }
+}

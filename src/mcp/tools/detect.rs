@@ -1,0 +1,69 @@
+//! `detect`: the project's type, package manager and real script names (from `crate::detect`),
+//! plus the scripts and proxies of its `.agnt.kdl` when there is one.
+
+use serde_json::{Value, json};
+
+use super::{Call, Ctx, Tool, ToolError, input, object};
+
+/// The tool.
+pub static TOOL: Tool = Tool {
+    name: "detect",
+    description: "Detect the project in a directory: its type (node, rust, go, python, make, unknown), \
+package manager (from the lockfile) and the real scripts it defines (package.json scripts, cargo \
+build/test/run, Makefile/justfile targets, pyproject scripts), each with the command it runs, plus the \
+scripts and proxies of its .agnt.kdl. Use it first, to learn which `script_name`s `run` accepts. \
+Example: {\"path\": \".\"}",
+    input_schema,
+    output_schema,
+    call,
+};
+
+fn input_schema() -> Value {
+    input(
+        json!({"path": {"type": "string", "description": "Directory to inspect; relative paths resolve against the caller's project (default: the project)"}}),
+        &[],
+    )
+}
+
+fn output_schema() -> Value {
+    object(json!({
+        "type": {"type": "string"},
+        "path": {"type": "string"},
+        "name": {"type": "string"},
+        "package_manager": {"type": "string"},
+        "scripts": {"type": "array", "items": {"type": "object"}},
+        "script_names": {"type": "array", "items": {"type": "string"}},
+        "config": {"type": ["object", "null"]},
+    }))
+}
+
+fn call(_ctx: &Ctx, c: &Call<'_>) -> Result<Value, ToolError> {
+    let dir = c.project();
+    let project = crate::detect::detect(&dir)?;
+    let mut v = serde_json::to_value(&project).map_err(|e| ToolError::new(e.to_string()))?;
+    let mut names: Vec<String> = project.scripts.iter().map(|s| s.name.clone()).collect();
+    v["config"] = Value::Null;
+    if let Some(path) = crate::config::find(&dir) {
+        match crate::config::load(&path) {
+            Ok(cfg) => {
+                for s in &cfg.scripts {
+                    if !names.contains(&s.name) {
+                        names.insert(0, s.name.clone());
+                    }
+                }
+                v["config"] = json!({
+                    "path": cfg.path,
+                    "scripts": cfg.scripts.iter().map(|s| json!({
+                        "name": s.name, "command": super::proc::command_string(&s.command), "autostart": s.autostart,
+                    })).collect::<Vec<_>>(),
+                    "proxies": cfg.proxies.iter().map(|p| json!({
+                        "name": p.name, "target": p.target, "script": p.script, "port": p.port, "autostart": p.autostart,
+                    })).collect::<Vec<_>>(),
+                });
+            }
+            Err(e) => v["config"] = json!({"path": path, "error": e.to_string()}),
+        }
+    }
+    v["script_names"] = json!(names);
+    Ok(v)
+}

@@ -1,0 +1,578 @@
+//! The static tool table and what every tool shares: the context (`Ctx`: the managers and
+//! counters), one call's arguments (`Call`), argument checking against the tool's input schema
+//! (unknown names, wrong types, bad enum values, missing required ones all become error results
+//! that say how to fix the call), and the result envelope (`structuredContent` + one text).
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{
+        Arc, OnceLock,
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use serde_json::{Map, Value, json};
+
+use crate::{
+    proxy::ProxyManager,
+    supervisor::{ManagerConfig, ProcessManager},
+};
+
+pub mod currentpage;
+pub mod daemon;
+pub mod detect;
+pub mod proc;
+pub mod proxy;
+pub mod proxylog;
+pub mod run;
+pub mod wait;
+
+/// One tool: its name, its agent-facing description, its schemas and its handler.
+#[derive(Debug)]
+pub struct Tool {
+    /// Tool name (the Go original's).
+    pub name: &'static str,
+    /// What it does, when to use it, an example.
+    pub description: &'static str,
+    /// JSON Schema of the arguments.
+    pub input_schema: fn() -> Value,
+    /// JSON Schema of `structuredContent`.
+    pub output_schema: fn() -> Value,
+    /// The handler.
+    pub call: fn(&Ctx, &Call<'_>) -> Result<Value, ToolError>,
+}
+
+/// Every tool, in the order `tools/list` shows them.
+pub static TOOLS: &[&Tool] = &[
+    &detect::TOOL,
+    &run::TOOL,
+    &proc::TOOL,
+    &proxy::TOOL,
+    &proxylog::TOOL,
+    &currentpage::TOOL,
+    &wait::TOOL,
+    &daemon::TOOL,
+];
+
+/// A failed call, phrased for the agent (what went wrong and how to fix it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolError(pub String);
+
+impl ToolError {
+    /// Any message.
+    pub fn new(msg: impl Into<String>) -> ToolError {
+        ToolError(msg.into())
+    }
+}
+
+impl From<crate::Error> for ToolError {
+    fn from(e: crate::Error) -> Self {
+        ToolError(e.to_string())
+    }
+}
+
+/// Shared state of a server: the managers (created on first use), counters, identity.
+pub struct Ctx {
+    pm_config: ManagerConfig,
+    pm: OnceLock<Arc<ProcessManager>>,
+    proxies: OnceLock<Arc<ProxyManager>>,
+    /// Project used when neither the call nor the connection names one.
+    pub default_project: PathBuf,
+    /// When the server started.
+    pub started: Instant,
+    /// The daemon's socket, if this is the daemon.
+    pub socket: Option<PathBuf>,
+    /// Where proxies are persisted (`proxies.json`), if anywhere.
+    pub state_dir: Option<PathBuf>,
+    /// Connected clients.
+    pub clients: AtomicUsize,
+    /// Tool calls served.
+    pub calls: AtomicU64,
+    /// Set when someone asked the daemon to shut down.
+    pub shutdown_requested: AtomicBool,
+    /// Woken when `shutdown_requested` is set.
+    pub on_shutdown: Option<Box<dyn Fn() + Send + Sync>>,
+}
+
+impl std::fmt::Debug for Ctx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ctx")
+            .field("default_project", &self.default_project)
+            .field("socket", &self.socket)
+            .field("state_dir", &self.state_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Ctx {
+    /// A context that creates its managers on first use with `pm_config`.
+    pub fn new(pm_config: ManagerConfig, default_project: PathBuf) -> Ctx {
+        Ctx {
+            pm_config,
+            pm: OnceLock::new(),
+            proxies: OnceLock::new(),
+            default_project,
+            started: Instant::now(),
+            socket: None,
+            state_dir: None,
+            clients: AtomicUsize::new(0),
+            calls: AtomicU64::new(0),
+            shutdown_requested: AtomicBool::new(false),
+            on_shutdown: None,
+        }
+    }
+
+    /// A context around managers someone else owns (`agnt up`).
+    pub fn with_managers(
+        pm: Arc<ProcessManager>,
+        proxies: Arc<ProxyManager>,
+        default_project: PathBuf,
+    ) -> Ctx {
+        let ctx = Ctx::new(ManagerConfig::default(), default_project);
+        let _ = ctx.pm.set(pm);
+        let _ = ctx.proxies.set(proxies);
+        ctx
+    }
+
+    /// A standalone context for unit tests (no orphan tracking).
+    pub fn for_tests() -> Arc<Ctx> {
+        Arc::new(Ctx::new(ManagerConfig::default(), std::env::temp_dir()))
+    }
+
+    /// The process manager, created on first use.
+    pub fn pm(&self) -> Result<&Arc<ProcessManager>, ToolError> {
+        if let Some(pm) = self.pm.get() {
+            return Ok(pm);
+        }
+        let pm = ProcessManager::new(self.pm_config.clone())
+            .map_err(|e| ToolError::new(format!("cannot start the process manager: {e}")))?;
+        Ok(self.pm.get_or_init(|| pm))
+    }
+
+    /// The process manager if it exists already.
+    pub fn pm_if_started(&self) -> Option<&Arc<ProcessManager>> {
+        self.pm.get()
+    }
+
+    /// The proxy manager, created on first use.
+    pub fn proxies(&self) -> &Arc<ProxyManager> {
+        self.proxies.get_or_init(ProxyManager::new)
+    }
+
+    /// The proxy manager if it exists already.
+    pub fn proxies_if_started(&self) -> Option<&Arc<ProxyManager>> {
+        self.proxies.get()
+    }
+
+    /// Stops every process and proxy (bounded by `deadline`).
+    pub fn shutdown(&self, deadline: Duration) {
+        if let Some(p) = self.proxies.get() {
+            p.shutdown(deadline);
+        }
+        if let Some(pm) = self.pm.get() {
+            pm.shutdown(deadline);
+        }
+    }
+
+    /// Asks the owner (the daemon) to shut down.
+    pub fn request_shutdown(&self) {
+        self.shutdown_requested.store(true, Ordering::SeqCst);
+        if let Some(f) = &self.on_shutdown {
+            f();
+        }
+    }
+
+    /// Writes the list of running proxies to `state_dir/proxies.json` (atomic temp + rename).
+    pub fn persist_proxies(&self) {
+        let (Some(dir), Some(proxies)) = (&self.state_dir, self.proxies.get()) else {
+            return;
+        };
+        let list: Vec<Value> = proxies
+            .list(None)
+            .iter()
+            .filter(|p| p.is_running())
+            .map(|p| {
+                let c = p.config();
+                json!({
+                    "id": c.id, "target_url": c.target_url, "port": p.listen_addr().port(),
+                    "bind_address": c.bind_address, "max_log_size": c.max_log_size, "project": c.project,
+                })
+            })
+            .collect();
+        if let Err(e) = crate::daemon::write_atomic(
+            &dir.join("proxies.json"),
+            &serde_json::to_vec_pretty(&list).unwrap_or_default(),
+        ) {
+            log::warn!("cannot save proxies: {e}");
+        }
+    }
+}
+
+/// Reports progress: `(done, total, message)`.
+pub type ProgressFn = dyn Fn(f64, Option<f64>, &str);
+
+/// One call: arguments, resolved project, cancellation flag, optional progress reporter.
+pub struct Call<'a> {
+    /// The arguments, already checked against the input schema.
+    pub args: &'a Map<String, Value>,
+    /// The caller's project (absolute when it came from a path).
+    pub project: PathBuf,
+    /// Set when the client cancelled the call.
+    pub cancel: &'a AtomicBool,
+    /// Reports progress `(done, total, message)` when the client asked for it.
+    pub progress: Option<&'a ProgressFn>,
+}
+
+impl std::fmt::Debug for Call<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Call")
+            .field("args", &self.args)
+            .field("project", &self.project)
+            .finish()
+    }
+}
+
+impl Call<'_> {
+    /// A non-empty string argument.
+    pub fn str(&self, k: &str) -> Option<&str> {
+        self.args
+            .get(k)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    }
+
+    /// A required string argument; the error names the parameter and what it is for.
+    pub fn need_str(&self, k: &str, what: &str) -> Result<&str, ToolError> {
+        self.str(k)
+            .ok_or_else(|| ToolError::new(format!("missing required parameter {k:?}: {what}")))
+    }
+
+    /// An unsigned integer argument.
+    pub fn u64(&self, k: &str) -> Option<u64> {
+        self.args.get(k).and_then(Value::as_u64)
+    }
+
+    /// A boolean argument (absent = false).
+    pub fn bool(&self, k: &str) -> bool {
+        self.args.get(k).and_then(Value::as_bool).unwrap_or(false)
+    }
+
+    /// A string-array argument (absent = empty).
+    pub fn strs(&self, k: &str) -> Vec<String> {
+        match self.args.get(k) {
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect(),
+            Some(Value::String(s)) => s
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The `action` argument or a default.
+    pub fn action<'b>(&'b self, default: &'b str) -> &'b str {
+        self.str("action").unwrap_or(default)
+    }
+
+    /// Whether the client cancelled.
+    pub fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+
+    /// The project: the `path` argument (absolute, relative ones against the caller's project),
+    /// else the caller's project.
+    pub fn project(&self) -> PathBuf {
+        match self.str("path") {
+            Some(p) => {
+                let p = Path::new(p);
+                let abs = if p.is_absolute() {
+                    p.to_path_buf()
+                } else {
+                    self.project.join(p)
+                };
+                std::fs::canonicalize(&abs).unwrap_or(abs)
+            }
+            None => std::fs::canonicalize(&self.project).unwrap_or_else(|_| self.project.clone()),
+        }
+    }
+
+    /// Reports progress when the client asked for it.
+    pub fn progress(&self, done: f64, total: Option<f64>, msg: &str) {
+        if let Some(p) = self.progress {
+            p(done, total, msg);
+        }
+    }
+}
+
+/// The `tools/list` entries.
+pub fn list() -> Vec<Value> {
+    TOOLS
+        .iter()
+        .map(|t| {
+            json!({
+                "name": t.name,
+                "description": t.description,
+                "inputSchema": (t.input_schema)(),
+                "outputSchema": (t.output_schema)(),
+            })
+        })
+        .collect()
+}
+
+/// Tool names.
+pub fn names() -> Vec<&'static str> {
+    TOOLS.iter().map(|t| t.name).collect()
+}
+
+/// Looks a tool up by name.
+pub fn find(name: &str) -> Option<&'static Tool> {
+    TOOLS.iter().copied().find(|t| t.name == name)
+}
+
+/// Checks the arguments against the tool's schema, then runs it.
+pub fn call(ctx: &Ctx, tool: &Tool, call: &Call<'_>) -> Result<Value, ToolError> {
+    check_args(tool.name, &(tool.input_schema)(), call.args)?;
+    (tool.call)(ctx, call)
+}
+
+/// A successful `CallToolResult`.
+pub fn ok_result(value: Value) -> Value {
+    let text = serde_json::to_string(&value).unwrap_or_default();
+    json!({"content": [{"type": "text", "text": text}], "structuredContent": value, "isError": false})
+}
+
+/// A failed `CallToolResult`: one text saying what to fix.
+pub fn error_result(msg: &str) -> Value {
+    json!({"content": [{"type": "text", "text": msg}], "isError": true})
+}
+
+/// Checks argument names, JSON types, enum values and top-level `required`.
+pub fn check_args(tool: &str, schema: &Value, args: &Map<String, Value>) -> Result<(), ToolError> {
+    let empty = Map::new();
+    let props = schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let valid = || {
+        props
+            .keys()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for (k, v) in args {
+        let Some(prop) = props.get(k) else {
+            return Err(ToolError::new(format!(
+                "{tool}: unknown parameter {k:?}; valid parameters: {}",
+                valid()
+            )));
+        };
+        if v.is_null() {
+            continue;
+        }
+        if !type_matches(prop, v) {
+            let want = prop.get("type").map(|t| t.to_string()).unwrap_or_default();
+            return Err(ToolError::new(format!(
+                "{tool}: parameter {k:?} must be of type {want}, got {v}"
+            )));
+        }
+        if let (Some(allowed), Some(s)) = (prop.get("enum").and_then(Value::as_array), v.as_str())
+            && !allowed.iter().any(|a| a == s)
+        {
+            let list: Vec<&str> = allowed.iter().filter_map(Value::as_str).collect();
+            return Err(ToolError::new(format!(
+                "{tool}: invalid {k} {s:?}; valid values: {}{}",
+                list.join(", "),
+                if k == "action" {
+                    format!(" (e.g. {{\"action\": \"{}\"}})", list[0])
+                } else {
+                    String::new()
+                }
+            )));
+        }
+    }
+    if let Some(req) = schema.get("required").and_then(Value::as_array) {
+        for r in req.iter().filter_map(Value::as_str) {
+            if args.get(r).is_none_or(Value::is_null) {
+                let what = props
+                    .get(r)
+                    .and_then(|p| p.get("description"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                return Err(ToolError::new(format!(
+                    "{tool}: missing required parameter {r:?}: {what}"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn type_matches(prop: &Value, v: &Value) -> bool {
+    let one = |t: &str, v: &Value| match t {
+        "string" => v.is_string(),
+        "integer" => v.is_i64() || v.is_u64() || v.as_f64().is_some_and(|f| f.fract() == 0.0),
+        "number" => v.is_number(),
+        "boolean" => v.is_boolean(),
+        "object" => v.is_object(),
+        "array" => v.is_array(),
+        "null" => v.is_null(),
+        _ => true,
+    };
+    let ok = match prop.get("type") {
+        Some(Value::String(t)) => one(t, v),
+        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).any(|t| one(t, v)),
+        _ => true,
+    };
+    if !ok {
+        return false;
+    }
+    if let (Some(items), Some(arr)) = (prop.get("items"), v.as_array()) {
+        return arr.iter().all(|x| type_matches(items, x));
+    }
+    true
+}
+
+/// Schema helper: an object schema with these properties, additional properties allowed.
+pub fn object(props: Value) -> Value {
+    json!({"type": "object", "properties": props})
+}
+
+/// Schema helper: an object schema that rejects unknown properties, with `required` names.
+pub fn input(props: Value, required: &[&str]) -> Value {
+    let mut v = json!({"type": "object", "properties": props, "additionalProperties": false});
+    if !required.is_empty() {
+        v["required"] = json!(required);
+    }
+    v
+}
+
+/// Formats a duration the way results show it (`1.234s`).
+pub fn fmt_duration(d: Duration) -> String {
+    format!("{:.3}s", d.as_secs_f64())
+}
+
+/// Parses `5s`, `500ms`, `2m`, `1h` or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let (num, unit) = s
+        .find(|c: char| c.is_ascii_alphabetic())
+        .map(|i| s.split_at(i))
+        .unwrap_or((s, "s"));
+    let n: f64 = num.trim().parse().ok()?;
+    if !n.is_finite() || n < 0.0 {
+        return None;
+    }
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return None,
+    };
+    Duration::try_from_secs_f64(secs).ok()
+}
+
+/// A timeout argument: number of seconds or a duration string; default and cap apply.
+pub fn timeout_arg(
+    call: &Call<'_>,
+    default: Duration,
+    cap: Duration,
+) -> Result<Duration, ToolError> {
+    let d = match call.args.get("timeout") {
+        None | Some(Value::Null) => default,
+        Some(Value::Number(n)) => n
+            .as_f64()
+            .and_then(|f| Duration::try_from_secs_f64(f).ok())
+            .ok_or_else(|| ToolError::new("timeout must be a non-negative number of seconds"))?,
+        Some(Value::String(s)) => parse_duration(s).ok_or_else(|| {
+            ToolError::new(format!(
+                "invalid timeout {s:?}; use seconds or a duration like \"30s\", \"2m\""
+            ))
+        })?,
+        Some(other) => return Err(ToolError::new(format!("invalid timeout {other}"))),
+    };
+    Ok(d.min(cap))
+}
+
+/// Schema snippet for the `timeout` parameter.
+pub fn timeout_schema(what: &str) -> Value {
+    json!({"type": ["number", "string"], "description": what})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema() -> Value {
+        input(
+            json!({
+                "action": {"type": "string", "enum": ["list", "stop"]},
+                "n": {"type": "integer"},
+                "tags": {"type": "array", "items": {"type": "string"}},
+                "id": {"type": "string", "description": "the id"},
+            }),
+            &["id"],
+        )
+    }
+
+    fn check(args: Value) -> Result<(), String> {
+        check_args("t", &schema(), args.as_object().unwrap()).map_err(|e| e.0)
+    }
+
+    #[test]
+    fn argument_checks_name_the_fix() {
+        assert!(check(json!({"id": "a", "action": "list", "n": 3, "tags": ["x"]})).is_ok());
+        let e = check(json!({"id": "a", "bogus": 1})).unwrap_err();
+        assert!(
+            e.contains("unknown parameter \"bogus\"") && e.contains("action, id, n, tags"),
+            "{e}"
+        );
+        let e = check(json!({"id": "a", "n": "3"})).unwrap_err();
+        assert!(e.contains("\"n\" must be of type"), "{e}");
+        let e = check(json!({"id": "a", "tags": [1]})).unwrap_err();
+        assert!(e.contains("tags"), "{e}");
+        let e = check(json!({"id": "a", "action": "fly"})).unwrap_err();
+        assert!(e.contains("valid values: list, stop"), "{e}");
+        let e = check(json!({})).unwrap_err();
+        assert!(
+            e.contains("missing required parameter \"id\": the id"),
+            "{e}"
+        );
+        assert!(check(json!({"id": "a", "n": null})).is_ok());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("5s"), Some(Duration::from_secs(5)));
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("3"), Some(Duration::from_secs(3)));
+        assert_eq!(parse_duration("-1s"), None);
+        assert_eq!(parse_duration("1y"), None);
+        assert_eq!(parse_duration(""), None);
+        assert_eq!(parse_duration("NaN"), None);
+    }
+
+    #[test]
+    fn every_tool_schema_is_well_formed() {
+        for t in TOOLS {
+            let s = (t.input_schema)();
+            assert_eq!(s["type"], "object", "{}", t.name);
+            for (k, p) in s["properties"].as_object().unwrap() {
+                assert!(p.get("type").is_some(), "{}.{k} has no type", t.name);
+                assert!(
+                    p.get("description").is_some(),
+                    "{}.{k} has no description",
+                    t.name
+                );
+            }
+            assert!(t.description.contains("Example"), "{}", t.name);
+        }
+    }
+}

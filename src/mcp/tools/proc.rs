@@ -1,0 +1,236 @@
+//! `proc`: list, inspect, read, stop and restart the project's supervised processes, and free a
+//! port. Output reads take cursors (`since`) and byte budgets (`max_bytes`).
+
+use std::{path::Path, sync::Arc, time::UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+use super::{Call, Ctx, Tool, ToolError, fmt_duration, input, object};
+use crate::supervisor::{CommandLine, ManagedProcess, OutputRequest, ProcessManager, Stream};
+
+/// Default output budget in bytes.
+pub const DEFAULT_MAX_BYTES: usize = 32 * 1024;
+
+/// The tool.
+pub static TOOL: Tool = Tool {
+    name: "proc",
+    description: "Inspect and control supervised processes of this project. Actions: `list` (add \
+global: true for every project), `status`, `output` (filters apply grep → head → tail, then a byte \
+budget; pass the returned next_offset as `since` to read only new output), `stop` (force: true skips \
+the grace period), `restart` (same command, env and cwd), `cleanup_port` (kill whatever listens on \
+`port`). Use `output` with grep/tail instead of reading everything. Example: {\"action\": \
+\"output\", \"process_id\": \"dev\", \"grep\": \"error\", \"tail\": 20}",
+    input_schema,
+    output_schema,
+    call,
+};
+
+fn input_schema() -> Value {
+    input(
+        json!({
+            "action": {"type": "string", "enum": ["list", "status", "output", "stop", "restart", "cleanup_port"], "description": "What to do"},
+            "process_id": {"type": "string", "description": "Process id (status, output, stop, restart)"},
+            "stream": {"type": "string", "enum": ["stdout", "stderr", "combined"], "description": "output: which stream (default combined)"},
+            "tail": {"type": "integer", "minimum": 0, "description": "output: last N lines"},
+            "head": {"type": "integer", "minimum": 0, "description": "output: first N lines"},
+            "grep": {"type": "string", "description": "output: only lines matching this regex"},
+            "grep_v": {"type": "boolean", "description": "output: invert grep"},
+            "since": {"type": "integer", "minimum": 0, "description": "output: only output after this offset (next_offset of a previous read)"},
+            "max_bytes": {"type": "integer", "minimum": 0, "description": "output: byte budget (default 32768; the newest lines are kept)"},
+            "force": {"type": "boolean", "description": "stop: kill at once instead of SIGTERM + grace"},
+            "port": {"type": "integer", "minimum": 1, "maximum": 65535, "description": "cleanup_port: the TCP port to free"},
+            "global": {"type": "boolean", "description": "list: all projects, not only this one"},
+            "path": {"type": "string", "description": "Project directory that scopes ids (default: the caller's project)"},
+        }),
+        &["action"],
+    )
+}
+
+fn output_schema() -> Value {
+    object(json!({
+        "process_id": {"type": "string"},
+        "state": {"type": "string"},
+        "output": {"type": "string"},
+        "processes": {"type": "array", "items": {"type": "object"}},
+        "count": {"type": "integer"},
+        "success": {"type": "boolean"},
+    }))
+}
+
+/// A command line as one display string.
+pub fn command_string(c: &CommandLine) -> String {
+    match c {
+        CommandLine::Argv(v) => v.join(" "),
+        CommandLine::Shell(s) => s.clone(),
+    }
+}
+
+/// The JSON view of a process.
+pub fn process_json(p: &ManagedProcess) -> Value {
+    let secs = |t: Option<std::time::SystemTime>| {
+        t.and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map(|d| d.as_secs_f64())
+    };
+    json!({
+        "id": p.id(),
+        "process_id": p.id(),
+        "pid": p.pid(),
+        "command": command_string(&p.spec().command),
+        "state": p.state().as_str(),
+        "summary": p.summary(),
+        "exit_code": p.exit_code(),
+        "exit_signal": p.exit_signal(),
+        "runtime": fmt_duration(p.runtime()),
+        "runtime_ms": p.runtime().as_millis() as u64,
+        "started_at": secs(p.started_at()),
+        "ended_at": secs(p.ended_at()),
+        "project_path": p.project(),
+    })
+}
+
+/// Finds a process of the project; the error lists the known ids.
+pub fn lookup(
+    pm: &ProcessManager,
+    project: &Path,
+    id: &str,
+) -> Result<Arc<ManagedProcess>, ToolError> {
+    if let Some(p) = pm.get(project, id) {
+        return Ok(p);
+    }
+    let known: Vec<String> = pm
+        .list(Some(project))
+        .iter()
+        .map(|p| p.id().to_string())
+        .collect();
+    let elsewhere: Vec<String> = pm
+        .list(None)
+        .iter()
+        .filter(|p| p.id() == id)
+        .map(|p| p.project().display().to_string())
+        .collect();
+    let mut msg = format!(
+        "process {id:?} not found in project {}; known ids: {}",
+        project.display(),
+        if known.is_empty() {
+            "none".to_string()
+        } else {
+            known.join(", ")
+        }
+    );
+    if !elsewhere.is_empty() {
+        msg.push_str(&format!(
+            " (an id {id:?} exists in {}: pass it as \"path\")",
+            elsewhere.join(", ")
+        ));
+    }
+    Err(ToolError::new(msg))
+}
+
+fn call(ctx: &Ctx, c: &Call<'_>) -> Result<Value, ToolError> {
+    let pm = ctx.pm()?;
+    let project = c.project();
+    let action = c.action("");
+    let need_id = || {
+        c.need_str(
+            "process_id",
+            &format!("the process to {action} (see proc list)"),
+        )
+    };
+    match action {
+        "list" => {
+            let global = c.bool("global");
+            let list = pm.list(if global { None } else { Some(&project) });
+            let procs: Vec<Value> = list.iter().map(|p| process_json(p)).collect();
+            Ok(json!({
+                "count": procs.len(),
+                "processes": procs,
+                "project_path": project,
+                "global": global,
+                "total_in_daemon": pm.list(None).len(),
+            }))
+        }
+        "status" => {
+            let p = lookup(pm, &project, need_id()?)?;
+            Ok(process_json(&p))
+        }
+        "output" => {
+            let p = lookup(pm, &project, need_id()?)?;
+            let stream = match c.str("stream").unwrap_or("combined") {
+                "stdout" => Stream::Stdout,
+                "stderr" => Stream::Stderr,
+                _ => Stream::Combined,
+            };
+            let req = OutputRequest {
+                stream,
+                since: c.u64("since"),
+                grep: c.str("grep").map(String::from),
+                grep_v: c.bool("grep_v"),
+                head: c.u64("head").map(|n| n as usize),
+                tail: c.u64("tail").map(|n| n as usize),
+                max_bytes: Some(
+                    c.u64("max_bytes")
+                        .map(|n| n as usize)
+                        .unwrap_or(DEFAULT_MAX_BYTES),
+                ),
+            };
+            let read = p.output(&req)?;
+            Ok(json!({
+                "process_id": p.id(),
+                "state": p.state().as_str(),
+                "output": read.text,
+                "lines": read.lines,
+                "next_offset": read.next_offset,
+                "lost_bytes": read.lost_bytes,
+                "overflowed": read.overflowed,
+                "truncated": read.truncated,
+            }))
+        }
+        "stop" => {
+            let id = need_id()?;
+            lookup(pm, &project, id)?;
+            let was_live = pm
+                .get(&project, id)
+                .is_some_and(|p| !p.state().is_terminal());
+            let p = pm.stop(&project, id, c.bool("force"))?;
+            Ok(json!({
+                "process_id": p.id(),
+                "state": p.state().as_str(),
+                "summary": p.summary(),
+                "success": true,
+                "message": if was_live { format!("stopped {id}") } else { format!("{id} had already exited ({})", p.summary()) },
+            }))
+        }
+        "restart" => {
+            let id = need_id()?;
+            lookup(pm, &project, id)?;
+            let p = pm.restart(&project, id)?;
+            Ok(json!({
+                "process_id": p.id(),
+                "pid": p.pid(),
+                "state": p.state().as_str(),
+                "success": true,
+                "message": format!("restarted {id}"),
+            }))
+        }
+        "cleanup_port" => {
+            let Some(port) = c.u64("port").filter(|p| (1..=65535).contains(p)) else {
+                return Err(ToolError::new(
+                    "missing required parameter \"port\" (1-65535) for cleanup_port",
+                ));
+            };
+            let pids = pm.cleanup_port(port as u16)?;
+            let message = if pids.is_empty() {
+                format!("No processes found listening on port {port}")
+            } else {
+                format!("Killed {} process(es) on port {port}", pids.len())
+            };
+            Ok(json!({"success": true, "killed_pids": pids, "message": message}))
+        }
+        "" => Err(ToolError::new(
+            "missing required parameter \"action\"; valid actions: list, status, output, stop, restart, cleanup_port",
+        )),
+        other => Err(ToolError::new(format!(
+            "unknown action {other:?}; valid actions: list, status, output, stop, restart, cleanup_port"
+        ))),
+    }
+}

@@ -1,0 +1,164 @@
+//! `proxy`: start, stop, restart (same port), inspect and list instrumenting reverse proxies, and
+//! run JavaScript in the page a proxy serves (`exec`). Running proxies are persisted so a new
+//! daemon re-creates them.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::{Call, Ctx, Tool, ToolError, input, object};
+use crate::proxy::ProxyConfig;
+
+/// The tool.
+pub static TOOL: Tool = Tool {
+    name: "proxy",
+    description: "Manage instrumenting reverse proxies in front of dev servers. The proxy logs \
+every request and injects a small script into HTML pages that reports JS errors, performance and \
+interactions (read them with `proxylog` and `currentpage`). Actions: `start` (id + target_url; port \
+omitted = a stable port derived from the target), `stop`, `restart` (keeps the port), `status`, \
+`list` (global: true for all projects), `exec` (run JavaScript `code` in the most recently active \
+page). Open the returned `url` in the browser instead of the dev server's. Example: {\"action\": \
+\"start\", \"id\": \"app\", \"target_url\": \"http://localhost:3000\"}",
+    input_schema,
+    output_schema,
+    call,
+};
+
+const ACTIONS: &str = "start, stop, restart, status, list, exec";
+
+fn input_schema() -> Value {
+    input(
+        json!({
+            "action": {"type": "string", "enum": ["start", "stop", "restart", "status", "list", "exec"], "description": "What to do"},
+            "id": {"type": "string", "description": "Proxy id (all actions but list); a unique part of a longer id also matches"},
+            "target_url": {"type": "string", "description": "start: the dev server, e.g. http://localhost:3000"},
+            "port": {"type": "integer", "minimum": 0, "maximum": 65535, "description": "start: listen port (omit for a stable port derived from target_url; 0 = any free port)"},
+            "max_log_size": {"type": "integer", "minimum": 1, "description": "start: traffic log capacity in entries (default 1000)"},
+            "bind_address": {"type": "string", "description": "start: listen address (default 127.0.0.1; 0.0.0.0 for the LAN)"},
+            "code": {"type": "string", "description": "exec: JavaScript to run in the page; its value is returned"},
+            "timeout": super::timeout_schema("exec: seconds to wait for the page (default 30)"),
+            "global": {"type": "boolean", "description": "list: all projects"},
+            "path": {"type": "string", "description": "Project directory that scopes the proxy (default: the caller's project)"},
+        }),
+        &["action"],
+    )
+}
+
+fn output_schema() -> Value {
+    object(json!({
+        "id": {"type": "string"},
+        "target_url": {"type": "string"},
+        "listen_addr": {"type": "string"},
+        "url": {"type": "string"},
+        "success": {"type": "boolean"},
+        "message": {"type": "string"},
+        "proxies": {"type": "array", "items": {"type": "object"}},
+        "count": {"type": "integer"},
+    }))
+}
+
+fn call(ctx: &Ctx, c: &Call<'_>) -> Result<Value, ToolError> {
+    let proxies = ctx.proxies();
+    let action = c.action("");
+    let need_id = || c.need_str("id", &format!("the proxy to {action} (see proxy list)"));
+    match action {
+        "start" => {
+            let id = need_id()?;
+            let target = c.need_str(
+                "target_url",
+                "the dev server URL, e.g. \"http://localhost:3000\"",
+            )?;
+            let mut config = ProxyConfig::new(id, target, c.project());
+            if let Some(port) = c.u64("port") {
+                config.port =
+                    Some(u16::try_from(port).map_err(|_| ToolError::new("port must be 0-65535"))?);
+            }
+            if let Some(n) = c.u64("max_log_size") {
+                config.max_log_size = n as usize;
+            }
+            if let Some(b) = c.str("bind_address") {
+                config.bind_address = b.to_string();
+            }
+            let p = proxies.start(config)?;
+            ctx.persist_proxies();
+            Ok(json!({
+                "id": p.id(),
+                "target_url": p.config().target_url,
+                "listen_addr": p.listen_addr().to_string(),
+                "bind_address": p.config().bind_address,
+                "url": p.url(),
+                "message": format!("Proxy started. Open {} instead of {}", p.url(), p.config().target_url),
+            }))
+        }
+        "stop" => {
+            let p = proxies.get(need_id()?)?;
+            proxies.stop(p.id())?;
+            ctx.persist_proxies();
+            Ok(
+                json!({"id": p.id(), "success": true, "message": format!("proxy {} stopped", p.id())}),
+            )
+        }
+        "restart" => {
+            let p = proxies.get(need_id()?)?;
+            let p = proxies.restart(p.id())?;
+            ctx.persist_proxies();
+            Ok(json!({
+                "id": p.id(), "success": true, "url": p.url(), "listen_addr": p.listen_addr().to_string(),
+                "target_url": p.config().target_url, "message": format!("proxy {} restarted on {}", p.id(), p.url()),
+            }))
+        }
+        "status" => {
+            let p = proxies.get(need_id()?)?;
+            let mut v = p.status();
+            if v.is_object() {
+                v["url"] = p.url().into();
+            }
+            Ok(v)
+        }
+        "list" => {
+            let global = c.bool("global");
+            let project = c.project();
+            let list: Vec<Value> = proxies
+                .list(if global { None } else { Some(&project) })
+                .iter()
+                .map(|p| {
+                    let mut v = p.status();
+                    if v.is_object() {
+                        v["url"] = p.url().into();
+                        v["path"] = json!(p.config().project);
+                    }
+                    v
+                })
+                .collect();
+            Ok(
+                json!({"count": list.len(), "proxies": list, "project_path": project, "global": global}),
+            )
+        }
+        "exec" => {
+            let code = c.need_str(
+                "code",
+                "the JavaScript to run in the page, e.g. \"document.title\"",
+            )?;
+            let p = proxies.get(need_id()?)?;
+            let timeout = super::timeout_arg(c, Duration::from_secs(30), Duration::from_secs(300))?;
+            let out = p.exec(code, timeout)?;
+            let mut v = serde_json::to_value(&out).map_err(|e| ToolError::new(e.to_string()))?;
+            v["message"] = if out.success {
+                format!("JavaScript executed in {} ms", out.duration_ms).into()
+            } else {
+                format!(
+                    "JavaScript failed: {}",
+                    out.error.as_deref().unwrap_or("unknown error")
+                )
+                .into()
+            };
+            Ok(v)
+        }
+        "" => Err(ToolError::new(format!(
+            "missing required parameter \"action\"; valid actions: {ACTIONS}"
+        ))),
+        other => Err(ToolError::new(format!(
+            "unknown action {other:?}; valid actions: {ACTIONS}"
+        ))),
+    }
+}

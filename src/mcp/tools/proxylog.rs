@@ -1,0 +1,112 @@
+//! `proxylog`: query, summarise, count, clear a proxy's traffic log, or fetch one entry in full.
+//! Entries come back as JSON objects (never JSON-encoded strings) with a `since_seq` cursor.
+
+use serde_json::{Value, json};
+
+use super::{Call, Ctx, Tool, ToolError, input, object};
+use crate::proxy::LogQuery;
+
+/// The tool.
+pub static TOOL: Tool = Tool {
+    name: "proxylog",
+    description: "Read what a proxy saw: HTTP requests, browser JS errors, performance, \
+interactions, DOM mutations, custom logs. Actions: `query` (default; filters types, methods, \
+url_pattern, status_codes, since/until like \"5m\" or RFC 3339, since_seq cursor, limit), `summary` \
+(counts and recent items first — start here; `detail` names sections to expand), `stats`, `clear`, \
+`get` (one entry in full, with headers and bodies, by entry_id). Example: {\"proxy_id\": \"app\", \
+\"types\": [\"error\"], \"since\": \"5m\"}",
+    input_schema,
+    output_schema,
+    call,
+};
+
+const ACTIONS: &str = "query, summary, stats, clear, get";
+
+fn input_schema() -> Value {
+    input(
+        json!({
+            "proxy_id": {"type": "string", "description": "The proxy (see proxy list)"},
+            "action": {"type": "string", "enum": ["query", "summary", "stats", "clear", "get"], "description": "What to do (default query)"},
+            "types": {"type": "array", "items": {"type": "string"}, "description": "Entry types: http, error, performance, custom, interaction, mutation, execution, response, ..."},
+            "methods": {"type": "array", "items": {"type": "string"}, "description": "HTTP methods (http entries)"},
+            "url_pattern": {"type": "string", "description": "Substring of the URL (http entries)"},
+            "status_codes": {"type": "array", "items": {"type": "integer"}, "description": "HTTP status codes (http entries)"},
+            "since": {"type": "string", "description": "Only entries newer than this: \"5m\", \"30s\" or RFC 3339"},
+            "until": {"type": "string", "description": "Only entries older than this (RFC 3339 or relative)"},
+            "since_seq": {"type": "integer", "minimum": 0, "description": "Only entries after this sequence number (cursor from a previous query)"},
+            "limit": {"type": "integer", "minimum": 1, "description": "Maximum entries (query default 100; summary detail sections default 10)"},
+            "detail": {"type": "array", "items": {"type": "string"}, "description": "summary: sections to include in full (errors, http, performance, interactions, mutations, other)"},
+            "entry_id": {"type": "string", "description": "get: the entry id"},
+        }),
+        &["proxy_id"],
+    )
+}
+
+fn output_schema() -> Value {
+    object(json!({
+        "entries": {"type": "array", "items": {"type": "object"}},
+        "count": {"type": "integer"},
+        "success": {"type": "boolean"},
+    }))
+}
+
+/// The log filters of a call.
+pub fn query_of(c: &Call<'_>) -> Result<LogQuery, ToolError> {
+    let mut codes = Vec::new();
+    if let Some(Value::Array(a)) = c.args.get("status_codes") {
+        for v in a {
+            let code = v
+                .as_u64()
+                .and_then(|n| u16::try_from(n).ok())
+                .ok_or_else(|| {
+                    ToolError::new(format!("invalid status code {v}; use integers like 404"))
+                })?;
+            codes.push(code);
+        }
+    }
+    Ok(LogQuery {
+        types: c.strs("types"),
+        methods: c
+            .strs("methods")
+            .into_iter()
+            .map(|m| m.to_ascii_uppercase())
+            .collect(),
+        url_pattern: c.str("url_pattern").map(String::from),
+        status_codes: codes,
+        since: c.str("since").map(String::from),
+        until: c.str("until").map(String::from),
+        since_seq: c.u64("since_seq"),
+        limit: c.u64("limit").map(|n| n as usize),
+    })
+}
+
+fn call(ctx: &Ctx, c: &Call<'_>) -> Result<Value, ToolError> {
+    let proxy = ctx
+        .proxies()
+        .get(c.need_str("proxy_id", "the proxy whose log to read (see proxy list)")?)?;
+    match c.action("query") {
+        "query" => Ok(proxy.log_query(&query_of(c)?)?),
+        "summary" => {
+            let limit = c.u64("limit").map(|n| n as usize).unwrap_or(10).min(100);
+            let mut q = query_of(c)?;
+            q.limit = None;
+            Ok(proxy.log_summary(&q, &c.strs("detail"), limit)?)
+        }
+        "stats" => Ok(proxy.log_stats()),
+        "clear" => {
+            proxy.log_clear();
+            Ok(
+                json!({"success": true, "message": format!("traffic log of {} cleared", proxy.id())}),
+            )
+        }
+        "get" => {
+            let entry = c.need_str("entry_id", "the id of the entry to fetch (from a query)")?;
+            proxy.log_get(entry).ok_or_else(|| {
+                ToolError::new(format!("entry {entry:?} not found in {} (unknown or dropped from the log); query to list entry ids", proxy.id()))
+            })
+        }
+        other => Err(ToolError::new(format!(
+            "unknown action {other:?}; valid actions: {ACTIONS}"
+        ))),
+    }
+}

@@ -1,0 +1,278 @@
+//! `run`: start a script (resolved through `.agnt.kdl`, then `detect`) or a raw command, in the
+//! background or in the foreground (waits, cancellable, with a timeout), scoped to the project.
+
+use std::{
+    collections::BTreeMap,
+    time::{Duration, Instant},
+};
+
+use serde_json::{Value, json};
+
+use super::{
+    Call, Ctx, Tool, ToolError, fmt_duration, input, object, proc, timeout_arg, timeout_schema,
+};
+use crate::supervisor::{CommandLine, OutputRequest, ProcessSpec, StartOutcome, Stream};
+
+/// Default byte budget per stream for `foreground-raw`.
+const RAW_BUDGET: usize = 64 * 1024;
+
+/// The tool.
+pub static TOOL: Tool = Tool {
+    name: "run",
+    description: "Start a project script or a raw command as a supervised process. `script_name` \
+resolves through .agnt.kdl, then the scripts `detect` finds; `raw: true` runs `command` + `args` \
+verbatim. mode `background` (default) returns at once with the process id — read it later with `proc \
+output`; `foreground` waits for exit and returns exit code and runtime; `foreground-raw` also returns \
+its output. Re-running a live id reuses it. Use for dev servers (background) and builds/tests \
+(foreground). Example: {\"script_name\": \"dev\"} or {\"raw\": true, \"command\": \"cargo\", \"args\": \
+[\"test\"], \"mode\": \"foreground\"}",
+    input_schema,
+    output_schema,
+    call,
+};
+
+fn input_schema() -> Value {
+    input(
+        json!({
+            "script_name": {"type": "string", "description": "Script to run (see detect); required unless raw"},
+            "raw": {"type": "boolean", "description": "Run command + args verbatim instead of a script"},
+            "command": {"type": "string", "description": "Program to run when raw is true"},
+            "args": {"type": "array", "items": {"type": "string"}, "description": "Arguments (raw: the argv; script: appended)"},
+            "id": {"type": "string", "description": "Process id (default: the script name or the program name)"},
+            "path": {"type": "string", "description": "Project directory: process cwd and id scope (default: the caller's project)"},
+            "mode": {"type": "string", "enum": ["background", "foreground", "foreground-raw"], "description": "background (default) returns at once; foreground waits for exit; foreground-raw also returns output"},
+            "env": {"type": "object", "additionalProperties": {"type": "string"}, "description": "Extra environment variables"},
+            "timeout": timeout_schema("Foreground only: seconds (or \"2m\") before the process is stopped; default 600"),
+            "max_bytes": {"type": "integer", "minimum": 0, "description": "foreground-raw: output budget per stream in bytes (default 65536; the newest output is kept)"},
+        }),
+        &[],
+    )
+}
+
+fn output_schema() -> Value {
+    object(json!({
+        "process_id": {"type": "string"},
+        "pid": {"type": ["integer", "null"]},
+        "command": {"type": "string"},
+        "state": {"type": "string"},
+        "exit_code": {"type": ["integer", "null"]},
+        "runtime": {"type": "string"},
+        "stdout": {"type": "string"},
+        "stderr": {"type": "string"},
+        "reused": {"type": "boolean"},
+    }))
+}
+
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:@,+%".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+fn with_args(cmd: CommandLine, args: &[String]) -> CommandLine {
+    if args.is_empty() {
+        return cmd;
+    }
+    match cmd {
+        CommandLine::Argv(mut v) => {
+            v.extend(args.iter().cloned());
+            CommandLine::Argv(v)
+        }
+        CommandLine::Shell(line) => {
+            let quoted: Vec<String> = args.iter().map(|a| shell_quote(a)).collect();
+            CommandLine::Shell(format!("{line} {}", quoted.join(" ")))
+        }
+    }
+}
+
+/// Resolves the call into a spec (script through config then detect, or raw).
+fn resolve(c: &Call<'_>) -> Result<ProcessSpec, ToolError> {
+    let project = c.project();
+    if !project.is_dir() {
+        return Err(ToolError::new(format!(
+            "project directory {} does not exist; pass an existing \"path\"",
+            project.display()
+        )));
+    }
+    let args = c.strs("args");
+    let raw = c.bool("raw") || (c.str("script_name").is_none() && c.str("command").is_some());
+    let mut spec = if raw {
+        let program = c.need_str(
+            "command",
+            "the program to run when raw is true (e.g. \"npm\")",
+        )?;
+        let mut argv = vec![program.to_string()];
+        argv.extend(args);
+        let id = c.str("id").map(String::from).unwrap_or_else(|| {
+            std::path::Path::new(program)
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_else(|| program.into())
+        });
+        ProcessSpec::new(id, project.clone(), CommandLine::Argv(argv))
+    } else {
+        let Some(name) = c.str("script_name") else {
+            let available = available_scripts(&project);
+            return Err(ToolError::new(format!(
+                "missing required parameter \"script_name\" (or set raw: true with \"command\"); available scripts: {}",
+                if available.is_empty() {
+                    "none".into()
+                } else {
+                    available.join(", ")
+                }
+            )));
+        };
+        let id = c.str("id").unwrap_or(name).to_string();
+        let cfg = crate::config::find(&project).and_then(|p| crate::config::load(&p).ok());
+        if let Some(sc) = cfg.as_ref().and_then(|cfg| cfg.script(name)) {
+            let mut spec = sc.to_spec(&id, &project);
+            spec.command = with_args(spec.command, &args);
+            spec
+        } else {
+            let detected = crate::detect::detect(&project)?;
+            match detected.script(name) {
+                Some(s) => ProcessSpec::new(
+                    id,
+                    project.clone(),
+                    with_args(CommandLine::Shell(s.command.clone()), &args),
+                ),
+                None => {
+                    let available = available_scripts(&project);
+                    return Err(ToolError::new(format!(
+                        "unknown script {name:?}. Available: {}; or run a command with {{\"raw\": true, \"command\": ...}}",
+                        if available.is_empty() {
+                            "none".into()
+                        } else {
+                            available.join(", ")
+                        }
+                    )));
+                }
+            }
+        }
+    };
+    if let Some(Value::Object(env)) = c.args.get("env") {
+        let mut extra = BTreeMap::new();
+        for (k, v) in env {
+            let Some(v) = v.as_str() else {
+                return Err(ToolError::new(format!(
+                    "env value for {k:?} must be a string"
+                )));
+            };
+            extra.insert(k.clone(), v.to_string());
+        }
+        spec.env.extend(extra);
+    }
+    Ok(spec)
+}
+
+/// Script names from .agnt.kdl and detect, for error messages.
+pub fn available_scripts(project: &std::path::Path) -> Vec<String> {
+    let mut names = Vec::new();
+    if let Some(cfg) = crate::config::find(project).and_then(|p| crate::config::load(&p).ok()) {
+        names.extend(cfg.scripts.iter().map(|s| s.name.clone()));
+    }
+    if let Ok(p) = crate::detect::detect(project) {
+        for s in p.scripts {
+            if !names.contains(&s.name) {
+                names.push(s.name);
+            }
+        }
+    }
+    names
+}
+
+fn call(ctx: &Ctx, c: &Call<'_>) -> Result<Value, ToolError> {
+    let mode = c.str("mode").unwrap_or("background");
+    let timeout = timeout_arg(c, Duration::from_secs(600), Duration::from_secs(24 * 3600))?;
+    let spec = resolve(c)?;
+    let pm = ctx.pm()?;
+    let (p, outcome) = pm.start_or_reuse(spec)?;
+    let mut v = json!({
+        "process_id": p.id(),
+        "pid": p.pid(),
+        "command": proc::command_string(&p.spec().command),
+        "project_path": p.project(),
+        "state": p.state().as_str(),
+    });
+    match outcome {
+        StartOutcome::Reused => v["reused"] = true.into(),
+        StartOutcome::Replaced => v["cleaned_previous"] = true.into(),
+        StartOutcome::Started => {}
+    }
+    if mode == "background" {
+        return Ok(v);
+    }
+    let started = Instant::now();
+    let mut last_progress = Instant::now();
+    let state = loop {
+        let s = p.wait(Some(Duration::from_millis(200)));
+        if s.is_terminal() {
+            break s;
+        }
+        if c.cancelled() {
+            let _ = pm.stop(p.project(), p.id(), false);
+            return Err(ToolError::new(format!(
+                "run cancelled: process {:?} was stopped",
+                p.id()
+            )));
+        }
+        if started.elapsed() >= timeout {
+            let _ = pm.stop(p.project(), p.id(), false);
+            v["timed_out"] = true.into();
+            break p.state();
+        }
+        if last_progress.elapsed() >= Duration::from_secs(1) {
+            last_progress = Instant::now();
+            let secs = started.elapsed().as_secs_f64();
+            c.progress(
+                secs,
+                Some(timeout.as_secs_f64()),
+                &format!("{} running for {secs:.0}s", p.id()),
+            );
+        }
+    };
+    v["state"] = state.as_str().into();
+    v["exit_code"] = json!(p.exit_code());
+    v["summary"] = p.summary().into();
+    v["runtime"] = fmt_duration(p.runtime()).into();
+    v["runtime_ms"] = (p.runtime().as_millis() as u64).into();
+    if mode == "foreground-raw" {
+        let budget = c.u64("max_bytes").map(|n| n as usize).unwrap_or(RAW_BUDGET);
+        for (key, stream) in [("stdout", Stream::Stdout), ("stderr", Stream::Stderr)] {
+            let read = p.output(&OutputRequest {
+                stream,
+                max_bytes: Some(budget),
+                ..Default::default()
+            })?;
+            if read.truncated {
+                v[format!("{key}_truncated")] = true.into();
+            }
+            v[key] = read.text.into();
+        }
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn args_are_appended_and_quoted() {
+        let c = with_args(
+            CommandLine::Shell("npm run dev".into()),
+            &["--port".into(), "a b".into(), "it's".into()],
+        );
+        assert_eq!(
+            c,
+            CommandLine::Shell("npm run dev --port 'a b' 'it'\\''s'".into())
+        );
+        let c = with_args(CommandLine::Argv(vec!["x".into()]), &["y".into()]);
+        assert_eq!(c, CommandLine::Argv(vec!["x".into(), "y".into()]));
+    }
+}

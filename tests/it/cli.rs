@@ -1,0 +1,178 @@
+//! The CLI over the daemon socket: the acceptance flow (run a server, read its output, proxy it,
+//! fetch through the proxy, read the traffic log, stop it), error exits, completions, and the
+//! Python MCP SDK end-to-end script (`tests/py/e2e.py`).
+
+#![allow(clippy::disallowed_methods)]
+
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::daemon::Env;
+
+fn json_of(out: &str) -> Value {
+    serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+}
+
+#[test]
+fn cli_flow_runs_proxies_and_reads_logs() {
+    let env = Env::new();
+    let ok = |args: &[&str]| {
+        let (code, out, err) = env.run(args);
+        assert_eq!(code, 0, "agnt {args:?}: {out} {err}");
+        out
+    };
+    ok(&[
+        "run",
+        "--id",
+        "web",
+        "--",
+        "python3",
+        "-u",
+        "-m",
+        "http.server",
+        "0",
+        "--bind",
+        "127.0.0.1",
+    ]);
+    let w = json_of(&ok(&[
+        "wait",
+        "log",
+        "--process-id",
+        "web",
+        "--pattern",
+        r"port \d+",
+        "--timeout",
+        "30",
+        "--json",
+    ]));
+    assert_eq!(w["matched"], true);
+    let line = w["line"].as_str().unwrap();
+    let port: u16 = line
+        .split("port ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let out = ok(&["proc", "output", "web", "--grep", "Serving", "--tail", "1"]);
+    assert!(out.starts_with("Serving HTTP"), "{out}");
+    let list = ok(&["proc", "list"]);
+    assert!(
+        list.contains("ID") && list.contains("web") && list.contains("running"),
+        "{list}"
+    );
+    let target = format!("http://127.0.0.1:{port}");
+    let px = json_of(&ok(&[
+        "proxy", "start", "app", "--target", &target, "--port", "0", "--json",
+    ]));
+    let url = px["url"].as_str().unwrap().to_string();
+    let body = ureq::get(format!("{url}/"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert!(body.contains("Directory listing"));
+    let q = json_of(&ok(&["proxylog", "app", "--types", "http", "--json"]));
+    assert!(q["count"].as_u64().unwrap() >= 1, "{q}");
+    assert!(q["entries"][0]["data"].is_object());
+    let human = ok(&["proxylog", "app"]);
+    assert!(human.contains("GET 200"), "{human}");
+    let s = json_of(&ok(&["proxylog", "app", "--action", "summary", "--json"]));
+    assert!(s["http_count"].as_u64().unwrap() >= 1, "{s}");
+    assert!(ok(&["proxy", "list"]).contains("app"));
+    ok(&["proc", "stop", "web"]);
+    let st = json_of(&ok(&["proc", "status", "web", "--json"]));
+    assert_ne!(st["state"], "running");
+    ok(&["proxy", "stop", "app"]);
+    let d = json_of(&ok(&["detect", "--json"]));
+    assert_eq!(d["type"], "unknown");
+    assert!(ok(&["daemon", "status"]).contains("running"));
+    ok(&["daemon", "stop"]);
+}
+
+#[test]
+fn cli_errors_exit_nonzero_with_the_fix() {
+    let env = Env::new();
+    let (code, _, err) = env.run(&["proc", "status", "nope"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("not found") && err.contains("known ids"),
+        "{err}"
+    );
+    let (code, out, err) = env.run(&["proc", "status", "nope", "--json"]);
+    assert_eq!(code, 1);
+    assert!(json_of(&out)["error"].is_string(), "{out} {err}");
+    let (code, _, err) = env.run(&["run", "nosuchscript"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("unknown script"), "{err}");
+    let (code, _, err) = env.run(&["run", "-e", "NOEQUALS", "--", "true"]);
+    assert_eq!(code, 2, "{err}");
+    let (code, out, _) = env.run(&[
+        "run",
+        "--mode",
+        "foreground-raw",
+        "--",
+        "sh",
+        "-c",
+        "echo hi; exit 7",
+    ]);
+    assert_eq!(code, 7);
+    assert!(out.starts_with("hi\n") && out.contains("exit 7"), "{out}");
+    let (code, out, _) = env.run(&["wait", "port", "--port", "1", "--timeout", "0.2", "--json"]);
+    assert_eq!(code, 1);
+    assert_eq!(json_of(&out)["matched"], false);
+}
+
+#[test]
+fn completions_cover_the_tool_subcommands() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = Command::new(crate::support::bin())
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("proxylog") && text.contains("cleanup-port"),
+            "{shell}"
+        );
+    }
+}
+
+#[test]
+fn python_sdk_end_to_end() {
+    if std::env::var_os("AGNT_SKIP_PY").is_some() {
+        eprintln!("AGNT_SKIP_PY set: skipping the Python MCP SDK e2e");
+        return;
+    }
+    let probe = Command::new("python3")
+        .args(["-c", "import mcp, jsonschema"])
+        .output();
+    match probe {
+        Ok(o) if o.status.success() => {}
+        _ => panic!(
+            "the Python MCP SDK is not importable: run `pip install mcp==2.3.0` (or set AGNT_SKIP_PY=1)"
+        ),
+    }
+    let env = Env::new();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/e2e.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(crate::support::bin())
+        .env("AGNT_SOCKET", &env.socket)
+        .env("AGNT_STATE_DIR", &env.state)
+        .env_remove("AGNT_PROJECT_PATH")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "e2e.py failed:\n{stdout}\n{stderr}");
+    let v = json_of(stdout.trim());
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["auto"], "2026-07-28");
+    assert_eq!(v["legacy"], "2025-11-25");
+}
