@@ -28,12 +28,12 @@ mod event_loop;
 pub mod http;
 pub mod inject;
 pub mod pages;
+pub mod script;
 mod session;
 pub mod traffic;
 pub mod ws;
 
-/// The browser script served at `/__agnt/agnt.js`.
-pub const AGNT_JS: &str = include_str!("script/agnt.js");
+pub use script::AGNT_JS;
 
 /// How to start a proxy.
 #[derive(Debug, Clone)]
@@ -54,6 +54,10 @@ pub struct ProxyConfig {
     pub header_timeout: Duration,
     /// An idle keep-alive client connection is closed after this. Default 120 s.
     pub idle_timeout: Duration,
+    /// Show the user's message panel (floating button) in proxied pages. Default true.
+    pub panel: bool,
+    /// Where screenshots from the page are written; `None` = `<state dir>/screenshots`.
+    pub screenshot_dir: Option<PathBuf>,
 }
 
 impl ProxyConfig {
@@ -72,6 +76,8 @@ impl ProxyConfig {
             project: project.into(),
             header_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(120),
+            panel: true,
+            screenshot_dir: None,
         }
     }
 }

@@ -1,0 +1,2 @@
+// Last part: open the channel.
+connect();
