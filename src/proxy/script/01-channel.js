@@ -97,12 +97,15 @@ const CALL_RE = /^\s*(?:window\.)?__devtool\.([\w.]+)\(([\s\S]*)\)\s*;?\s*$/;
 function callWithoutEval(code) {
   const m = CALL_RE.exec(code);
   if (!m) return null;
-  let args;
-  try {
-    args = JSON.parse(`[${m[2]}]`);
-  } catch (e) {
-    return null;
+  let args = null;
+  // JSON arguments; simple 'single-quoted' strings are accepted too.
+  for (const text of [m[2], m[2].replace(/'([^'"\\]*)'/g, '"$1"')]) {
+    try {
+      args = JSON.parse(`[${text}]`);
+      break;
+    } catch (e) {}
   }
+  if (!args) return null;
   let f = devtool;
   for (const p of m[1].split(".")) f = f && f[p];
   if (typeof f !== "function") return null;
