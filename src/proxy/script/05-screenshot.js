@@ -47,7 +47,7 @@ async function cloneTree(root) {
     inlineStyles(src, dst);
     dst.removeAttribute("id");
     if (src.localName === "input" || src.localName === "textarea") {
-      if (src.type === "password") dst.setAttribute("value", "•".repeat(Math.min(8, src.value.length)));
+      if (src.type === "password") dst.setAttribute("value", src.value ? "••••••••" : ""); // not even the length
       else if (src.type === "checkbox" || src.type === "radio") src.checked ? dst.setAttribute("checked", "") : dst.removeAttribute("checked");
       else if (src.localName === "textarea") dst.textContent = src.value;
       else dst.setAttribute("value", src.value);
@@ -89,16 +89,20 @@ async function render(selector) {
   if (full) {
     const docBg = backgroundOf(document.body);
     wrap.style.cssText = `width:${width}px;height:${height}px;overflow:hidden;position:relative;background:${hex(docBg)}`;
-    clone.style.margin = getComputedStyle(document.body).margin;
-    clone.style.transform = `translate(${-scrollX}px,${-scrollY}px)`;
+    // A positioned box at the document origin: absolutely positioned descendants of <body>
+    // resolve against it as they do against the initial containing block.
+    const shift = document.createElement("div");
+    shift.style.cssText = `position:absolute;left:${-Math.round(scrollX)}px;top:${-Math.round(scrollY)}px;width:${document.documentElement.scrollWidth}px`;
+    shift.appendChild(clone);
+    wrap.appendChild(shift);
   } else {
     wrap.style.cssText = `width:${width}px;height:${height}px;overflow:hidden;position:relative`;
     clone.style.margin = "0";
     clone.style.position = "relative";
     clone.style.left = clone.style.top = clone.style.right = clone.style.bottom = "auto";
     clone.style.transform = "none";
+    wrap.appendChild(clone);
   }
-  wrap.appendChild(clone);
   const xml = new XMLSerializer().serializeToString(wrap);
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"><foreignObject x="0" y="0" width="100%" height="100%">${xml}</foreignObject></svg>`;
   const img = new Image();
