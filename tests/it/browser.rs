@@ -690,3 +690,118 @@ fn chromium_devtool_api_end_to_end() {
         "the password leaked into the log"
     );
 }
+
+const TWICE_PAGE: &str = r#"<!doctype html><html lang="en"><head><title>twice</title>
+<script src="/__agnt/agnt.js?again"></script></head><body><main><h1>Twice</h1>
+<button id="buy" style="position:absolute;left:40px;top:120px;width:160px;height:40px">Buy</button>
+</main><script src="/twice.js"></script></body></html>"#;
+
+fn panel_fixture() -> Upstream {
+    Upstream::start(Arc::new(|req: &Req, s: &mut TcpStream| {
+        match req.path.as_str() {
+            "/twice" => respond(
+                s,
+                "200 OK",
+                &[("Content-Type", "text/html; charset=utf-8")],
+                TWICE_PAGE.as_bytes(),
+            ),
+            "/twice.js" => respond(
+                s,
+                "200 OK",
+                &[("Content-Type", "application/javascript")],
+                b"setTimeout(function twiceBoom() { throw new Error('agnt-twice-boom'); }, 20);\n",
+            ),
+            _ => respond(s, "404 Not Found", &[("Content-Type", "text/plain")], b"no"),
+        }
+    }))
+}
+
+#[test]
+fn chromium_user_panel_and_double_injection() {
+    if !require_chromium() {
+        return;
+    }
+    let up = panel_fixture();
+    let px = Px::start(&up.url(), |_| {});
+    let profile = tempfile::tempdir().unwrap();
+    let (_browser, mut cdp) = launch_cdp(profile.path());
+    goto(&mut cdp, &px, "/twice");
+
+    // Loaded twice (the page includes the script itself), it runs once: one error entry.
+    assert!(wait_until(Duration::from_secs(20), || {
+        entries(&px, "error").iter().any(|e| {
+            e["data"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("agnt-twice-boom"))
+        })
+    }));
+    exec(&px, "__devtool.log('agnt-marker', 'info', {n: 1})");
+    assert!(wait_until(Duration::from_secs(20), || {
+        entries(&px, "custom")
+            .iter()
+            .any(|e| e["data"]["message"] == "agnt-marker" && e["data"]["data"]["n"] == 1)
+    }));
+    let booms = entries(&px, "error")
+        .iter()
+        .filter(|e| {
+            e["data"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("agnt-twice-boom"))
+        })
+        .count();
+    assert_eq!(booms, 1);
+
+    // The panel: open it, pick the button with a real click, write, send.
+    let has_panel = wait_until(Duration::from_secs(20), || {
+        cdp.eval("!!document.querySelector('agnt-panel')") == true
+    });
+    assert!(has_panel, "no panel");
+    cdp.eval(
+        "(() => { const r = document.querySelector('agnt-panel').shadowRoot; r.getElementById('fab').click(); \
+         r.getElementById('msg').value = 'the buy button is misaligned'; r.getElementById('pick').click(); return true })()",
+    );
+    let r = cdp.eval("JSON.stringify(document.getElementById('buy').getBoundingClientRect())");
+    let r: serde_json::Value = serde_json::from_str(r.as_str().unwrap()).unwrap();
+    cdp.click_at(
+        r["x"].as_f64().unwrap() + 10.0,
+        r["y"].as_f64().unwrap() + 10.0,
+    );
+    let picked = wait_until(Duration::from_secs(10), || {
+        cdp.eval(
+            "document.querySelector('agnt-panel').shadowRoot.getElementById('status').textContent",
+        )
+        .as_str()
+        .is_some_and(|s| s.contains("#buy"))
+    });
+    assert!(picked, "the element picker did not pick #buy");
+    cdp.eval("document.querySelector('agnt-panel').shadowRoot.getElementById('send').click()");
+    let sent = wait_until(Duration::from_secs(20), || {
+        entries(&px, "panel_message").iter().any(|e| {
+            e["data"]["message"] == "the buy button is misaligned"
+                && e["data"]["attachments"][0]["selector"] == "#buy"
+        })
+    });
+    assert!(sent, "no panel_message: {:#}", px.query(|_| {}));
+
+    // Alt+Shift+A hides it.
+    for t in ["keyDown", "keyUp"] {
+        cdp.call(
+            "Input.dispatchKeyEvent",
+            serde_json::json!({"type": t, "modifiers": 9, "code": "KeyA", "key": "A", "windowsVirtualKeyCode": 65}),
+        );
+    }
+    assert_eq!(
+        cdp.eval("document.querySelector('agnt-panel').style.display"),
+        "none"
+    );
+
+    // A proxy with the panel disabled shows none.
+    let px2 = Px::start(&up.url(), |c| c.panel = false);
+    goto(&mut cdp, &px2, "/twice");
+    assert_eq!(
+        exec(&px2, "document.querySelector('agnt-panel') === null").result,
+        Some(serde_json::json!(true))
+    );
+    let v = exec(&px2, "__devtool.indicator.toggle()").result.unwrap();
+    assert!(v["error"].as_str().is_some_and(|e| e.contains("disabled")));
+}
