@@ -36,6 +36,17 @@ pub static AGNT_JS: LazyLock<String> = LazyLock::new(|| {
     s
 });
 
+/// A short content hash of [`AGNT_JS`] (FNV-1a 64, hex): the injected tag asks for
+/// `/__agnt/agnt.js?v=VERSION`, which may be cached forever; a new binary means a new URL.
+pub static VERSION: LazyLock<String> = LazyLock::new(|| {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in AGNT_JS.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+});
+
 /// One documented `__devtool` function.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiDoc {

@@ -886,13 +886,7 @@ impl Conn {
                 None => self.bad_request(cx, 400, "Bad Request", "expected a WebSocket upgrade"),
             },
             "/__agnt/agnt.js" => {
-                let resp = http::simple_response(
-                    200,
-                    "OK",
-                    "application/javascript; charset=utf-8",
-                    AGNT_JS.as_bytes(),
-                    has_body,
-                );
+                let resp = script_response(&head.target, has_body);
                 self.send_client(&resp);
             }
             _ => {
@@ -1699,4 +1693,45 @@ fn save_screenshot(
     entry["session_id"] = json!(session);
     let (_, id) = cx.shared.log.push_event("screenshot", page_id, entry);
     Ok(json!({"file_path": file_path, "bytes": png.len(), "entry_id": id}))
+}
+
+/// `/__agnt/agnt.js`: cacheable forever when asked for by the current version
+/// (`?v=VERSION`, as the injected tag does), else `no-cache`.
+fn script_response(target: &str, close: bool) -> Vec<u8> {
+    let query = target.split_once('?').map_or("", |(_, q)| q);
+    let current = query
+        .split('&')
+        .any(|kv| kv.strip_prefix("v=") == Some(super::script::VERSION.as_str()));
+    let body = AGNT_JS.as_bytes();
+    let mut headers: Vec<Header> = vec![
+        (
+            "Content-Type".into(),
+            b"application/javascript; charset=utf-8".to_vec(),
+        ),
+        ("Content-Length".into(), body.len().to_string().into_bytes()),
+        (
+            "Cache-Control".into(),
+            if current {
+                b"public, max-age=31536000, immutable".to_vec()
+            } else {
+                b"no-cache".to_vec()
+            },
+        ),
+        ("X-Content-Type-Options".into(), b"nosniff".to_vec()),
+    ];
+    if close {
+        headers.push(("Connection".into(), b"close".to_vec()));
+    }
+    let mut out = Vec::with_capacity(body.len() + 256);
+    http::write_response(
+        &ResponseHead {
+            version: 1,
+            status: 200,
+            reason: "OK".into(),
+            headers,
+        },
+        &mut out,
+    );
+    out.extend_from_slice(body);
+    out
 }

@@ -805,3 +805,231 @@ fn chromium_user_panel_and_double_injection() {
     let v = exec(&px2, "__devtool.indicator.toggle()").result.unwrap();
     assert!(v["error"].as_str().is_some_and(|e| e.contains("disabled")));
 }
+
+/// Page-load cost of the injected script (BENCHMARKS.md, "Browser script"): median
+/// `loadEventEnd` of 20 interleaved loads of one fixture (a) straight from the upstream, (b)
+/// through the proxy with the script's URL blocked by Chromium, (c) through the proxy with the
+/// script. Also prints the script size raw and gzip. The browser cache is on (the injected tag's
+/// URL is versioned and cached as immutable); `AGNT_BENCH_COLD=1` turns it off. Run:
+/// `cargo test --test it browser::bench_script_load_cost -- --ignored --nocapture`
+#[test]
+#[ignore = "benchmark; run explicitly"]
+fn bench_script_load_cost() {
+    use std::io::Write;
+    if !require_chromium() {
+        return;
+    }
+    let js = agnt::proxy::AGNT_JS.as_bytes();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(js).unwrap();
+    let gz = gz.finish().unwrap();
+    println!(
+        "script: {} bytes raw, {} bytes gzip ({:.1} KiB)",
+        js.len(),
+        gz.len(),
+        gz.len() as f64 / 1024.0
+    );
+    let body: String = (0..200)
+        .map(|i| {
+            format!("<div class=\"row r{i}\"><span>item {i}</span><a href=\"/x{i}\">link</a></div>")
+        })
+        .collect();
+    let page = format!(
+        "<!doctype html><html lang=\"en\"><head><title>bench</title></head><body><main><h1>Bench</h1>{body}</main></body></html>"
+    );
+    let page: &'static str = Box::leak(page.into_boxed_str());
+    let up = Upstream::start(Arc::new(move |_req: &Req, s: &mut TcpStream| {
+        respond(
+            s,
+            "200 OK",
+            &[("Content-Type", "text/html; charset=utf-8")],
+            page.as_bytes(),
+        )
+    }));
+    let px = Px::start(&up.url(), |c| c.panel = false);
+    let profile = tempfile::tempdir().unwrap();
+    let (_browser, mut cdp) = launch_cdp(profile.path());
+    cdp.call("Network.enable", serde_json::json!({}));
+    cdp.call(
+        "Network.setCacheDisabled",
+        serde_json::json!({"cacheDisabled": std::env::var("AGNT_BENCH_COLD").is_ok()}),
+    );
+    let load = |cdp: &mut Cdp, url: &str, block: bool| -> f64 {
+        let urls: Vec<&str> = if block {
+            vec!["*/__agnt/agnt.js*"]
+        } else {
+            vec![]
+        };
+        cdp.call(
+            "Network.setBlockedURLs",
+            serde_json::json!({ "urls": urls }),
+        );
+        cdp.call("Page.navigate", serde_json::json!({ "url": url }));
+        let mut t = 0.0;
+        assert!(wait_until(Duration::from_secs(30), || {
+            let v = cdp.eval(
+                "(() => { const n = performance.getEntriesByType('navigation')[0]; \
+                 return document.readyState === 'complete' && n && n.loadEventEnd > 0 && n.name === location.href ? n.loadEventEnd : 0 })()",
+            );
+            t = v.as_f64().unwrap_or(0.0);
+            t > 0.0
+        }));
+        t
+    };
+    let (direct, proxied) = (format!("{}/", up.url()), format!("{}/", px.p.url()));
+    // Warm-up.
+    for _ in 0..3 {
+        load(&mut cdp, &direct, false);
+        load(&mut cdp, &proxied, true);
+        load(&mut cdp, &proxied, false);
+    }
+    let (mut a, mut b, mut c) = (vec![], vec![], vec![]);
+    for _ in 0..20 {
+        a.push(load(&mut cdp, &direct, false));
+        b.push(load(&mut cdp, &proxied, true));
+        c.push(load(&mut cdp, &proxied, false));
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        (v[9] + v[10]) / 2.0
+    };
+    let (ma, mb, mc) = (median(&mut a), median(&mut b), median(&mut c));
+    let nav = "JSON.stringify((({responseEnd, domInteractive, domContentLoadedEventStart, domContentLoadedEventEnd, loadEventStart, loadEventEnd}) => ({responseEnd, domInteractive, domContentLoadedEventStart, domContentLoadedEventEnd, loadEventStart, loadEventEnd}))(performance.getEntriesByType('navigation')[0]))";
+    load(&mut cdp, &proxied, true);
+    println!("nav blocked: {}", cdp.eval(nav));
+    load(&mut cdp, &proxied, false);
+    println!("nav script: {}", cdp.eval(nav));
+    let diag = cdp.eval(
+        "JSON.stringify({init_ms: window.__agnt && __agnt.init_ms, res: performance.getEntriesByType('resource').filter(r => r.name.includes('agnt.js')).map(r => ({s: r.startTime, cs: r.connectStart, ce: r.connectEnd, rq: r.requestStart, rs: r.responseStart, re: r.responseEnd}))})",
+    );
+    println!("last load: {diag}");
+    println!(
+        "loadEventEnd median of 20 (ms): direct {ma:.1}, proxy + script blocked {mb:.1}, proxy + script {mc:.1}; script adds {:.1} ms",
+        mc - mb
+    );
+}
+
+/// The channel's `batch` and `screenshot` messages, malformed ones included, without a browser.
+#[test]
+fn batch_and_screenshot_messages_over_the_channel() {
+    let up = Upstream::start(Arc::new(|_req: &Req, s: &mut TcpStream| {
+        respond(s, "404 Not Found", &[("Content-Type", "text/plain")], b"no")
+    }));
+    let shots = tempfile::tempdir().unwrap();
+    let dir = shots.path().to_path_buf();
+    let px = Px::start(&up.url(), move |c| {
+        c.screenshot_dir = Some(dir);
+        c.panel = false;
+    });
+    let url = format!("ws://{}/__agnt/ws", px.p.listen_addr());
+    let (mut ws, _) = tungstenite::connect(url.as_str()).unwrap();
+    let mut read = || -> serde_json::Value {
+        serde_json::from_str(ws.read().unwrap().to_text().unwrap()).unwrap()
+    };
+    assert_eq!(read()["panel"], false);
+    drop(read);
+    let send = |ws: &mut tungstenite::WebSocket<_>, v: serde_json::Value| {
+        ws.send(tungstenite::Message::text(v.to_string())).unwrap()
+    };
+    send(
+        &mut ws,
+        serde_json::json!({"type": "batch", "page_id": "tab-b", "url": "http://a/", "events": [
+            {"type": "interaction", "data": {"event_type": "click", "target": "#x"}},
+            {"type": "mutation", "data": {"mutation_type": "added", "target": "#list"}},
+            {"type": "console", "data": {"level": "warn", "message": "careful"}},
+            {"type": "response", "data": {}},
+            "not an object",
+            {"data": {"no": "type"}},
+        ]}),
+    );
+    assert!(wait_until(Duration::from_secs(5), || {
+        px.query(|_| {})["count"].as_u64() == Some(4)
+    }));
+    let all = px.query(|_| {});
+    let kinds: Vec<&str> = all["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["interaction", "mutation", "custom", "custom"]);
+    assert_eq!(all["entries"][2]["data"]["event_type"], "console");
+    assert_eq!(all["entries"][0]["page_id"], "tab-b");
+    // Screenshots: bad ones are refused with an error the page sees, a good one is written.
+    let png = b"\x89PNG\r\n\x1a\nrest-of-png";
+    let b64 = agnt::proxy::traffic::base64(png);
+    for (data_url, ok) in [
+        ("data:image/png;base64,@@@".to_string(), false),
+        ("data:image/jpeg;base64,AAAA".to_string(), false),
+        (
+            format!(
+                "data:image/png;base64,{}",
+                agnt::proxy::traffic::base64(b"GIF89a")
+            ),
+            false,
+        ),
+        (format!("data:image/png;base64,{b64}"), true),
+    ] {
+        send(
+            &mut ws,
+            serde_json::json!({"type": "screenshot", "req": "r1", "data": {"name": "../../etc/x y", "width": 3, "height": 2, "data_url": data_url}}),
+        );
+        let ack: serde_json::Value =
+            serde_json::from_str(ws.read().unwrap().to_text().unwrap()).unwrap();
+        assert_eq!(
+            (ack["type"].as_str(), ack["req"].as_str()),
+            (Some("screenshot_saved"), Some("r1"))
+        );
+        if ok {
+            let path = std::path::PathBuf::from(ack["file_path"].as_str().unwrap());
+            assert_eq!(path.parent(), Some(shots.path()));
+            assert!(!path.file_name().unwrap().to_str().unwrap().contains(".."));
+            assert_eq!(std::fs::read(&path).unwrap(), png);
+        } else {
+            assert!(ack["error"].as_str().is_some(), "{ack}");
+        }
+    }
+    let s = px.query(|q| q.types = vec!["screenshot".into()]);
+    assert_eq!(s["count"], 1);
+    assert_eq!(s["entries"][0]["data"]["bytes"], png.len());
+    // A batch without events is malformed: the channel closes and the error is counted.
+    send(&mut ws, serde_json::json!({"type": "batch"}));
+    assert!(wait_until(Duration::from_secs(5), || {
+        px.p.status()["ws_errors"].as_u64() >= Some(1)
+    }));
+}
+
+#[test]
+#[ignore = "profiling aid"]
+fn profile_script_parts() {
+    let up = Upstream::start(Arc::new(|_req: &Req, s: &mut TcpStream| {
+        respond(
+            s,
+            "200 OK",
+            &[("Content-Type", "text/html")],
+            b"<!doctype html><title>p</title><p>x</p>",
+        )
+    }));
+    let profile = tempfile::tempdir().unwrap();
+    let (_browser, mut cdp) = launch_cdp(profile.path());
+    cdp.call(
+        "Page.navigate",
+        serde_json::json!({"url": format!("{}/", up.url())}),
+    );
+    assert!(wait_until(Duration::from_secs(20), || cdp
+        .eval("document.readyState")
+        == "complete"));
+    let mut src = String::from("window.__t=[performance.now()];(() => {\n\"use strict\";\n");
+    for (_, p) in agnt::proxy::script::PARTS {
+        src.push_str(p);
+        src.push_str("\n__t.push(performance.now());\n");
+    }
+    src.push_str("})();");
+    for _ in 0..5 {
+        cdp.eval("delete window.__agnt; 0");
+        let v = cdp.eval(&format!(
+            "{src}; JSON.stringify(__t.map((t, i) => i ? +(t - __t[i-1]).toFixed(2) : 0))"
+        ));
+        println!("{v}");
+    }
+}

@@ -7,6 +7,7 @@
 // Documentation of `window.__devtool` lives in doc comments tagged `@devtool name(args) — text` in
 // front of each `def(...)`; the proxy parses them for `proxy exec help/describe`.
 
+const T0 = performance.now();
 if (window.__agnt && window.__agnt.version) return; // injected twice: run once
 const agnt = (window.__agnt = { version: 2 });
 const devtool = window.__devtool && typeof window.__devtool === "object" ? window.__devtool : {};
@@ -144,19 +145,39 @@ const preview = (args) =>
     PREVIEW
   );
 
-// Per-tab id, kept across navigations in sessionStorage and mirrored into a cookie so the
-// proxy can attribute HTTP requests to this tab.
-let pageId = null;
-try {
-  pageId = sessionStorage.getItem("__agnt_page");
-} catch (e) {}
-if (!pageId) {
-  pageId = `tab-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
-  try {
-    sessionStorage.setItem("__agnt_page", pageId);
-  } catch (e) {}
+/** Runs `fn` once, just after the load event (or after 3 s if load never comes). */
+function whenLoaded(fn) {
+  let done = false;
+  const run = () => {
+    if (!done) {
+      done = true;
+      fn();
+    }
+  };
+  if (document.readyState === "complete") setTimeout(run, 0);
+  else {
+    addEventListener("load", () => setTimeout(run, 0));
+    setTimeout(run, 3000);
+  }
 }
-try {
-  document.cookie = `__agnt_page=${pageId}; path=/; SameSite=Lax`;
-} catch (e) {}
-agnt.pageId = pageId;
+
+// Per-tab id, kept across navigations in sessionStorage and mirrored into a cookie so the
+// proxy can attribute HTTP requests to this tab. Set up when the channel opens (the first
+// storage access of a page is slow, and the page's own loading comes first).
+let pageId = null;
+function initPageId() {
+  if (pageId) return;
+  try {
+    pageId = sessionStorage.getItem("__agnt_page");
+  } catch (e) {}
+  if (!pageId) {
+    pageId = `tab-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+    try {
+      sessionStorage.setItem("__agnt_page", pageId);
+    } catch (e) {}
+  }
+  try {
+    document.cookie = `__agnt_page=${pageId}; path=/; SameSite=Lax`;
+  } catch (e) {}
+  agnt.pageId = pageId;
+}

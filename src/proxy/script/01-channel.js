@@ -47,6 +47,7 @@ function flush() {
 }
 
 function connect() {
+  initPageId();
   try {
     ws = new WebSocket(`${location.protocol === "https:" ? "wss://" : "ws://"}${location.host}/__agnt/ws`);
   } catch (e) {

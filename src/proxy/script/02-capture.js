@@ -144,15 +144,19 @@ const observe = (type, cb) => {
     new PerformanceObserver((list) => list.getEntries().forEach(cb)).observe({ type, buffered: true });
   } catch (e) {}
 };
-observe("largest-contentful-paint", (e) => (vitals.lcp_ms = Math.round(e.startTime)));
-observe("layout-shift", (e) => {
-  if (!e.hadRecentInput) vitals.cls += e.value;
-});
-observe("longtask", (e) => {
-  vitals.long_tasks++;
-  vitals.long_task_ms += Math.round(e.duration);
-  if (vitals.long_tasks <= 10) emit("performance", { metric: "longtask", duration_ms: Math.round(e.duration), start_ms: Math.round(e.startTime) });
-});
+// Observers start after load (buffered: true still delivers earlier entries), to keep the
+// script's cost during page load small.
+function observeVitals() {
+  observe("largest-contentful-paint", (e) => (vitals.lcp_ms = Math.round(e.startTime)));
+  observe("layout-shift", (e) => {
+    if (!e.hadRecentInput) vitals.cls += e.value;
+  });
+  observe("longtask", (e) => {
+    vitals.long_tasks++;
+    vitals.long_task_ms += Math.round(e.duration);
+    if (vitals.long_tasks <= 10) emit("performance", { metric: "longtask", duration_ms: Math.round(e.duration), start_ms: Math.round(e.startTime) });
+  });
+}
 if (document.readyState === "complete") setTimeout(reportTiming, 0);
 else addEventListener("load", () => setTimeout(reportTiming, 100));
 addEventListener("load", () => setTimeout(reportVitals, 5000));
@@ -262,9 +266,21 @@ function flushMutations() {
     if (mutSentWindow++ < 20) emit("mutation", g);
   }
 }
-try {
-  new MutationObserver((records) => {
-    if (pendingMut.length < 2000) pendingMut.push(...records);
-    if (!mutTimer) mutTimer = setTimeout(flushMutations, 500);
-  }).observe(document.documentElement, { childList: true, subtree: true, attributes: true, characterData: true });
-} catch (e) {}
+// Observed from the load event on: the parser's own insertions are not changes worth
+// reporting, and observing them slows parsing down measurably.
+function observeMutations() {
+  try {
+    new MutationObserver((records) => {
+      if (pendingMut.length < 2000) pendingMut.push(...records);
+      if (!mutTimer) mutTimer = setTimeout(flushMutations, 500);
+    }).observe(document.documentElement, { childList: true, subtree: true, attributes: true, characterData: true });
+  } catch (e) {}
+}
+let observing = false;
+function afterLoad() {
+  if (observing) return;
+  observing = true;
+  observeMutations();
+  observeVitals();
+}
+whenLoaded(afterLoad);
