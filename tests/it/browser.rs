@@ -634,6 +634,20 @@ fn chromium_devtool_api_end_to_end() {
             .any(|e| e["data"]["target"] == "#pw" && e["data"]["event_type"] == "input")
     });
     assert!(typed, "no input entry for the password field");
+    // Clicking into it (a click entry) must not carry the value either.
+    let r = cdp.eval("JSON.stringify(document.getElementById('pw').getBoundingClientRect())");
+    let r: serde_json::Value = serde_json::from_str(r.as_str().unwrap()).unwrap();
+    cdp.click_at(
+        r["x"].as_f64().unwrap() + 5.0,
+        r["y"].as_f64().unwrap() + 5.0,
+    );
+    assert!(wait_until(Duration::from_secs(20), || {
+        entries(&px, "interaction")
+            .iter()
+            .any(|e| e["data"]["target"] == "#pw" && e["data"]["event_type"] == "click")
+    }));
+    let info = exec(&px, "__devtool.inspect('#pw')").result.unwrap();
+    assert!(!info.to_string().contains("hunter2"), "{info}");
 
     // Element screenshot: a PNG of the element's size, not blank.
     let shot = exec(&px, "__devtool.screenshot('agnt-box', '#box')")

@@ -180,7 +180,8 @@ addEventListener(
       event_type: "click",
       target: selectorOf(t),
       tag: t.localName,
-      text: cut(t.innerText || t.value || t.getAttribute("aria-label") || ""),
+      // Form fields: their label-ish text, never their value (passwords, card numbers…).
+      text: cut((/^(input|textarea|select)$/.test(t.localName) ? "" : t.innerText) || t.getAttribute("aria-label") || t.getAttribute("placeholder") || ""),
       position: { x: Math.round(e.clientX), y: Math.round(e.clientY) },
       time: Date.now(),
     });

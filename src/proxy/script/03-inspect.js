@@ -16,7 +16,7 @@ def("log", (message, level = "info", data) => {
 def("getElementInfo", (sel) => {
   const e = el(sel);
   const attrs = {};
-  for (const a of [...e.attributes].slice(0, 30)) attrs[a.name] = cut(a.value, 200);
+  for (const a of [...e.attributes].slice(0, 30)) attrs[a.name] = a.name === "value" && e.type === "password" ? "[redacted]" : cut(a.value, 200);
   return {
     selector: selectorOf(e),
     tag: e.localName,
