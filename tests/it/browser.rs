@@ -16,6 +16,8 @@ use std::{
     time::Duration,
 };
 
+use serde_json::Value;
+
 use crate::{
     proxy::{Px, Req, Upstream, respond},
     support::wait_until,
@@ -1049,4 +1051,77 @@ fn profile_script_parts() {
         ));
         eprintln!("{v}");
     }
+}
+
+/// The `proxy` MCP tool: `exec` help/describe come from the script's docs, and a result over
+/// the budget is cut with a note while the whole of it lands in a file (real page in Chromium).
+#[test]
+fn mcp_exec_help_describe_and_result_budget() {
+    use serde_json::json;
+    let env = crate::daemon::Env::new();
+    let mut m = crate::daemon::McpChild::spawn(&env, &["--standalone"]);
+    m.rpc.initialize(&env.project);
+    let h = m.rpc.ok("proxy", json!({"action": "exec", "help": true}));
+    let names: Vec<&str> = h["functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"auditAccessibility")
+            && names.contains(&"interactions.getLastClickContext")
+    );
+    let d = m
+        .rpc
+        .ok("proxy", json!({"action": "exec", "describe": "inspect"}));
+    assert_eq!(d["name"], "inspect");
+    assert!(d["description"].as_str().unwrap().contains("stacking"));
+    let e = m
+        .rpc
+        .err("proxy", json!({"action": "exec", "describe": "nosuchfn"}));
+    assert!(e.contains("getContrast") && e.contains("screenshot"), "{e}");
+
+    if !require_chromium() {
+        return;
+    }
+    let up = Upstream::start(Arc::new(|_req: &Req, s: &mut TcpStream| {
+        respond(
+            s,
+            "200 OK",
+            &[("Content-Type", "text/html; charset=utf-8")],
+            b"<!doctype html><html lang=en><head><title>big</title></head><body><p>x</p></body></html>",
+        )
+    }));
+    let st = m.rpc.ok(
+        "proxy",
+        json!({"action": "start", "id": "big", "target_url": up.url(), "port": 0}),
+    );
+    let url = st["url"].as_str().unwrap().to_string();
+    let profile = tempfile::tempdir().unwrap();
+    let (_browser, mut cdp) = launch_cdp(profile.path());
+    cdp.call("Page.navigate", json!({"url": format!("{url}/")}));
+    let mut out = Value::Null;
+    assert!(wait_until(Duration::from_secs(30), || {
+        let r = m.rpc.call(
+            "proxy",
+            json!({"action": "exec", "id": "big", "code": "'y'.repeat(40000)", "timeout": 2}),
+        );
+        out = r["structuredContent"].clone();
+        r["isError"] == false
+    }));
+    assert_eq!(out["result_truncated"], true, "{out}");
+    assert_eq!(out["result_bytes"], 40002);
+    assert!(out["result"].as_str().unwrap().len() <= 16 * 1024);
+    let file = out["result_file"].as_str().unwrap();
+    assert!(file.starts_with(env.state.to_str().unwrap()), "{file}");
+    let full: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    assert_eq!(full.as_str().unwrap().len(), 40000);
+    // A small result passes untouched.
+    let small = m.rpc.ok(
+        "proxy",
+        json!({"action": "exec", "id": "big", "code": "6 * 7"}),
+    );
+    assert_eq!(small["result"], 42);
+    assert!(small.get("result_file").is_none());
 }
