@@ -280,12 +280,13 @@ impl Loop<'_> {
     }
 
     fn exec(&mut self, id: String, code: String) {
+        // The most recently active top-level page; a frame only when no page is connected.
         let target = self
             .conns
             .values()
             .filter(|c| c.mode == Mode::Ws && !c.closed)
-            .filter_map(|c| c.ws.as_ref().map(|w| (c.id, w.last_active)))
-            .max_by_key(|(_, t)| *t)
+            .filter_map(|c| c.ws.as_ref().map(|w| (c.id, (!w.frame, w.last_active))))
+            .max_by_key(|(_, key)| *key)
             .map(|(cid, _)| cid);
         let Some(cid) = target else {
             if let Some(tx) = self.shared.pending.lock().remove(&id) {

@@ -63,6 +63,9 @@ pub(crate) struct WsPage {
     pub page_id: Option<String>,
     pub url: Option<String>,
     pub last_active: Instant,
+    /// The script runs in a frame, not a top-level page (from its `hello`); `exec` prefers
+    /// top-level pages.
+    pub frame: bool,
 }
 
 #[derive(Debug)]
@@ -878,6 +881,7 @@ impl Conn {
                         page_id: page_cookie(&head.headers),
                         url: None,
                         last_active: Instant::now(),
+                        frame: false,
                     });
                     // The script waits for this before it shows the user's panel.
                     let cfg = json!({"type": "config", "panel": cx.shared.config.panel});
@@ -1520,6 +1524,9 @@ impl Conn {
             }
             "hello" => {
                 let data = obj.get("data").cloned().unwrap_or(Value::Null);
+                if let Some(p) = &mut self.ws {
+                    p.frame = data.get("frame").and_then(Value::as_bool) == Some(true);
+                }
                 cx.shared
                     .pages
                     .on_event("hello", page_id.as_deref(), url.as_deref(), &data);

@@ -710,6 +710,7 @@ fn chromium_devtool_api_end_to_end() {
 const TWICE_PAGE: &str = r#"<!doctype html><html lang="en"><head><title>twice</title>
 <script src="/__agnt/agnt.js?again"></script></head><body><main><h1>Twice</h1>
 <button id="buy" style="position:absolute;left:40px;top:120px;width:160px;height:40px">Buy</button>
+<iframe src="/frame" style="position:absolute;left:400px;top:300px;width:200px;height:100px"></iframe>
 </main><script src="/twice.js"></script></body></html>"#;
 
 fn panel_fixture() -> Upstream {
@@ -720,6 +721,12 @@ fn panel_fixture() -> Upstream {
                 "200 OK",
                 &[("Content-Type", "text/html; charset=utf-8")],
                 TWICE_PAGE.as_bytes(),
+            ),
+            "/frame" => respond(
+                s,
+                "200 OK",
+                &[("Content-Type", "text/html; charset=utf-8")],
+                b"<!doctype html><html><head><title>frame</title></head><body><p>in a frame</p></body></html>",
             ),
             "/twice.js" => respond(
                 s,
@@ -766,6 +773,26 @@ fn chromium_user_panel_and_double_injection() {
         })
         .count();
     assert_eq!(booms, 1);
+
+    // The frame has its own copy and channel; exec still goes to the top-level page, and the
+    // frame shows no panel.
+    assert!(wait_until(Duration::from_secs(20), || {
+        px.p.status()["ws_clients"].as_u64() >= Some(2)
+    }));
+    for _ in 0..3 {
+        assert_eq!(
+            exec(&px, "location.pathname").result,
+            Some(serde_json::json!("/twice"))
+        );
+    }
+    assert_eq!(
+        exec(
+            &px,
+            "document.querySelector('iframe').contentDocument.querySelector('agnt-panel') === null && !!document.querySelector('iframe').contentWindow.__devtool"
+        )
+        .result,
+        Some(serde_json::json!(true))
+    );
 
     // The panel: open it, pick the button with a real click, write, send.
     let has_panel = wait_until(Duration::from_secs(20), || {

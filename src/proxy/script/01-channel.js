@@ -56,7 +56,13 @@ function connect() {
   }
   ws.onopen = () => {
     attempts = 0;
-    rawSend({ type: "hello", data: { title: document.title, user_agent: navigator.userAgent, version: agnt.version } });
+    let frame = false;
+    try {
+      frame = window.top !== window;
+    } catch (e) {
+      frame = true;
+    }
+    rawSend({ type: "hello", data: { title: document.title, user_agent: navigator.userAgent, version: agnt.version, frame } });
     flush();
   };
   ws.onmessage = (ev) => {

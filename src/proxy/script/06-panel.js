@@ -1,11 +1,16 @@
 // Part 7: the user's panel. A floating button in a shadow root (page CSS cannot reach it, it
 // cannot style the page) opens a box where the user writes to the agent, optionally attaching
 // a picked element or a screenshot; sending makes a `panel_message` entry. Alt+Shift+A hides
-// and shows it. Created only when the proxy's config message says `panel: true`.
+// and shows it. Created only when the proxy's config message says `panel: true`, and only in
+// top-level pages (not in frames).
 
 let panelHost = null;
 function onConfig() {
-  if (config.panel && !panelHost && document.documentElement) buildPanel();
+  let top = false;
+  try {
+    top = window.top === window;
+  } catch (e) {}
+  if (config.panel && top && !panelHost && document.documentElement) buildPanel();
   if (!config.panel && panelHost) {
     panelHost.remove();
     panelHost = null;
