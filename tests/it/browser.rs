@@ -728,6 +728,28 @@ fn panel_fixture() -> Upstream {
                 &[("Content-Type", "text/html; charset=utf-8")],
                 b"<!doctype html><html><head><title>frame</title></head><body><p>in a frame</p></body></html>",
             ),
+            "/bare" => respond(
+                s,
+                "200 OK",
+                &[("Content-Type", "text/html; charset=utf-8")],
+                b"<!doctype html><html lang=en><head><title>bare</title><script src=\"/strip.js\"></script></head>\
+<body><main><h1 id=\"t\">Bare</h1><input id=\"q\"></main><script src=\"/bare.js\"></script></body></html>",
+            ),
+            // Runs before the agnt script (it sits earlier in <head>): takes APIs away.
+            "/strip.js" => respond(
+                s,
+                "200 OK",
+                &[("Content-Type", "application/javascript")],
+                b"delete window.PerformanceObserver; delete window.MutationObserver; delete window.CSS;\n\
+Object.defineProperty(window, 'sessionStorage', { get() { throw new Error('no storage here'); } });\n",
+            ),
+            "/bare.js" => respond(
+                s,
+                "200 OK",
+                &[("Content-Type", "application/javascript")],
+                b"console.warn('agnt-warn', {a: 1});\nconsole.log('agnt-log-not-captured');\n\
+fetch('/missing-api').then(function () { throw new Error('agnt-after-fetch'); });\n",
+            ),
             "/twice.js" => respond(
                 s,
                 "200 OK",
@@ -1151,4 +1173,81 @@ fn mcp_exec_help_describe_and_result_budget() {
     );
     assert_eq!(small["result"], 42);
     assert!(small.get("result_file").is_none());
+}
+
+/// Missing browser APIs (taken away before our script runs) break nothing; console warnings,
+/// failed fetches, async rejections and load timing are reported.
+#[test]
+fn chromium_missing_apis_console_fetch_and_timing() {
+    if !require_chromium() {
+        return;
+    }
+    let up = panel_fixture();
+    let px = Px::start(&up.url(), |_| {});
+    let profile = tempfile::tempdir().unwrap();
+    let (_browser, mut cdp) = launch_cdp(profile.path());
+    goto(&mut cdp, &px, "/bare");
+    let v = exec(&px, "__devtool.auditAccessibility()").result.unwrap();
+    // Without window.CSS the label lookup fails inside the audit: an {error}, not a throw.
+    assert!(
+        v.get("findings").is_some() || v.get("error").is_some(),
+        "{v}"
+    );
+    let v = exec(&px, "__devtool.inspect('#t')").result.unwrap();
+    assert_eq!(v["info"]["tag"], "h1", "{v}");
+    let has =
+        |kind: &str, f: &dyn Fn(&Value) -> bool| entries(&px, kind).iter().any(|e| f(&e["data"]));
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            has("custom", &|d| {
+                d["event_type"] == "console"
+                    && d["level"] == "warn"
+                    && d["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("agnt-warn") && m.contains("\"a\":1"))
+            })
+        }),
+        "{:#}",
+        px.query(|_| {})
+    );
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            has("error", &|d| {
+                d["error_type"] == "fetch"
+                    && d["status"] == 404
+                    && d["method"] == "GET"
+                    && d["request_url"]
+                        .as_str()
+                        .is_some_and(|u| u.ends_with("/missing-api"))
+            })
+        }),
+        "{:#}",
+        px.query(|_| {})
+    );
+    assert!(wait_until(Duration::from_secs(20), || {
+        has("error", &|d| {
+            d["error_type"] == "unhandledrejection"
+                && d["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("agnt-after-fetch"))
+        })
+    }));
+    assert!(wait_until(Duration::from_secs(20), || {
+        has("performance", &|d| {
+            d["metric"] == "load" && d["load_time_ms"].as_f64().is_some()
+        })
+    }));
+    assert!(
+        !px.query(|_| {})
+            .to_string()
+            .contains("agnt-log-not-captured")
+    );
+    // Opt in to console.log.
+    exec(&px, "__devtool.captureConsole(['error', 'warn', 'log'])");
+    exec(&px, "console.log('agnt-log-now-captured')");
+    assert!(wait_until(Duration::from_secs(20), || {
+        has("custom", &|d| {
+            d["level"] == "log" && d["message"] == "agnt-log-now-captured"
+        })
+    }));
 }

@@ -233,9 +233,9 @@ def("clearAllOverlays", () => {
 
 /** @devtool captureState() — URL, title, viewport, scroll, localStorage/sessionStorage keys and cookie names (names only, no values). */
 def("captureState", () => {
-  const keys = (s) => {
+  const keys = (get) => {
     try {
-      return Object.keys(s).filter((k) => k !== "__agnt_page");
+      return Object.keys(get()).filter((k) => k !== "__agnt_page");
     } catch (e) {
       return { error: "storage not accessible" };
     }
@@ -246,12 +246,18 @@ def("captureState", () => {
     ready_state: document.readyState,
     viewport: { width: innerWidth, height: innerHeight },
     scroll: { x: Math.round(scrollX), y: Math.round(scrollY) },
-    local_storage_keys: keys(localStorage),
-    session_storage_keys: keys(sessionStorage),
-    cookie_names: document.cookie
-      .split(";")
-      .map((c) => c.split("=")[0].trim())
-      .filter((c) => c && c !== "__agnt_page"),
+    local_storage_keys: keys(() => localStorage),
+    session_storage_keys: keys(() => sessionStorage),
+    cookie_names: (() => {
+      try {
+        return document.cookie
+          .split(";")
+          .map((c) => c.split("=")[0].trim())
+          .filter((c) => c && c !== "__agnt_page");
+      } catch (e) {
+        return { error: "cookies not accessible" };
+      }
+    })(),
     focused: document.activeElement && document.activeElement !== document.body ? selectorOf(document.activeElement) : null,
   };
 });
