@@ -364,7 +364,17 @@ const A11Y_PAGE: &str = r#"<!doctype html><html lang="en"><head><title>a11y</tit
 <label for="ok">Fine</label><input id="ok">
 <p id="faint" style="color:#c8c8c8;background:#ffffff">hard to read</p>
 <p>readable</p>
+<div id="wide" style="width:3000px;height:5px"></div>
 </main></body></html>"#;
+
+/// One of each other rule (and no lang, title or main).
+const A11Y_ALL_PAGE: &str = r#"<!doctype html><html><head></head><body>
+<h1>Top</h1><h3 id="deep">Skipped a level</h3>
+<img id="noalt" src="/dot.png"><img src="/dot.png" alt="">
+<button id="empty"></button><a id="nolink" href="/x"></a>
+<span id="dup">a</span><span id="dup">b</span>
+<div id="tab" tabindex="2">focus me first</div>
+</body></html>"#;
 
 const CLEAN_PAGE: &str = r#"<!doctype html><html lang="en"><head><title>clean</title></head><body><main>
 <h1>Clean</h1><h2>Section</h2>
@@ -395,6 +405,7 @@ fn fixture() -> Upstream {
         match req.path.as_str() {
             "/a11y" => respond(s, "200 OK", &html, A11Y_PAGE.as_bytes()),
             "/clean" => respond(s, "200 OK", &html, CLEAN_PAGE.as_bytes()),
+            "/a11y-all" => respond(s, "200 OK", &html, A11Y_ALL_PAGE.as_bytes()),
             "/app" => respond(
                 s,
                 "200 OK",
@@ -523,6 +534,60 @@ fn chromium_devtool_api_end_to_end() {
         c["ratio"].as_f64().unwrap() > 15.0 && c["aaa"] == true,
         "{c}"
     );
+    // Layout and element helpers on the clean page.
+    let r = |code: &str| exec(&px, code).result.unwrap();
+    assert_eq!(r("__devtool.highlight('h1, #go')")["highlighted"], 2);
+    assert_eq!(r("__devtool.clearAllOverlays()")["removed"], 2);
+    let tab = r("__devtool.getTabOrder()");
+    let order: Vec<&str> = tab["order"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["selector"].as_str().unwrap())
+        .collect();
+    assert_eq!(order.len(), 4, "{tab:#}");
+    assert_eq!((order[0], order[2]), ("#name", "#go"), "{tab:#}");
+    assert_eq!(r("__devtool.isVisible('#go')")["visible"], true);
+    assert_eq!(r("__devtool.isInViewport('#go')")["in_viewport"], true);
+    assert_eq!(r("__devtool.checkOverlap('h1', '#go')")["overlap"], false);
+    assert!(r("__devtool.getPosition('#go')")["width"].as_u64() > Some(0));
+    assert_eq!(r("__devtool.findOverflows()")["count"], 0);
+    assert_eq!(r("__devtool.diagnoseLayout()")["horizontal_scroll"], false);
+    let st = r("localStorage.setItem('agnt-k', 'secret-v'); __devtool.captureState()");
+    assert!(st["local_storage_keys"].to_string().contains("agnt-k"));
+    assert!(!st.to_string().contains("secret-v"));
+
+    // Every other rule, exactly once each.
+    goto(&mut cdp, &px, "/a11y-all");
+    let a = r("__devtool.auditAccessibility()");
+    let mut got: Vec<(String, String)> = a["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["rule"].as_str().unwrap().to_string(),
+                f["selector"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    got.sort();
+    let mut want: Vec<(String, String)> = [
+        ("button-name", "#empty"),
+        ("document-title", "document"),
+        ("duplicate-id", "body > span:nth-of-type(1)"),
+        ("heading-order", "#deep"),
+        ("html-lang", "html"),
+        ("image-alt", "#noalt"),
+        ("landmark-main", "document"),
+        ("link-name", "#nolink"),
+        ("tabindex", "#tab"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    want.sort();
+    assert_eq!(got, want, "{a:#}");
 
     // Planted issues: two unlabeled inputs, one low-contrast paragraph, nothing else.
     goto(&mut cdp, &px, "/a11y");
@@ -556,6 +621,17 @@ fn chromium_devtool_api_end_to_end() {
         c["aa"] == false && c["ratio"].as_f64().unwrap() < 4.5,
         "{c}"
     );
+    let ov = exec(&px, "__devtool.findOverflows()").result.unwrap();
+    assert!(
+        ov["overflows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["selector"] == "#wide" && o["kind"] == "past-viewport"),
+        "{ov:#}"
+    );
+    let d = exec(&px, "__devtool.diagnoseLayout()").result.unwrap();
+    assert_eq!(d["horizontal_scroll"], true, "{d:#}");
 
     // The app page: strict CSP, its own window.onerror that swallows errors.
     goto(&mut cdp, &px, "/app");
@@ -623,6 +699,11 @@ fn chromium_devtool_api_end_to_end() {
         .result
         .unwrap();
     assert!(hist.to_string().contains("#list"), "{hist}");
+    let hl = exec(&px, "__devtool.mutations.highlightRecent(60000)")
+        .result
+        .unwrap();
+    assert!(hl["highlighted"].as_u64() >= Some(1), "{hl}");
+    exec(&px, "__devtool.clearAllOverlays()");
 
     // A password typed in: its value never reaches any entry.
     cdp.eval("document.getElementById('pw').focus()");

@@ -106,6 +106,8 @@ def("auditAccessibility", (opts = {}) => {
   const findings = [];
   const add = (e, rule, impact, message, fix) => findings.length < limit && findings.push({ selector: e ? selectorOf(e) : "document", rule, impact, message, fix });
   const shown = (e) => visibility(e).visible;
+  // Rendered but possibly empty (an empty link has zero size and is still a tab stop).
+  const rendered = (e) => visibility(e).reasons.every((r) => r === "zero size");
   const root = document.documentElement;
   if (!(root.getAttribute("lang") || "").trim()) add(root, "html-lang", "serious", "<html> has no lang attribute", 'Add lang, e.g. <html lang="en">');
   if (!document.title.trim()) add(null, "document-title", "serious", "The document has no <title>", "Add a descriptive <title> in <head>");
@@ -126,9 +128,9 @@ def("auditAccessibility", (opts = {}) => {
       add(e, "image-alt", "critical", "Image without alt text", 'Add alt="…" describing the image (alt="" if decorative)');
     if (/^(input|select|textarea)$/.test(tag) && !/^(hidden|submit|button|reset|image)$/.test(e.type) && !accessibleName(e))
       add(e, "label", "critical", `Form control <${tag}${e.type ? ` type=${e.type}` : ""}> has no label`, 'Add <label for="id">, wrap it in <label>, or set aria-label');
-    if ((tag === "button" || role === "button" || (tag === "input" && /^(submit|button|reset|image)$/.test(e.type))) && !accessibleName(e) && shown(e))
+    if ((tag === "button" || role === "button" || (tag === "input" && /^(submit|button|reset|image)$/.test(e.type))) && !accessibleName(e) && rendered(e))
       add(e, "button-name", "critical", "Button without an accessible name", "Give it visible text or aria-label");
-    if (tag === "a" && e.hasAttribute("href") && !accessibleName(e) && shown(e))
+    if (tag === "a" && e.hasAttribute("href") && !accessibleName(e) && rendered(e))
       add(e, "link-name", "serious", "Link without an accessible name", "Give it text, aria-label, or an img with alt");
     const h = /^h([1-6])$/.exec(tag);
     if (h && shown(e)) {
