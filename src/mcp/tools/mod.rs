@@ -309,8 +309,13 @@ impl Call<'_> {
     }
 }
 
-/// The `tools/list` entries.
-pub fn list() -> Vec<Value> {
+/// The `tools/list` entries (built once).
+pub fn list() -> &'static [Value] {
+    static LIST: OnceLock<Vec<Value>> = OnceLock::new();
+    LIST.get_or_init(build_list)
+}
+
+fn build_list() -> Vec<Value> {
     TOOLS
         .iter()
         .map(|t| {
@@ -334,9 +339,20 @@ pub fn find(name: &str) -> Option<&'static Tool> {
     TOOLS.iter().copied().find(|t| t.name == name)
 }
 
+/// The tool's input schema, built once.
+pub fn input_schema_of(tool: &Tool) -> &'static Value {
+    static SCHEMAS: OnceLock<Vec<(&'static str, Value)>> = OnceLock::new();
+    let all = SCHEMAS.get_or_init(|| TOOLS.iter().map(|t| (t.name, (t.input_schema)())).collect());
+    static EMPTY: OnceLock<Value> = OnceLock::new();
+    all.iter()
+        .find(|(n, _)| *n == tool.name)
+        .map(|(_, s)| s)
+        .unwrap_or_else(|| EMPTY.get_or_init(|| json!({"type": "object"})))
+}
+
 /// Checks the arguments against the tool's schema, then runs it.
 pub fn call(ctx: &Ctx, tool: &Tool, call: &Call<'_>) -> Result<Value, ToolError> {
-    check_args(tool.name, &(tool.input_schema)(), call.args)?;
+    check_args(tool.name, input_schema_of(tool), call.args)?;
     (tool.call)(ctx, call)
 }
 
