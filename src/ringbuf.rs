@@ -33,6 +33,8 @@ struct Inner {
     buf: Vec<u8>,
     head: usize,
     total: u64,
+    /// The byte just before the oldest one held (meaningful once bytes were dropped).
+    before: u8,
 }
 
 /// The answer of [`RingBuffer::read_since`].
@@ -46,6 +48,9 @@ pub struct Chunk {
     pub end: u64,
     /// Bytes between the requested offset and `start` that the ring no longer holds.
     pub lost: u64,
+    /// The byte just before `data[0]`, when there is one (so a reader can tell whether
+    /// `data` starts at a line boundary).
+    pub before: Option<u8>,
 }
 
 impl RingBuffer {
@@ -111,11 +116,19 @@ impl RingBuffer {
         let skip = (from - first) as usize;
         let mut data = Vec::with_capacity((end - from) as usize);
         inner.copy_from(skip, &mut data);
+        let before = if skip > 0 {
+            inner.byte_at(skip - 1)
+        } else if first > 0 {
+            Some(inner.before)
+        } else {
+            None
+        };
         Chunk {
             data,
             start: from,
             end,
             lost,
+            before,
         }
     }
 
@@ -150,6 +163,11 @@ impl Inner {
         if data.len() >= cap {
             // Only the tail survives; lay it out in order.
             let dropped = data.len() > cap || !self.buf.is_empty();
+            if data.len() > cap {
+                self.before = data[data.len() - cap - 1];
+            } else if let Some(b) = self.byte_at(self.buf.len().wrapping_sub(1)) {
+                self.before = b;
+            }
             self.grow_to(cap, cap);
             self.buf.clear();
             self.buf.extend_from_slice(&data[data.len() - cap..]);
@@ -167,11 +185,13 @@ impl Inner {
             }
         }
         // Full: overwrite from `head`, wrapping once at most (rest.len() < cap).
+        let new_head = (self.head + rest.len()) % cap;
+        self.before = self.buf[(new_head + cap - 1) % cap];
         let first = rest.len().min(cap - self.head);
         self.buf[self.head..self.head + first].copy_from_slice(&rest[..first]);
         let second = rest.len() - first;
         self.buf[..second].copy_from_slice(&rest[first..]);
-        self.head = (self.head + rest.len()) % cap;
+        self.head = new_head;
         true
     }
 
@@ -183,6 +203,12 @@ impl Inner {
         }
         let want = needed.max(have * 2).max(MIN_ALLOC).min(cap);
         self.buf.reserve_exact(want - self.buf.len());
+    }
+
+    /// The held byte at logical index `i` (0 = oldest).
+    fn byte_at(&self, i: usize) -> Option<u8> {
+        let len = self.buf.len();
+        (i < len).then(|| self.buf[(self.head + i) % len])
     }
 
     /// Copies the held bytes, skipping the oldest `skip`, into `out`.
@@ -234,6 +260,7 @@ mod tests {
                 assert_eq!(c.data, all[from..]);
                 assert_eq!(c.start, from as u64);
                 assert_eq!(c.lost, first.saturating_sub(since) as u64);
+                assert_eq!(c.before, from.checked_sub(1).map(|i| all[i]));
             }
         }
     }

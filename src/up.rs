@@ -49,6 +49,8 @@ pub fn run(opts: UpOptions) -> ExitCode {
 
 /// Grace for the normal teardown (TERM, wait, KILL) of everything.
 const TEARDOWN_DEADLINE: Duration = Duration::from_secs(10);
+/// Signals closer together than this count as one.
+const SIGNAL_ECHO: Duration = Duration::from_millis(200);
 /// Id of the `-- CMD` process.
 const CMD_ID: &str = "cmd";
 /// Lines of a failed script's output shown in the error message.
@@ -344,13 +346,22 @@ impl Session {
         if graceful.is_err() {
             self.pm.shutdown(Duration::ZERO);
         }
-        select! {
-            recv(rx) -> _ => {}
-            recv(self.signals) -> _ => {
-                eprintln!("agnt up: second signal: killing every process group now");
-                self.pm.shutdown(Duration::ZERO);
-                self.proxies.shutdown(Duration::ZERO);
-                let _ = rx.recv_timeout(Duration::from_secs(2));
+        // A signal sent to our whole process group (as `timeout` and some CI runners do) can
+        // arrive twice at once; only one that comes noticeably later is a second Ctrl+C.
+        let started = std::time::Instant::now();
+        loop {
+            select! {
+                recv(rx) -> _ => break,
+                recv(self.signals) -> _ => {
+                    if started.elapsed() < SIGNAL_ECHO {
+                        continue;
+                    }
+                    eprintln!("agnt up: second signal: killing every process group now");
+                    self.pm.shutdown(Duration::ZERO);
+                    self.proxies.shutdown(Duration::ZERO);
+                    let _ = rx.recv_timeout(Duration::from_secs(2));
+                    break;
+                }
             }
         }
         // Followers end once their process has exited and its output is printed.

@@ -71,7 +71,7 @@ fn starts_with_ci(hay: &[u8], at: usize, needle: &[u8]) -> bool {
 fn find_tag(html: &[u8], name: &[u8], close: bool) -> Option<usize> {
     let prefix_len = if close { 2 } else { 1 };
     let mut i = 0;
-    while let Some(off) = html[i..].iter().position(|&b| b == b'<') {
+    while let Some(off) = memchr::memchr(b'<', &html[i..]) {
         let at = i + off;
         let ok_prefix = if close {
             html.get(at + 1) == Some(&b'/')
@@ -121,7 +121,7 @@ pub fn insert_position(html: &[u8]) -> usize {
 
 /// Whether the page already carries our tag.
 pub fn already_injected(html: &[u8]) -> bool {
-    html.windows(SCRIPT_TAG.len()).any(|w| w == SCRIPT_TAG)
+    memchr::memmem::find(html, SCRIPT_TAG).is_some()
 }
 
 /// Inserts the script tag into decoded HTML; `None` if it is already there.

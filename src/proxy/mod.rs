@@ -485,6 +485,14 @@ impl ProxyServer {
     }
 }
 
+impl Drop for ProxyServer {
+    /// The last handle gone: stop the loop (without waiting for it).
+    fn drop(&mut self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        self.shared.send(Control::Stop);
+    }
+}
+
 /// Registry wrapper: a `flurry` map keyed by id with the few operations the manager needs.
 #[derive(Debug)]
 struct Registry {

@@ -153,6 +153,9 @@ struct Exchange {
     injected: bool,
     /// The log entry is written (before the last bytes reach the client).
     logged: bool,
+    /// HTTP/1.0 client: a chunked response is sent de-chunked, delimited by close.
+    client_http10: bool,
+    dechunk: bool,
 }
 
 #[derive(Debug)]
@@ -234,6 +237,20 @@ fn page_cookie(headers: &[Header]) -> Option<String> {
                 .then(|| val.to_string())
             })
         })
+}
+
+/// A handshake without `Origin` (not a browser page) or whose `Origin` is `http://<Host>`.
+fn same_origin(headers: &[Header]) -> bool {
+    match (
+        http::header(headers, "origin"),
+        http::header(headers, "host"),
+    ) {
+        (None, _) => true,
+        (Some(o), Some(h)) => o
+            .strip_prefix(b"http://")
+            .is_some_and(|rest| rest.eq_ignore_ascii_case(h)),
+        (Some(_), None) => false,
+    }
 }
 
 fn valid_page_id(s: &str) -> bool {
@@ -663,7 +680,7 @@ impl Conn {
                 }
                 Err(e) => {
                     // The head already went upstream; the exchange cannot be completed.
-                    let mut rec = self.record(cx);
+                    let mut rec = self.record();
                     rec.error = Some(format!("bad request body: {e}"));
                     cx.shared
                         .log
@@ -761,6 +778,8 @@ impl Conn {
             inject: None,
             injected: false,
             logged: false,
+            client_http10: head.version == 0,
+            dechunk: false,
         }
     }
 
@@ -811,6 +830,11 @@ impl Conn {
         let path = head.target.split('?').next().unwrap_or("");
         let has_body = !matches!(http::request_framing(head), Ok(BodyFraming::None));
         match path {
+            "/__agnt/ws" if !same_origin(&head.headers) => {
+                // Another site's page in the user's browser must not read the agent's code
+                // or feed the log: browsers always send Origin on WebSocket handshakes.
+                self.bad_request(cx, 403, "Forbidden", "cross-origin WebSocket to /__agnt/ws");
+            }
             "/__agnt/ws" => match handshake_response(&head.headers) {
                 Some(resp) => {
                     self.send_client(&resp);
@@ -852,9 +876,9 @@ impl Conn {
         }
     }
 
-    fn record(&self, cx: &Ctx<'_>) -> HttpRecord {
-        let _ = cx;
-        let Some(ex) = &self.ex else {
+    /// Moves the exchange's captured data into a log record (the exchange ends right after).
+    fn record(&mut self) -> HttpRecord {
+        let Some(ex) = &mut self.ex else {
             return HttpRecord::default();
         };
         HttpRecord {
@@ -862,11 +886,11 @@ impl Conn {
             url: ex.url.clone(),
             status: ex.status,
             duration_ms: ex.start.elapsed().as_secs_f64() * 1000.0,
-            request_headers: ex.req_headers.clone(),
-            response_headers: ex.resp_headers.clone(),
-            request_body: ex.req_cap.clone(),
+            request_headers: std::mem::take(&mut ex.req_headers),
+            response_headers: std::mem::take(&mut ex.resp_headers),
+            request_body: std::mem::take(&mut ex.req_cap),
             request_truncated: ex.req_trunc,
-            response_body: ex.resp_cap.clone(),
+            response_body: std::mem::take(&mut ex.resp_cap),
             response_truncated: ex.resp_trunc,
             error: None,
             injected: ex.injected,
@@ -902,7 +926,7 @@ impl Conn {
         let cause = e.to_string();
         let ex_started = ex.resp_started;
         let req_done = ex.req_body.is_none();
-        let mut rec = self.record(cx);
+        let mut rec = self.record();
         rec.error = Some(cause.clone());
         if !ex_started {
             rec.status = 502;
@@ -1056,7 +1080,7 @@ impl Conn {
                         return progress;
                     }
                     let mut decoded = Vec::new();
-                    let keep_decoded = ex.inject.is_some();
+                    let keep_decoded = ex.inject.is_some() || ex.dechunk;
                     let (cap, trunc) = (&mut ex.resp_cap, &mut ex.resp_trunc);
                     let r = state.take(&up.inb, eof, |d| {
                         if !keep_decoded || cap.len() < 10 * 1024 {
@@ -1074,7 +1098,6 @@ impl Conn {
                             return true;
                         }
                         Ok((n, done)) => {
-                            let raw: Vec<u8> = up.inb.drain(..n).collect();
                             if !done && n == 0 {
                                 if eof {
                                     // Upstream closed before the body ended.
@@ -1087,8 +1110,11 @@ impl Conn {
                                 return progress;
                             }
                             progress = true;
+                            // Move the buffer out so its bytes can be sent without a copy.
+                            let mut inb = std::mem::take(&mut up.inb);
+                            let raw = &inb[..n];
                             if let Some(ib) = &mut ex.inject {
-                                ib.raw.extend_from_slice(&raw);
+                                ib.raw.extend_from_slice(raw);
                                 ib.decoded.extend_from_slice(&decoded);
                                 if ib.raw.len() > INJECT_LIMIT && !done {
                                     // Too big to buffer: send what we have and stream the rest.
@@ -1097,9 +1123,13 @@ impl Conn {
                                     http::write_response(&ib.head, &mut out);
                                     out.extend_from_slice(&ib.raw);
                                     ex.resp_headers = ib.head.headers;
+                                    inb.drain(..n);
+                                    up.inb = inb;
                                     self.send_client(&out);
                                     continue;
                                 }
+                                inb.drain(..n);
+                                up.inb = inb;
                                 if done {
                                     self.finish_inject(cx);
                                 }
@@ -1107,7 +1137,12 @@ impl Conn {
                                 if done {
                                     self.log_exchange(cx);
                                 }
-                                self.send_client(&raw);
+                                let dechunk = self.ex.as_ref().is_some_and(|x| x.dechunk);
+                                self.send_client(if dechunk { &decoded } else { raw });
+                                inb.drain(..n);
+                                if let Some(up) = &mut self.up {
+                                    up.inb = inb;
+                                }
                             }
                             if done {
                                 self.finish_exchange(cx);
@@ -1127,7 +1162,7 @@ impl Conn {
             ex.resp_headers = head.headers.clone();
             let mut out = Vec::new();
             http::write_response(&head, &mut out);
-            let mut rec = self.record(cx);
+            let mut rec = self.record();
             rec.status = 101;
             cx.shared
                 .log
@@ -1179,6 +1214,11 @@ impl Conn {
                     });
                 } else {
                     ex.raw_until_close = framing == BodyFraming::UntilClose;
+                    if ex.client_http10 && framing == BodyFraming::Chunked {
+                        http::remove(&mut head.headers, "transfer-encoding");
+                        ex.dechunk = true;
+                        ex.raw_until_close = true;
+                    }
                     ex.resp_headers = head.headers.clone();
                     let mut out = Vec::new();
                     http::write_response(&head, &mut out);
@@ -1225,7 +1265,6 @@ impl Conn {
         if ex.logged {
             return;
         }
-        let rec = self.record(cx);
         let accept = http::header_str(&ex.req_headers, "accept").unwrap_or_default();
         let xhr = http::header_str(&ex.req_headers, "x-requested-with")
             .is_some_and(|v| v.eq_ignore_ascii_case("xmlhttprequest"));
@@ -1235,7 +1274,9 @@ impl Conn {
         cx.shared
             .pages
             .on_http(&ex.url, document, referer.as_deref(), ex.page_id.as_deref());
-        cx.shared.log.push_http(ex.page_id.clone(), rec);
+        let page = ex.page_id.clone();
+        let rec = self.record();
+        cx.shared.log.push_http(page, rec);
         if let Some(ex) = &mut self.ex {
             ex.logged = true;
         }

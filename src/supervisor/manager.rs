@@ -76,7 +76,7 @@ impl ProcessManager {
         };
         let shared = Arc::new(Shared {
             config,
-            registry: Registry::new(),
+            registry: Registry::with_order(|p: &Arc<ManagedProcess>| p.seq()),
             shutting_down: AtomicBool::new(false),
             active: AtomicI64::new(0),
             total_started: AtomicI64::new(0),
@@ -146,12 +146,11 @@ impl ProcessManager {
 
     /// Processes of one project (`Some`) or all (`None`), sorted by start order.
     pub fn list(&self, project: Option<&Path>) -> Vec<Arc<ManagedProcess>> {
-        let mut v = match project {
+        // The registry keeps its list snapshot sorted by start order.
+        match project {
             Some(pr) => self.shared.registry.values_where(|p| p.project() == pr),
             None => self.shared.registry.values(),
-        };
-        v.sort_unstable_by_key(|p| p.seq());
-        v
+        }
     }
 
     /// Stops (TERM to the group, grace, KILL; `force` = KILL now) and waits for exit.

@@ -23,7 +23,7 @@ pub fn compile_grep(pattern: &str) -> Result<Regex, Error> {
 pub fn select(chunk: Chunk, overflowed: bool, req: &OutputRequest) -> Result<OutputRead, Error> {
     let grep = req.grep.as_deref().map(compile_grep).transpose()?;
     let mut data: &[u8] = &chunk.data;
-    if chunk.lost > 0 {
+    if chunk.lost > 0 && chunk.before.is_some_and(|b| b != b'\n') {
         // The oldest line lost its beginning: drop the fragment.
         if let Some(nl) = data.iter().position(|&b| b == b'\n') {
             data = &data[nl + 1..];
@@ -116,6 +116,7 @@ mod tests {
             start: 0,
             end: s.len() as u64,
             lost: 0,
+            before: None,
         }
     }
 
@@ -210,11 +211,23 @@ mod tests {
             start: 10,
             end: 28,
             lost: 10,
+            before: Some(b'x'),
         };
         let r = select(c, true, &OutputRequest::default()).unwrap();
         assert_eq!(r.text, "next\n");
         assert_eq!(r.lost_bytes, 10);
         assert!(r.overflowed);
+        let c = Chunk {
+            data: b"whole\n".to_vec(),
+            start: 10,
+            end: 16,
+            lost: 10,
+            before: Some(b'\n'),
+        };
+        assert_eq!(
+            select(c, true, &OutputRequest::default()).unwrap().text,
+            "whole\n"
+        );
     }
 
     #[test]
@@ -241,6 +254,7 @@ mod tests {
             start: 0,
             end: 3,
             lost: 0,
+            before: None,
         };
         let r = select(c, false, &OutputRequest::default()).unwrap();
         assert_eq!(r.text, "\u{fffd}a\n");

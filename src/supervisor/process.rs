@@ -27,7 +27,7 @@ use rustix::{
 };
 
 use super::{
-    OutputRead, OutputRequest, ProcessSpec, State, Stream, manager::Shared, output, spawn,
+    OutputRead, OutputRequest, ProcessSpec, State, Stream, manager::Shared, output, procfs, spawn,
 };
 use crate::{
     Error, Result,
@@ -42,9 +42,11 @@ const DRAIN_WAIT: Duration = Duration::from_millis(250);
 const PARTIAL_LINE_WAIT: Duration = Duration::from_millis(20);
 /// A partial line longer than this goes to the combined ring at once.
 const PARTIAL_LINE_MAX: usize = 4096;
-/// First read buffer of a pump; it grows to `READ_MAX` when a read fills it.
+/// First read buffer of a pump; it grows to `READ_MAX` when a read fills it, and then the
+/// pipe itself grows to `PIPE_FLOOD` so a flooding child wakes us less often.
 const READ_MIN: usize = 8 * 1024;
-const READ_MAX: usize = 64 * 1024;
+const READ_MAX: usize = 256 * 1024;
+const PIPE_FLOOD: usize = 1024 * 1024;
 /// Upper bound for the final wait of `stop` after SIGKILL.
 const KILL_WAIT: Duration = Duration::from_secs(10);
 const NO_EXIT: i64 = i64::MIN;
@@ -332,21 +334,27 @@ impl ManagedProcess {
             .unwrap_or_else(|| self.spec.project.clone());
         let spawned =
             spawn::prepare(&self.spec.command, &cwd, &self.spec.env).and_then(|mut cmd| {
-                cmd.spawn().map_err(|source| Error::Spawn {
-                    program: spawn::program_name(&self.spec.command),
-                    source,
+                cmd.spawn().map_err(|source| {
+                    // chdir failures surface as the program's ENOENT: say which it was.
+                    let source = if cwd.is_dir() {
+                        source
+                    } else {
+                        io::Error::new(
+                            source.kind(),
+                            format!("working directory {} does not exist", cwd.display()),
+                        )
+                    };
+                    Error::Spawn {
+                        program: spawn::program_name(&self.spec.command),
+                        source,
+                    }
                 })
             });
         let mut child = match spawned {
             Ok(c) => c,
             Err(e) => {
                 let reason = match &e {
-                    Error::Spawn { source, .. } if cwd.is_dir() => {
-                        format!("cannot start: {source}")
-                    }
-                    Error::Spawn { source, .. } => {
-                        format!("cannot start in {}: {source}", cwd.display())
-                    }
+                    Error::Spawn { source, .. } => format!("cannot start: {source}"),
                     other => other.to_string(),
                 };
                 self.fail(reason);
@@ -463,7 +471,11 @@ impl ManagedProcess {
             }
             self.notify();
             if n == buf.len() && buf.len() < READ_MAX {
-                buf.resize(READ_MAX, 0);
+                // Only a child that fills the pipe gets the big buffers; idle ones stay small.
+                if buf.len() >= 64 * 1024 {
+                    let _ = rustix::pipe::fcntl_setpipe_size(&pipe, PIPE_FLOOD);
+                }
+                buf.resize((buf.len() * 8).min(READ_MAX), 0);
             }
         }
         if !pending.is_empty() {
@@ -548,10 +560,10 @@ impl ManagedProcess {
         self.wait_until(KILL_WAIT, || {
             !matches!(self.state(), State::Pending | State::Starting)
         });
-        self.stop_requested.store(true, Ordering::Release);
         loop {
             match self.state() {
                 State::Running => {
+                    self.stop_requested.store(true, Ordering::Release);
                     if self
                         .state
                         .transition(State::Running, State::Stopping)
@@ -604,16 +616,25 @@ impl ManagedProcess {
 
     /// Sends SIGKILL to the group (grandchildren that outlived the leader). Harmless when the
     /// group is gone.
+    ///
+    /// Pid reuse: once the waiter reaped our leader, a process whose pid equals our pgid is
+    /// somebody else's (possibly the leader of a new group with the same number), so we leave
+    /// the group alone then. While any of our grandchildren lives, the kernel does not hand
+    /// the number out again, so the group is still ours.
     pub(crate) fn kill_leftovers(&self) {
-        if let Some(pgid) = self.pgid() {
-            let _ = spawn::signal_group(pgid, Signal::KILL);
+        let Some(pgid) = self.pgid() else { return };
+        if self.state().is_terminal() && procfs::stat(pgid).is_some() {
+            return;
         }
+        let _ = spawn::signal_group(pgid, Signal::KILL);
     }
 
     /// Marks a stop as requested and moves Running → Stopping (for shutdown, which signals
     /// all groups itself). Returns whether the process was live.
     pub(crate) fn begin_stop(&self) -> bool {
-        self.stop_requested.store(true, Ordering::Release);
+        if !self.state().is_terminal() {
+            self.stop_requested.store(true, Ordering::Release);
+        }
         let live = self
             .state
             .transition(State::Running, State::Stopping)

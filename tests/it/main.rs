@@ -6,6 +6,7 @@ mod cli;
 mod daemon;
 mod mcp;
 mod proxy;
+mod supervisor;
 mod support;
 
 mod up;

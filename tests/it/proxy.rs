@@ -415,10 +415,16 @@ fn get_and_post_in_both_framings_with_rewrites() {
     assert_eq!(r.status, 200);
     let r = c.get("/after-head");
     assert_eq!(r.status, 200);
+    // An HTTP/1.0 client gets a chunked upstream response de-chunked, delimited by close.
+    let mut old = px.client();
+    old.send(b"POST /chunked HTTP/1.0\r\nContent-Length: 3\r\n\r\nabc");
+    let r = old.read_response("POST").unwrap();
+    assert!(r.header("transfer-encoding").is_none());
+    assert_eq!(r.body, b"abc");
     // The log captured the POST body.
     let v = px.query(|q| q.methods = vec!["POST".into()]);
     let posts = v["entries"].as_array().unwrap();
-    assert_eq!(posts.len(), 2);
+    assert_eq!(posts.len(), 3);
     let full = px.p.log_get(posts[1]["id"].as_str().unwrap()).unwrap();
     assert_eq!(full["data"]["request_body"]["text"], "hello world");
     assert_eq!(full["data"]["response_body"]["text"], "hello world");
@@ -1083,4 +1089,45 @@ fn auto_restart_is_limited_to_five_a_minute() {
             .contains("not restarting")
     );
     assert!(px.p.exec("1", Duration::from_secs(1)).is_err());
+}
+
+#[test]
+fn half_closed_client_still_gets_its_response() {
+    let up = Upstream::start(echo());
+    let px = Px::start(&up.url(), |_| {});
+    let mut c = px.client();
+    c.send(b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nbody");
+    c.s.shutdown(std::net::Shutdown::Write).unwrap();
+    let r = c.read_response("POST").unwrap();
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"body"[..]));
+    assert!(c.closed_by_server());
+    // A client that half-closes mid-head is closed without a response.
+    let mut c = px.client();
+    c.send(b"GET / HTTP/1.1\r\nHos");
+    c.s.shutdown(std::net::Shutdown::Write).unwrap();
+    assert!(c.read_response("GET").is_none());
+    assert!(wait_until(
+        Duration::from_secs(5),
+        || px.p.status()["active_connections"] == 0
+    ));
+}
+
+#[test]
+fn cross_origin_page_channel_is_refused() {
+    let up = Upstream::start(echo());
+    let px = Px::start(&up.url(), |_| {});
+    let addr = px.p.listen_addr();
+    let ws_req = |origin: &str| {
+        let mut c = px.client();
+        c.send(
+            format!(
+                "GET /__agnt/ws HTTP/1.1\r\nHost: {addr}\r\nOrigin: {origin}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        c.read_response("GET").map(|r| r.status)
+    };
+    assert_eq!(ws_req("http://evil.example"), Some(403));
+    assert_eq!(ws_req(&format!("http://{addr}")), Some(101));
 }

@@ -1,0 +1,3 @@
+module agnt/benches/reverseproxy
+
+go 1.19
