@@ -5,9 +5,9 @@
 #   benches/proxy/run.sh            # from the repository root; prints a Markdown table
 #   DURATION=5s benches/proxy/run.sh
 #
-# Ports 18080-18089 must be free. Everything started here is stopped on exit.
+# Ports 18080-18084 must be free. ROUNDS (default 3) interleaved rounds per cell, median shown. Everything started here is stopped on exit.
 set -eu
-DURATION=${DURATION:-5s}
+DURATION=${DURATION:-3s}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 W=$(mktemp -d /tmp/agnt-bench.XXXXXX)
 PIDS=""
@@ -96,18 +96,34 @@ run() { # $1=port $2=path $3=conns [$4...=extra wrk args]
 
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| body | conns | server | req/s | p50 | p99 | vs nginx req/s |"
-echo "|---|---|---|---|---|---|---|"
+# Interleaved rounds (every server once per round), median per server: the machine is shared,
+# so load swings hit all servers alike instead of whichever happened to run then.
+ROUNDS=${ROUNDS:-3}
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+echo "| body | conns | server | req/s | p50 | p99 | vs nginx req/s | added p50 vs direct |"
+echo "|---|---|---|---|---|---|---|---|"
 for path in /small.txt /large.txt; do
     for c in 1 64; do
-        ngx_rps=""
-        for s in direct:$UP nginx:$NGX agnt:$AGNT go:$GO; do
-            name=${s%%:*}; port=${s#*:}
-            set -- $(run "$port" "$path" "$c")
-            rps=$1; [ "$name" = nginx ] && ngx_rps=$rps
-            ratio=""
-            [ -n "$ngx_rps" ] && [ "$name" != direct ] && ratio=$(awk -v a="$rps" -v b="$ngx_rps" 'BEGIN{printf "%.2f", a/b}')
-            echo "| ${path#/} | $c | $name | $rps | $2 | $3 | $ratio |"
+        : > "$W/res"
+        r=0
+        while [ $r -lt "$ROUNDS" ]; do
+            for s in direct:$UP nginx:$NGX agnt:$AGNT go:$GO; do
+                echo "${s%%:*} $(run "${s#*:}" "$path" "$c")" >> "$W/res"
+            done
+            r=$((r+1))
+        done
+        # p50/p99 to microseconds for the medians.
+        us() { awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); print v} else if (v ~ /ms$/) {sub(/ms$/,"",v); print v*1000} else if (v ~ /s$/) {sub(/s$/,"",v); print v*1000000} else print v}'; }
+        for name in direct nginx agnt go; do
+            rps=$(awk -v n=$name '$1==n {print $2}' "$W/res" | median)
+            p50=$(awk -v n=$name '$1==n {print $3}' "$W/res" | us | median)
+            p99=$(awk -v n=$name '$1==n {print $4}' "$W/res" | us | median)
+            eval "rps_$name=$rps; p50_$name=$p50"
+            ratio=""; added=""
+            [ "$name" != direct ] && ratio=$(awk -v a="$rps" -v b="$rps_nginx" 'BEGIN{ if (b > 0) printf "%.2f", a/b }')
+            [ "$name" != direct ] && added="$(awk -v a="$p50" -v b="$p50_direct" 'BEGIN{printf "%+d us", a-b}')"
+            [ "$name" = nginx ] && ratio=1.00
+            echo "| ${path#/} | $c | $name | $rps | ${p50}us | ${p99}us | $ratio | $added |"
         done
     done
 done
@@ -125,8 +141,13 @@ for c in 1 16; do
 done
 
 echo
-echo "RSS with 1000 idle keep-alive connections:"
-python3 - "$AGNT_PID" $AGNT $NGX "$(cat "$W/rp.pid" 2>/dev/null || echo 0)" <<'PY'
+echo "RSS with 1000 idle keep-alive connections (fresh agnt instance; nginx reverse-proxy worker):"
+echo
+"$AGNT_BIN" "http://127.0.0.1:$UP" 18084 --quiet > "$W/agnt2.log" 2>&1 &
+AGNT2_PID=$!
+PIDS="$PIDS $AGNT2_PID"
+i=0; until [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:18084/small.txt")" = 200 ]; do i=$((i+1)); [ $i -gt 100 ] && exit 1; sleep 0.1; done
+python3 - "$AGNT2_PID" 18084 $NGX "$(cat "$W/rp.pid" 2>/dev/null || echo 0)" <<'PY'
 import socket, sys
 def rss(pid):
     for line in open("/proc/%s/status" % pid):

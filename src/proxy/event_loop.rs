@@ -175,11 +175,12 @@ impl Loop<'_> {
                         let upstream = (t - 2) % 2 == 1;
                         let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
                         let writable = ev.is_writable() || ev.is_write_closed() || ev.is_error();
+                        let closed = ev.is_read_closed() || ev.is_error();
                         if let Some(c) = self.conns.get_mut(&id) {
                             if upstream {
-                                c.upstream_ready(readable, writable);
+                                c.upstream_ready(readable, writable, closed);
                             } else {
-                                c.client_ready(readable, writable);
+                                c.client_ready(readable, writable, closed);
                             }
                         }
                         self.drive(id);

@@ -9,7 +9,7 @@
 
 use std::{
     collections::HashMap,
-    io::{self, Read, Write},
+    io::{self, IoSlice, Read, Write},
     net::{Shutdown, SocketAddr},
     sync::atomic::Ordering,
     time::Instant,
@@ -164,6 +164,7 @@ struct Upstream {
     connected: bool,
     connect_started: Instant,
     readable: bool,
+    rdhup: bool,
     writable: bool,
     eof: bool,
     write_shut: bool,
@@ -180,6 +181,8 @@ pub(crate) struct Conn {
     client: TcpStream,
     peer: SocketAddr,
     c_readable: bool,
+    /// The peer's FIN was reported (EPOLLRDHUP): read until EOF, no short-read shortcut.
+    c_rdhup: bool,
     c_writable: bool,
     c_eof: bool,
     c_write_shut: bool,
@@ -268,6 +271,7 @@ impl Conn {
             client,
             peer,
             c_readable: true,
+            c_rdhup: false,
             c_writable: true,
             c_eof: false,
             c_write_shut: false,
@@ -285,16 +289,18 @@ impl Conn {
         }
     }
 
-    /// Readiness reported for the client socket.
-    pub fn client_ready(&mut self, readable: bool, writable: bool) {
+    /// Readiness reported for the client socket (`closed` = the peer's FIN was seen).
+    pub fn client_ready(&mut self, readable: bool, writable: bool, closed: bool) {
         self.c_readable |= readable;
+        self.c_rdhup |= closed;
         self.c_writable |= writable;
     }
 
     /// Readiness reported for the upstream socket.
-    pub fn upstream_ready(&mut self, readable: bool, writable: bool) {
+    pub fn upstream_ready(&mut self, readable: bool, writable: bool, closed: bool) {
         if let Some(up) = &mut self.up {
             up.readable |= readable;
+            up.rdhup |= closed;
             up.writable |= writable;
         }
     }
@@ -368,6 +374,13 @@ impl Conn {
                     if self.cin.len() >= cap {
                         return true;
                     }
+                    if n < cx.scratch.len() && !self.c_rdhup {
+                        // A short read drained the socket; epoll (edge-triggered) reports the
+                        // next arrival, so skip the read that would only say WouldBlock. Not
+                        // after a read-closed event: the FIN may already sit behind the data.
+                        self.c_readable = false;
+                        return true;
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -382,35 +395,49 @@ impl Conn {
         }
     }
 
-    /// Sends bytes to the client: straight to the socket when nothing is queued, else queued.
+    /// Sends bytes to the client: written right away together with anything queued (one
+    /// `writev`), and whatever the socket does not take is queued.
     fn send_client(&mut self, data: &[u8]) {
         if data.is_empty() {
             return;
         }
         let mut off = 0;
-        if self.cout_pos == self.cout.len() && self.c_writable && !self.closed {
-            self.cout.clear();
-            self.cout_pos = 0;
-            while off < data.len() {
-                match self.client.write(&data[off..]) {
-                    Ok(0) => {
-                        self.closed = true;
-                        return;
+        while off < data.len() && self.c_writable && !self.closed {
+            let pending = &self.cout[self.cout_pos..];
+            let r = if pending.is_empty() {
+                self.client.write(&data[off..])
+            } else {
+                self.client
+                    .write_vectored(&[IoSlice::new(pending), IoSlice::new(&data[off..])])
+            };
+            match r {
+                Ok(0) => {
+                    self.closed = true;
+                    return;
+                }
+                Ok(n) => {
+                    let from_pending = pending.len().min(n);
+                    self.cout_pos += from_pending;
+                    off += n - from_pending;
+                    if self.cout_pos == self.cout.len() {
+                        self.cout.clear();
+                        self.cout_pos = 0;
                     }
-                    Ok(n) => off += n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        self.c_writable = false;
-                        break;
-                    }
-                    Err(_) => {
-                        self.closed = true;
-                        return;
-                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.c_writable = false,
+                Err(_) => {
+                    self.closed = true;
+                    return;
                 }
             }
         }
         self.cout.extend_from_slice(&data[off..]);
+    }
+
+    /// Queues bytes for the client without a syscall (a head whose body follows at once).
+    fn queue_client(&mut self, data: &[u8]) {
+        self.cout.extend_from_slice(data);
     }
 
     fn write_client(&mut self) -> bool {
@@ -532,6 +559,10 @@ impl Conn {
                     if up.inb.len() > BACKPRESSURE {
                         return true;
                     }
+                    if n < cx.scratch.len() && !up.rdhup {
+                        up.readable = false;
+                        return true;
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -569,6 +600,7 @@ impl Conn {
             connected: false,
             connect_started: Instant::now(),
             readable: false,
+            rdhup: false,
             writable: false,
             eof: false,
             write_shut: false,
@@ -1222,7 +1254,8 @@ impl Conn {
                     ex.resp_headers = head.headers.clone();
                     let mut out = Vec::new();
                     http::write_response(&head, &mut out);
-                    self.send_client(&out);
+                    // Sent together with the first body bytes (or by write_client).
+                    self.queue_client(&out);
                 }
                 if let Some(ex) = &mut self.ex {
                     ex.resp = Resp::Body(state);
