@@ -110,18 +110,25 @@ pub fn bind(socket: &Path) -> Result<(UnixListener, SocketGuard)> {
         .write(true)
         .open(lock_path(socket))
         .map_err(|e| Error::io("opening the daemon lock", Some(lock_path(socket)), e))?;
-    if rustix::fs::flock(
+    // A live daemon holds the lock and answers: refuse. A daemon that is shutting down holds the
+    // lock but no longer answers: wait for it to finish (bounded) instead of failing.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while rustix::fs::flock(
         &lock_file,
         rustix::fs::FlockOperation::NonBlockingLockExclusive,
     )
     .is_err()
     {
-        let pid = fs::read_to_string(pid_path(socket)).unwrap_or_default();
-        return Err(Error::Other(format!(
-            "an agnt daemon is already running on {} (pid {}); stop it with `agnt daemon stop`",
-            socket.display(),
-            pid.trim()
-        )));
+        let answering = client::probe(socket, Duration::from_millis(500)).is_some();
+        if answering || std::time::Instant::now() >= deadline {
+            let pid = fs::read_to_string(pid_path(socket)).unwrap_or_default();
+            return Err(Error::Other(format!(
+                "an agnt daemon is already running on {} (pid {}); stop it with `agnt daemon stop`",
+                socket.display(),
+                pid.trim()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
     if socket.exists() {
         // We hold the lock, so whoever made this socket is gone.
