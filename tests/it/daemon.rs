@@ -770,3 +770,70 @@ fn wait_for_http_and_proxylog_entries() {
     assert!(e["data"]["url"].as_str().unwrap().contains("/hello"), "{r}");
     c.ok("proc", json!({"action": "stop", "process_id": "srv"}));
 }
+
+#[test]
+fn restart_cleanup_port_stop_all_and_log_actions() {
+    let mut env = Env::new();
+    env.start_foreground(&[]);
+    let mut c = env.session();
+    // proc restart: same id, new pid, same command.
+    let pid = sleeper(&mut c, "re");
+    let r = c.ok("proc", json!({"action": "restart", "process_id": "re"}));
+    assert_eq!(r["state"], "running");
+    assert_ne!(r["pid"], pid);
+    assert!(wait_until(Duration::from_secs(10), || !alive(pid)));
+    // cleanup_port kills the listener on a port.
+    c.ok("run", json!({"raw": true, "command": "python3", "args": ["-u", "-m", "http.server", "0", "--bind", "127.0.0.1"], "id": "lsn"}));
+    let w = c.ok(
+        "wait",
+        json!({"for": "log", "process_id": "lsn", "pattern": r"port \d+", "timeout": 30}),
+    );
+    let port: u64 = w["line"]
+        .as_str()
+        .unwrap()
+        .split("port ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let px = c.ok("proxy", json!({"action": "start", "id": "rp", "target_url": format!("http://127.0.0.1:{port}"), "port": 0}));
+    let url = px["url"].as_str().unwrap().to_string();
+    // proxy restart keeps the port; the log actions work.
+    let rr = c.ok("proxy", json!({"action": "restart", "id": "rp"}));
+    assert_eq!(rr["url"], url.as_str());
+    ureq::get(format!("{url}/")).call().unwrap();
+    let q = c.ok("proxylog", json!({"proxy_id": "rp", "types": ["http"]}));
+    let entry_id = q["entries"][0]["id"].as_str().unwrap().to_string();
+    let full = c.ok(
+        "proxylog",
+        json!({"proxy_id": "rp", "action": "get", "entry_id": entry_id}),
+    );
+    assert!(full.to_string().contains("GET"), "{full}");
+    let stats = c.ok("proxylog", json!({"proxy_id": "rp", "action": "stats"}));
+    assert!(stats["total_entries"].as_u64().unwrap() >= 1);
+    c.ok("proxylog", json!({"proxy_id": "rp", "action": "clear"}));
+    let q = c.ok("proxylog", json!({"proxy_id": "rp"}));
+    assert_eq!(q["count"], 0);
+    let pages = c.ok("currentpage", json!({"proxy_id": "rp"}));
+    assert!(pages.is_object(), "{pages}");
+    let k = c.ok("proc", json!({"action": "cleanup_port", "port": port}));
+    assert_eq!(k["success"], true);
+    assert!(!k["killed_pids"].as_array().unwrap().is_empty(), "{k}");
+    // stop_all stops every process and proxy; the daemon keeps serving.
+    let all = c.ok("daemon", json!({"action": "stop_all"}));
+    assert!(all["processes_stopped"].as_u64().unwrap() >= 1, "{all}");
+    assert!(all["proxies_stopped"].as_u64().unwrap() >= 1, "{all}");
+    let list = c.ok("proc", json!({"action": "list"}));
+    assert!(
+        list["processes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["state"] != "running"),
+        "{list}"
+    );
+    assert!(c.request("ping", json!({}))["result"].is_object());
+}
