@@ -397,6 +397,21 @@ pub fn check_args(tool: &str, schema: &Value, args: &Map<String, Value>) -> Resu
                 "{tool}: parameter {k:?} must be of type {want}, got {v}"
             )));
         }
+        if let Some(n) = v.as_f64() {
+            let min = prop.get("minimum").and_then(Value::as_f64);
+            let max = prop.get("maximum").and_then(Value::as_f64);
+            if min.is_some_and(|m| n < m) || max.is_some_and(|m| n > m) {
+                let range = match (min, max) {
+                    (Some(a), Some(b)) => format!("between {a} and {b}"),
+                    (Some(a), None) => format!("at least {a}"),
+                    (None, Some(b)) => format!("at most {b}"),
+                    (None, None) => String::new(),
+                };
+                return Err(ToolError::new(format!(
+                    "{tool}: parameter {k:?} must be {range}, got {n}"
+                )));
+            }
+        }
         if let (Some(allowed), Some(s)) = (prop.get("enum").and_then(Value::as_array), v.as_str())
             && !allowed.iter().any(|a| a == s)
         {
@@ -432,7 +447,7 @@ pub fn check_args(tool: &str, schema: &Value, args: &Map<String, Value>) -> Resu
 fn type_matches(prop: &Value, v: &Value) -> bool {
     let one = |t: &str, v: &Value| match t {
         "string" => v.is_string(),
-        "integer" => v.is_i64() || v.is_u64() || v.as_f64().is_some_and(|f| f.fract() == 0.0),
+        "integer" => v.is_i64() || v.is_u64(),
         "number" => v.is_number(),
         "boolean" => v.is_boolean(),
         "object" => v.is_object(),
@@ -529,7 +544,7 @@ mod tests {
         input(
             json!({
                 "action": {"type": "string", "enum": ["list", "stop"]},
-                "n": {"type": "integer"},
+                "n": {"type": "integer", "minimum": 1, "maximum": 10},
                 "tags": {"type": "array", "items": {"type": "string"}},
                 "id": {"type": "string", "description": "the id"},
             }),
@@ -561,6 +576,10 @@ mod tests {
             "{e}"
         );
         assert!(check(json!({"id": "a", "n": null})).is_ok());
+        let e = check(json!({"id": "a", "n": 11})).unwrap_err();
+        assert!(e.contains("between 1 and 10"), "{e}");
+        assert!(check(json!({"id": "a", "n": 0})).is_err());
+        assert!(check(json!({"id": "a", "n": 2.5})).is_err());
     }
 
     #[test]
