@@ -10,6 +10,7 @@
 pub mod client;
 pub mod http;
 pub mod paths;
+pub mod remote;
 
 use std::{
     fs,
