@@ -138,6 +138,12 @@ impl RemoteSession {
         Ok(JoinOnDrop::new(h))
     }
 
+    /// Another session on the same daemon and project that starts nothing of its own (for
+    /// waiting on a second connection).
+    pub fn second_connection(&self) -> Option<RemoteSession> {
+        RemoteSession::connect(&self.socket, &self.root)
+    }
+
     /// Stops every process and proxy this session started (not anyone else's).
     pub fn stop_all(&mut self) {
         for id in std::mem::take(&mut self.processes) {

@@ -889,3 +889,33 @@ fn remote_session_runs_config_scripts_in_the_daemon() {
         .is_none()
     );
 }
+
+#[test]
+fn up_with_a_daemon_running_runs_the_scripts_there() {
+    let mut env = Env::new();
+    env.start_foreground(&[]);
+    std::fs::write(
+        env.project.join(".agnt.kdl"),
+        "scripts {\n  web {\n    run \"echo booting; echo READY; exec sleep 1000\"\n    autostart true\n    ready \"^READY$\"\n  }\n}\n",
+    )
+    .unwrap();
+    let out = env
+        .cmd(&["up", "--", "sh", "-c", "exit 3"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stdout}\n{stderr}");
+    assert!(stderr.contains("daemon runs"), "{stderr}");
+    let mut c = env.session();
+    let st = c.ok("proc", json!({"action": "status", "process_id": "web"}));
+    assert_ne!(
+        st["state"], "running",
+        "agnt up left its script running in the daemon: {st}"
+    );
+    assert!(!alive(st["pid"].as_i64().unwrap() as i32));
+    // Output was streamed with the prefix (it may be cut short by the teardown, but the ready
+    // line came before CMD ran).
+    assert!(stdout.contains("web | READY"), "{stdout}");
+}
