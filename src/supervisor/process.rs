@@ -389,7 +389,12 @@ impl ManagedProcess {
         if let Some(m) = self.manager.upgrade() {
             m.process_started(self);
         }
-        self.state.transition(State::Starting, State::Running)?;
+        if let Err(e) = self.state.transition(State::Starting, State::Running) {
+            // Only the health check moves a Starting process, after 30 s: give up on it, but
+            // still start the waiter below so the child is reaped.
+            log::error!("{}: {e}; killing it", self.id());
+            let _ = spawn::signal_group(child.id(), Signal::KILL);
+        }
         self.notify();
         log::info!(
             "started {} (pid {}) in {}",
