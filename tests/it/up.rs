@@ -6,6 +6,19 @@ use rustix::process::Signal;
 
 use crate::support::{Spawned, agnt, live_group_members, wait_until};
 
+/// Kills the listed process groups when dropped, so a failing test leaves no script behind.
+struct KillGroups(Vec<i32>);
+
+impl Drop for KillGroups {
+    fn drop(&mut self) {
+        for pgid in &self.0 {
+            if let Some(pid) = rustix::process::Pid::from_raw(*pgid) {
+                let _ = rustix::process::kill_process_group(pid, Signal::KILL);
+            }
+        }
+    }
+}
+
 fn project(config: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join(".agnt.kdl"), config).unwrap();
@@ -143,6 +156,7 @@ fn second_signal_kills_at_once() {
     )
     .is_some()));
     let pid = printed_pid(&up.stdout(), "stubborn").unwrap();
+    let _guard = KillGroups(vec![pid]);
     up.signal(Signal::INT);
     assert!(
         wait_until(Duration::from_secs(5), || up.stderr().contains("stopping")),
