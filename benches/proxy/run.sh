@@ -60,7 +60,7 @@ NGX
 }
 nginx_conf up "server { listen 127.0.0.1:$UP; root $W/www; gzip_static on; etag off; }"
 nginx_conf rp "upstream u { server 127.0.0.1:$UP; keepalive 256; }
-    server { listen 127.0.0.1:$NGX; location / { proxy_pass http://u; proxy_http_version 1.1; proxy_set_header Connection \"\"; } }"
+    server { listen 127.0.0.1:$NGX; location / { proxy_pass http://u; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_buffer_size 16k; proxy_buffers 16 16k; proxy_busy_buffers_size 32k; } }"
 nginx -c "$W/up/nginx.conf" -e "$W/up/error.log"
 nginx -c "$W/rp/nginx.conf" -e "$W/rp/error.log"
 mv "$W/up.pid" "$W/up.pid" 2>/dev/null || true

@@ -1131,3 +1131,48 @@ fn cross_origin_page_channel_is_refused() {
     assert_eq!(ws_req("http://evil.example"), Some(403));
     assert_eq!(ws_req(&format!("http://{addr}")), Some(101));
 }
+
+#[test]
+fn random_bytes_never_wedge_the_loop() {
+    let up = Upstream::start(echo());
+    let px = Px::start(&up.url(), |_| {});
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let prefixes: [&[u8]; 4] = [
+        b"",
+        b"GET / HTTP/1.1\r\n",
+        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"GET /__agnt/ws HTTP/1.1\r\n",
+    ];
+    for i in 0..200 {
+        let mut c = px.client();
+        c.s.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let mut raw = prefixes[i % prefixes.len()].to_vec();
+        let n = (next() % 600) as usize;
+        raw.extend((0..n).map(|_| next() as u8));
+        if i % 3 == 0 {
+            raw.extend_from_slice(b"\r\n\r\n");
+        }
+        let _ = c.s.write_all(&raw);
+        let _ = c.s.shutdown(std::net::Shutdown::Write);
+        let mut sink = [0u8; 4096];
+        while matches!(c.s.read(&mut sink), Ok(n) if n > 0) {}
+    }
+    // Still serving, and every one of those connections is gone.
+    assert_eq!(px.client().get("/alive").status, 200);
+    assert!(
+        wait_until(
+            Duration::from_secs(10),
+            || px.p.status()["active_connections"] == 0
+        ),
+        "{:#}",
+        px.p.status()
+    );
+    assert_eq!(px.p.status()["restart_count"], 0);
+}
