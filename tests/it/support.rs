@@ -106,6 +106,14 @@ impl Spawned {
 
 impl Drop for Spawned {
     fn drop(&mut self) {
+        // Still running (a test failed midway): ask politely first, so an `agnt up` or a daemon
+        // can tear down the process groups it owns, then kill whatever is left.
+        if self.child.try_wait().ok().flatten().is_none() {
+            self.signal(rustix::process::Signal::TERM);
+            wait_until(Duration::from_secs(5), || {
+                self.child.try_wait().ok().flatten().is_some()
+            });
+        }
         if let Some(pid) = rustix::process::Pid::from_raw(self.pid()) {
             let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
         }
