@@ -553,6 +553,91 @@ fn bridge_survives_a_daemon_restart() {
     assert!(m.rpc.request("ping", json!({}))["result"].is_object());
 }
 
+/// A client that is slow to read still gets the answer to its `shutdown` call: the daemon
+/// flushes every queued answer before it exits. The client queues far more answers than the
+/// socket buffers hold and reads nothing until the daemon is stopping (or, before the fix, gone).
+#[test]
+fn shutdown_answer_reaches_a_client_that_reads_late() {
+    let env = Env::new();
+    let mut child = env
+        .cmd(&["daemon", "start", "--foreground"])
+        .env("RUST_LOG", "agnt=info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let stderr = child.stderr.take().unwrap();
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push_str(&line);
+            sink.lock().unwrap().push('\n');
+        }
+    });
+    struct Reap(Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    assert!(
+        wait_until(Duration::from_secs(10), || UnixStream::connect(&env.socket)
+            .is_ok()),
+        "daemon did not come up"
+    );
+    let mut s = UnixStream::connect(&env.socket).unwrap();
+    let mut burst = String::new();
+    for id in 1..=150 {
+        burst.push_str(&format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/list"}}"#
+        ));
+        burst.push('\n');
+    }
+    burst.push_str(
+        r#"{"jsonrpc":"2.0","id":999,"method":"tools/call","params":{"name":"daemon","arguments":{"action":"shutdown"}}}"#,
+    );
+    burst.push('\n');
+    s.write_all(burst.as_bytes()).unwrap();
+    let mut child = Reap(child);
+    // The daemon is stopping (it says so) or already gone.
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            log.lock().unwrap().contains("closing ") || child.0.try_wait().ok().flatten().is_some()
+        }),
+        "daemon neither stopped nor exited"
+    );
+    let mut got_shutdown = None;
+    let mut answers = 0;
+    for line in BufReader::new(&s).lines() {
+        let Ok(line) = line else { break };
+        let v: Value = serde_json::from_str(&line).unwrap();
+        answers += 1;
+        if v["id"] == 999 {
+            got_shutdown = Some(v);
+        }
+    }
+    let v = got_shutdown.unwrap_or_else(|| {
+        panic!(
+            "no answer to shutdown after {answers} answers; log:\n{}",
+            log.lock().unwrap()
+        )
+    });
+    assert_eq!(v["result"]["structuredContent"]["success"], true, "{v}");
+    assert_eq!(answers, 151);
+    assert!(
+        wait_until(Duration::from_secs(15), || child
+            .0
+            .try_wait()
+            .ok()
+            .flatten()
+            .is_some()),
+        "daemon did not exit"
+    );
+}
+
 #[test]
 fn http_face_serves_health_metrics_and_guards_mcp() {
     let mut env = Env::new();
