@@ -576,11 +576,15 @@ mod tests {
 /// `agnt up` when a daemon already runs: the same contract (prefixed output, readiness, `-- CMD`
 /// exit status, nothing left behind), with the scripts and proxies living in the daemon.
 mod remote {
-    use std::{path::PathBuf, sync::Arc};
+    use std::{
+        path::PathBuf,
+        sync::Arc,
+        time::{Duration, Instant},
+    };
 
     use crossbeam_channel::{Receiver, select};
 
-    use super::{CMD_ID, Printer};
+    use super::{CMD_ID, Printer, SIGNAL_ECHO};
     use crate::{
         Error, Result,
         config::{ProxyEntry, ScriptConfig},
@@ -596,21 +600,23 @@ mod remote {
         signals: Receiver<i32>,
     ) -> Result<u8> {
         eprintln!("agnt up: an agnt daemon runs: starting the scripts there (agents see them too)");
+        let width = scripts.iter().map(|s| s.name.len()).max().unwrap_or(0);
+        let printer = Arc::new(Printer::new(width));
         for entry in entries.iter().filter(|e| e.autostart) {
             if let Some(target) = &entry.target {
                 let v = remote.start_proxy(entry, target)?;
-                eprintln!(
-                    "agnt up: proxy {} on {} -> {target}",
-                    entry.name,
-                    v["url"].as_str().unwrap_or("?")
+                announce(
+                    &printer,
+                    &entry.name,
+                    v["url"].as_str().unwrap_or("?"),
+                    target,
                 );
             }
         }
-        let width = scripts.iter().map(|s| s.name.len()).max().unwrap_or(0);
-        let printer = Arc::new(Printer::new(width));
         let (done_tx, done_rx) = crossbeam_channel::unbounded::<()>();
         let mut followers = Vec::new();
         for (i, s) in scripts.iter().enumerate() {
+            let mut watch = remote.script_proxies(s, entries)?;
             remote
                 .start_script(&s.name)
                 .map_err(|e| Error::Other(format!("script {:?} failed to start: {e}", s.name)))?;
@@ -618,7 +624,15 @@ mod remote {
             let mut partial = String::new();
             let follower = remote.follow(&s.name, move |t| {
                 partial.push_str(t);
-                printer.complete_lines(&prefix, &mut partial);
+                let lines = printer.complete_lines(&prefix, &mut partial);
+                if let Some(w) = &mut watch {
+                    for started in w.scan(&lines) {
+                        match started {
+                            Ok(p) => announce(&printer, &p.name, &p.url, &p.target),
+                            Err(e) => eprintln!("agnt up: {e}"),
+                        }
+                    }
+                }
             })?;
             let tx = done_tx.clone();
             let waiter =
@@ -647,9 +661,55 @@ mod remote {
         } else {
             run_cmd(&remote, scripts, cmd, cwd, &signals)?
         };
-        remote.stop_all();
+        teardown(remote, &signals);
         drop(followers);
         Ok(code)
+    }
+
+    /// Prints a started proxy the way the in-process path does.
+    fn announce(printer: &Printer, name: &str, url: &str, target: &str) {
+        printer.line(
+            "",
+            &format!("agnt: proxy {name} listening on {url} -> {target}"),
+        );
+    }
+
+    /// Stops what the session started, gracefully on a thread; a signal that comes later than
+    /// an echo of the first escalates to killing everything at once.
+    fn teardown(mut remote: RemoteSession, signals: &Receiver<i32>) {
+        let live = remote.process_count();
+        if live > 0 {
+            eprintln!("agnt up: stopping {live} process(es) (Ctrl+C again to kill them at once)");
+        }
+        let killer = remote.killer();
+        let (tx, rx) = crossbeam_channel::bounded::<()>(1);
+        let graceful =
+            crate::thread::spawn("agnt-up-teardown", crate::thread::SMALL_STACK, move || {
+                remote.stop_all();
+                drop(remote);
+                let _ = tx.send(());
+            });
+        if graceful.is_err() {
+            // `remote` went with the failed spawn's closure and was stopped by its drop.
+            return;
+        }
+        let started = Instant::now();
+        loop {
+            select! {
+                recv(rx) -> _ => return,
+                recv(signals) -> _ => {
+                    if started.elapsed() < SIGNAL_ECHO {
+                        continue;
+                    }
+                    eprintln!("agnt up: second signal: killing every process group now");
+                    if let Some(mut k) = killer {
+                        k.kill_all();
+                    }
+                    let _ = rx.recv_timeout(Duration::from_secs(2));
+                    return;
+                }
+            }
+        }
     }
 
     fn run_cmd(
