@@ -3,10 +3,17 @@
 //! which case the caller sends the original bytes unchanged (unknown encoding, corrupt stream,
 //! already injected, too large once decoded).
 
-use std::io::Read;
+use std::{io::Read, sync::LazyLock};
 
-/// The tag we insert.
-pub const SCRIPT_TAG: &[u8] = b"<script src=\"/__agnt/agnt.js\" data-agnt></script>";
+/// The tag we insert: `<script src="/__agnt/agnt.js?v=VERSION" data-agnt></script>` (the
+/// version makes the script cacheable; see `script::VERSION`).
+pub static SCRIPT_TAG: LazyLock<Vec<u8>> = LazyLock::new(|| {
+    format!(
+        "<script src=\"/__agnt/agnt.js?v={}\" data-agnt></script>",
+        *super::script::VERSION
+    )
+    .into_bytes()
+});
 /// Largest decoded body we inject into (a decompression bomb stops here).
 pub const MAX_DECODED: usize = 32 * 1024 * 1024;
 
@@ -121,7 +128,7 @@ pub fn insert_position(html: &[u8]) -> usize {
 
 /// Whether the page already carries our tag.
 pub fn already_injected(html: &[u8]) -> bool {
-    memchr::memmem::find(html, SCRIPT_TAG).is_some()
+    memchr::memmem::find(html, &SCRIPT_TAG).is_some()
 }
 
 /// Inserts the script tag into decoded HTML; `None` if it is already there.
@@ -132,7 +139,7 @@ pub fn inject_html(html: &[u8]) -> Option<Vec<u8>> {
     let pos = insert_position(html);
     let mut out = Vec::with_capacity(html.len() + SCRIPT_TAG.len());
     out.extend_from_slice(&html[..pos]);
-    out.extend_from_slice(SCRIPT_TAG);
+    out.extend_from_slice(&SCRIPT_TAG);
     out.extend_from_slice(&html[pos..]);
     Some(out)
 }
@@ -160,28 +167,27 @@ mod tests {
         String::from_utf8(inject_html(s.as_bytes()).unwrap()).unwrap()
     }
 
-    const T: &str = "<script src=\"/__agnt/agnt.js\" data-agnt></script>";
-
     #[test]
     fn positions() {
+        let t = std::str::from_utf8(&SCRIPT_TAG).unwrap();
         assert_eq!(
             inj("<html><HEAD><title>x</title></HEAD><body></body></html>"),
-            format!("<html><HEAD><title>x</title>{T}</HEAD><body></body></html>")
+            format!("<html><HEAD><title>x</title>{t}</HEAD><body></body></html>")
         );
         assert_eq!(
             inj("<html><head lang=\"a>b\"><body>"),
-            format!("<html><head lang=\"a>b\">{T}<body>")
+            format!("<html><head lang=\"a>b\">{t}<body>")
         );
         assert_eq!(
             inj("<html><header>h</header><body class=x>hi"),
-            format!("<html><header>h</header><body class=x>{T}hi")
+            format!("<html><header>h</header><body class=x>{t}hi")
         );
         assert_eq!(
             inj("<!doctype html><html lang=en><p>x"),
-            format!("<!doctype html><html lang=en>{T}<p>x")
+            format!("<!doctype html><html lang=en>{t}<p>x")
         );
-        assert_eq!(inj("<p>fragment</p>"), format!("{T}<p>fragment</p>"));
-        assert_eq!(inj(""), T);
+        assert_eq!(inj("<p>fragment</p>"), format!("{t}<p>fragment</p>"));
+        assert_eq!(inj(""), t);
         assert!(inject_html(inj("<head></head>").as_bytes()).is_none());
     }
 

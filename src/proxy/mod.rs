@@ -28,12 +28,12 @@ mod event_loop;
 pub mod http;
 pub mod inject;
 pub mod pages;
+pub mod script;
 mod session;
 pub mod traffic;
 pub mod ws;
 
-/// The browser script served at `/__agnt/agnt.js`.
-pub const AGNT_JS: &str = include_str!("script/agnt.js");
+pub use script::AGNT_JS;
 
 /// How to start a proxy.
 #[derive(Debug, Clone)]
@@ -54,6 +54,10 @@ pub struct ProxyConfig {
     pub header_timeout: Duration,
     /// An idle keep-alive client connection is closed after this. Default 120 s.
     pub idle_timeout: Duration,
+    /// Show the user's message panel (floating button) in proxied pages. Default true.
+    pub panel: bool,
+    /// Where screenshots from the page are written; `None` = `<state dir>/screenshots`.
+    pub screenshot_dir: Option<PathBuf>,
 }
 
 impl ProxyConfig {
@@ -72,6 +76,8 @@ impl ProxyConfig {
             project: project.into(),
             header_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(120),
+            panel: true,
+            screenshot_dir: None,
         }
     }
 }
@@ -113,6 +119,66 @@ pub struct ExecOutcome {
     pub error: Option<String>,
     pub duration_ms: u64,
     pub page_id: Option<String>,
+}
+
+/// Default budget for an exec result handed to an agent (bytes of JSON).
+pub const EXEC_RESULT_BUDGET: usize = 16 * 1024;
+
+impl ExecOutcome {
+    /// The outcome as JSON for an agent: a `result` whose JSON is longer than `budget` bytes is
+    /// replaced by its first `budget` bytes (as a string) plus a note, and the full result is
+    /// written to `<dir>/<execution_id>-<millis>.json`, whose path is returned as
+    /// `result_file`. A failed write is reported in the note (the truncated result stays).
+    pub fn budgeted(&self, budget: usize, dir: &Path) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or_else(|_| json!({}));
+        let Some(result) = &self.result else {
+            return v;
+        };
+        let text = result.to_string();
+        if text.len() <= budget {
+            return v;
+        }
+        let mut cut = budget.min(text.len());
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        v["result"] = json!(&text[..cut]);
+        v["result_truncated"] = json!(true);
+        v["result_bytes"] = json!(text.len());
+        let stamp = SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis();
+        let id: String = self
+            .execution_id
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let path = dir.join(format!("{id}-{stamp}.json"));
+        let written = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, &text));
+        v["note"] = match written {
+            Ok(()) => {
+                v["result_file"] = json!(path.display().to_string());
+                json!(format!(
+                    "result is {} bytes, over the {budget}-byte budget: `result` holds the first {cut} bytes of its JSON; the full result is in {}",
+                    text.len(),
+                    path.display()
+                ))
+            }
+            Err(e) => json!(format!(
+                "result is {} bytes, over the {budget}-byte budget: truncated; saving the full result to {} failed: {e}",
+                text.len(),
+                path.display()
+            )),
+        };
+        v
+    }
 }
 
 /// Where the proxy forwards to.
@@ -646,6 +712,31 @@ mod tests {
         assert_eq!(p, default_port("http://localhost:3000"));
         assert!((10000..60000).contains(&p));
         assert_ne!(p, default_port("http://localhost:3001"));
+    }
+
+    #[test]
+    fn exec_results_over_budget_are_cut_and_saved() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = ExecOutcome {
+            execution_id: "exec-7".into(),
+            success: true,
+            result: Some(json!({"big": "é".repeat(5000)})),
+            error: None,
+            duration_ms: 1,
+            page_id: None,
+        };
+        let v = o.budgeted(1000, dir.path());
+        assert_eq!(v["result_truncated"], true);
+        assert!(v["result"].as_str().unwrap().len() <= 1000);
+        let file = v["result_file"].as_str().unwrap();
+        let full: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+        assert_eq!(full, o.result.clone().unwrap());
+        assert!(v["note"].as_str().unwrap().contains(file));
+        o.result = Some(json!(42));
+        let v = o.budgeted(1000, dir.path());
+        assert_eq!(v["result"], 42);
+        assert!(v.get("result_truncated").is_none());
     }
 
     #[test]

@@ -879,17 +879,14 @@ impl Conn {
                         url: None,
                         last_active: Instant::now(),
                     });
+                    // The script waits for this before it shows the user's panel.
+                    let cfg = json!({"type": "config", "panel": cx.shared.config.panel});
+                    self.ws_send(cfg.to_string());
                 }
                 None => self.bad_request(cx, 400, "Bad Request", "expected a WebSocket upgrade"),
             },
             "/__agnt/agnt.js" => {
-                let resp = http::simple_response(
-                    200,
-                    "OK",
-                    "application/javascript; charset=utf-8",
-                    AGNT_JS.as_bytes(),
-                    has_body,
-                );
+                let resp = script_response(&head.target, has_body);
                 self.send_client(&resp);
             }
             _ => {
@@ -1488,46 +1485,50 @@ impl Conn {
             page.url.clone_from(&url);
         }
         let page_id = page.page_id.clone();
-        let data = obj.get("data").cloned().unwrap_or(Value::Null);
-        if typ == "response" {
-            self.exec_response(cx, obj, page_id);
-            return true;
-        }
-        let kind = match typ.as_str() {
-            "error" => "error",
-            "performance" => "performance",
-            "interaction" | "interactions" => "interaction",
-            "mutation" | "mutations" => "mutation",
-            "panel_message" => "panel_message",
-            "screenshot" => "screenshot",
-            "execution" => "execution",
+        match typ.as_str() {
+            "response" => self.exec_response(cx, obj, page_id),
+            "batch" => {
+                let Some(events) = obj.get("events").and_then(Value::as_array) else {
+                    return false;
+                };
+                for ev in events.iter().take(MAX_BATCH) {
+                    let Some(ev) = ev.as_object() else { continue };
+                    let t = ev.get("type").and_then(Value::as_str).unwrap_or("custom");
+                    if matches!(t, "response" | "batch" | "screenshot" | "hello") {
+                        continue;
+                    }
+                    let eurl = ev
+                        .get("url")
+                        .and_then(Value::as_str)
+                        .map(|u| u.chars().take(2048).collect::<String>())
+                        .or_else(|| url.clone());
+                    let data = ev.get("data").cloned().unwrap_or(Value::Null);
+                    record_event(cx, t, data, eurl.as_deref(), page_id.clone());
+                }
+            }
+            "screenshot" => {
+                let data = obj.get("data").cloned().unwrap_or(Value::Null);
+                let req = obj.get("req").and_then(Value::as_str).unwrap_or("");
+                let ack = match save_screenshot(cx, data, url.as_deref(), page_id) {
+                    Ok(v) => v,
+                    Err(e) => json!({"error": e}),
+                };
+                let mut ack = ack;
+                ack["type"] = json!("screenshot_saved");
+                ack["req"] = json!(req.chars().take(64).collect::<String>());
+                self.ws_send(ack.to_string());
+            }
             "hello" => {
+                let data = obj.get("data").cloned().unwrap_or(Value::Null);
                 cx.shared
                     .pages
                     .on_event("hello", page_id.as_deref(), url.as_deref(), &data);
-                return true;
             }
-            _ => "custom",
-        };
-        let mut data = match data {
-            Value::Object(m) => Value::Object(m),
-            Value::Null => json!({}),
-            other => json!({ "value": other }),
-        };
-        if kind == "custom" && typ != "custom" {
-            data["event_type"] = json!(typ);
+            other => {
+                let data = obj.get("data").cloned().unwrap_or(Value::Null);
+                record_event(cx, other, data, url.as_deref(), page_id);
+            }
         }
-        if let Some(u) = &url
-            && data.get("url").is_none()
-        {
-            data["url"] = json!(u);
-        }
-        let session = cx
-            .shared
-            .pages
-            .on_event(kind, page_id.as_deref(), url.as_deref(), &data);
-        data["session_id"] = json!(session);
-        cx.shared.log.push_event(kind, page_id, data);
         true
     }
 
@@ -1571,4 +1572,166 @@ impl Conn {
             let _ = tx.try_send(Ok(outcome));
         }
     }
+}
+
+/// Most events one `batch` message may carry.
+const MAX_BATCH: usize = 200;
+/// Largest screenshot (PNG bytes) accepted from a page.
+const MAX_SCREENSHOT: usize = 12 * 1024 * 1024;
+
+/// One browser event → page session + traffic-log entry. Unknown types become `custom` with
+/// `event_type`; `console` becomes `custom` too (its `level` says which console method).
+fn record_event(
+    cx: &mut Ctx<'_>,
+    typ: &str,
+    data: Value,
+    url: Option<&str>,
+    page_id: Option<String>,
+) {
+    let kind = match typ {
+        "error" => "error",
+        "performance" => "performance",
+        "interaction" | "interactions" => "interaction",
+        "mutation" | "mutations" => "mutation",
+        "panel_message" => "panel_message",
+        "execution" => "execution",
+        _ => "custom",
+    };
+    let mut data = match data {
+        Value::Object(m) => Value::Object(m),
+        Value::Null => json!({}),
+        other => json!({ "value": other }),
+    };
+    if kind == "custom" && typ != "custom" {
+        data["event_type"] = json!(typ.chars().take(64).collect::<String>());
+    }
+    if let Some(u) = url
+        && data.get("url").is_none()
+    {
+        data["url"] = json!(u);
+    }
+    let session = cx
+        .shared
+        .pages
+        .on_event(kind, page_id.as_deref(), url, &data);
+    data["session_id"] = json!(session);
+    cx.shared.log.push_event(kind, page_id, data);
+}
+
+fn file_part(s: &str, max: usize) -> String {
+    let out: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(max)
+        .collect();
+    if out.is_empty() { "x".into() } else { out }
+}
+
+/// Decodes the page's PNG data URL, writes it under the screenshot dir and logs a `screenshot`
+/// entry; returns `{file_path, bytes, entry_id}` for the page.
+fn save_screenshot(
+    cx: &mut Ctx<'_>,
+    data: Value,
+    url: Option<&str>,
+    page_id: Option<String>,
+) -> Result<Value, String> {
+    let du = data
+        .get("data_url")
+        .and_then(Value::as_str)
+        .ok_or("screenshot without data_url")?;
+    let b64 = du
+        .strip_prefix("data:image/png;base64,")
+        .ok_or("screenshot data_url is not a base64 PNG")?;
+    let png = super::traffic::base64_decode(b64).ok_or("screenshot data_url: bad base64")?;
+    if png.len() > MAX_SCREENSHOT || !png.starts_with(b"\x89PNG\r\n\x1a\n") {
+        return Err("screenshot is not a PNG (or too large)".into());
+    }
+    let name = data
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("screenshot");
+    let dir = cx
+        .shared
+        .config
+        .screenshot_dir
+        .clone()
+        .unwrap_or_else(|| crate::daemon::state_dir().join("screenshots"));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis();
+    let path = dir.join(format!(
+        "{}-{}-{stamp}.png",
+        file_part(&cx.shared.config.id, 40),
+        file_part(name, 60)
+    ));
+    std::fs::write(&path, &png).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let file_path = path.display().to_string();
+    let mut entry = json!({
+        "name": name.chars().take(200).collect::<String>(),
+        "file_path": file_path,
+        "format": "png",
+        "width": data.get("width").and_then(Value::as_u64),
+        "height": data.get("height").and_then(Value::as_u64),
+        "selector": data.get("selector").and_then(Value::as_str),
+        "bytes": png.len(),
+    });
+    if let Some(u) = url {
+        entry["url"] = json!(u);
+    }
+    let session = cx
+        .shared
+        .pages
+        .on_event("screenshot", page_id.as_deref(), url, &entry);
+    entry["session_id"] = json!(session);
+    let (_, id) = cx.shared.log.push_event("screenshot", page_id, entry);
+    Ok(json!({"file_path": file_path, "bytes": png.len(), "entry_id": id}))
+}
+
+/// `/__agnt/agnt.js`: cacheable forever when asked for by the current version
+/// (`?v=VERSION`, as the injected tag does), else `no-cache`.
+fn script_response(target: &str, close: bool) -> Vec<u8> {
+    let query = target.split_once('?').map_or("", |(_, q)| q);
+    let current = query
+        .split('&')
+        .any(|kv| kv.strip_prefix("v=") == Some(super::script::VERSION.as_str()));
+    let body = AGNT_JS.as_bytes();
+    let mut headers: Vec<Header> = vec![
+        (
+            "Content-Type".into(),
+            b"application/javascript; charset=utf-8".to_vec(),
+        ),
+        ("Content-Length".into(), body.len().to_string().into_bytes()),
+        (
+            "Cache-Control".into(),
+            if current {
+                b"public, max-age=31536000, immutable".to_vec()
+            } else {
+                b"no-cache".to_vec()
+            },
+        ),
+        ("X-Content-Type-Options".into(), b"nosniff".to_vec()),
+    ];
+    if close {
+        headers.push(("Connection".into(), b"close".to_vec()));
+    }
+    let mut out = Vec::with_capacity(body.len() + 256);
+    http::write_response(
+        &ResponseHead {
+            version: 1,
+            status: 200,
+            reason: "OK".into(),
+            headers,
+        },
+        &mut out,
+    );
+    out.extend_from_slice(body);
+    out
 }

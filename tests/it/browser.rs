@@ -1,6 +1,10 @@
 //! A real headless Chromium loads a page through the proxy; the page's script throws, and the
 //! error (with its stack) must reach the traffic log over the injected script's WebSocket.
 //!
+//! The `__devtool` end-to-end test drives Chromium over the DevTools protocol (a small CDP
+//! client over `tungstenite` below): fixture pages with planted accessibility issues, clicks,
+//! DOM changes, a password field, screenshots, a strict CSP and a page replacing `onerror`.
+//!
 //! Not skipped when Chromium is missing: the test fails with a clear message, unless
 //! `AGNT_SKIP_BROWSER=1` is set.
 
@@ -148,4 +152,887 @@ fn chromium_page_error_reaches_the_traffic_log() {
             .any(|s| s["error_count"].as_u64() >= Some(1)),
         "{pages:#}"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// A small Chrome DevTools Protocol client.
+
+struct Cdp {
+    ws: tungstenite::WebSocket<TcpStream>,
+    next: u64,
+    /// The attached page's session (flat mode); `None` = the browser itself.
+    session: Option<String>,
+}
+
+impl Cdp {
+    fn call(&mut self, method: &str, params: serde_json::Value) -> serde_json::Value {
+        self.next += 1;
+        let id = self.next;
+        let mut msg = serde_json::json!({"id": id, "method": method, "params": params});
+        if let Some(sid) = &self.session {
+            msg["sessionId"] = serde_json::json!(sid);
+        }
+        self.ws
+            .send(tungstenite::Message::text(msg.to_string()))
+            .expect("cdp send");
+        loop {
+            let m = self.ws.read().expect("cdp read (30 s timeout)");
+            let tungstenite::Message::Text(t) = m else {
+                continue;
+            };
+            let v: serde_json::Value = serde_json::from_str(t.as_str()).expect("cdp json");
+            if v["id"].as_u64() == Some(id) {
+                assert!(v.get("error").is_none(), "{method}: {v}");
+                return v["result"].clone();
+            }
+        }
+    }
+
+    /// Evaluates an expression in the page (CDP, not the proxy) and returns its value.
+    fn eval(&mut self, expr: &str) -> serde_json::Value {
+        let r = self.call(
+            "Runtime.evaluate",
+            serde_json::json!({"expression": expr, "returnByValue": true, "awaitPromise": true}),
+        );
+        r["result"]["value"].clone()
+    }
+
+    fn click_at(&mut self, x: f64, y: f64) {
+        for t in ["mouseMoved", "mousePressed", "mouseReleased"] {
+            self.call(
+                "Input.dispatchMouseEvent",
+                serde_json::json!({"type": t, "x": x, "y": y, "button": "left", "clickCount": 1}),
+            );
+        }
+    }
+}
+
+/// Chromium with a DevTools port, killed (whole process group) when dropped.
+#[allow(clippy::disallowed_methods)] // a test helper: the browser is not a supervised dev process
+fn launch_cdp(profile: &Path) -> (Browser, Cdp) {
+    use std::{
+        io::{BufRead, BufReader},
+        os::unix::process::CommandExt,
+    };
+    let bin = chromium().expect("checked");
+    let mut child = Command::new(bin)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--window-size=1000,700",
+            "--remote-debugging-port=0",
+            "--remote-allow-origins=*",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("about:blank")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .expect("start chromium");
+    let stderr = child.stderr.take().unwrap();
+    let browser = Browser { child };
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    std::thread::spawn(move || {
+        let mut r = BufReader::new(stderr);
+        let mut line = String::new();
+        while r.read_line(&mut line).unwrap_or(0) > 0 {
+            if let Some(i) = line.find("ws://") {
+                let _ = tx.try_send(line[i..].trim().to_string());
+            }
+            line.clear();
+        }
+    });
+    let url: String = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("chromium printed no DevTools URL");
+    let port: u16 = url["ws://127.0.0.1:".len()..]
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let _ = port;
+    let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let (ws, _) = tungstenite::client(url.as_str(), stream).expect("cdp handshake");
+    let mut cdp = Cdp {
+        ws,
+        next: 0,
+        session: None,
+    };
+    let t = cdp.call(
+        "Target.createTarget",
+        serde_json::json!({"url": "about:blank"}),
+    );
+    let a = cdp.call(
+        "Target.attachToTarget",
+        serde_json::json!({"targetId": t["targetId"], "flatten": true}),
+    );
+    cdp.session = Some(a["sessionId"].as_str().expect("sessionId").to_string());
+    (browser, cdp)
+}
+
+/// Decodes an 8-bit RGB/RGBA PNG: (width, height, pixels as RGB triples).
+fn decode_png(data: &[u8]) -> (u32, u32, Vec<[u8; 3]>) {
+    use std::io::Read;
+    assert!(data.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+    let mut i = 8;
+    let (mut w, mut h, mut ctype) = (0u32, 0u32, 0u8);
+    let mut idat = Vec::new();
+    while i + 8 <= data.len() {
+        let len = u32::from_be_bytes(data[i..i + 4].try_into().unwrap()) as usize;
+        let kind = &data[i + 4..i + 8];
+        let body = &data[i + 8..i + 8 + len];
+        match kind {
+            b"IHDR" => {
+                w = u32::from_be_bytes(body[0..4].try_into().unwrap());
+                h = u32::from_be_bytes(body[4..8].try_into().unwrap());
+                assert_eq!(body[8], 8, "bit depth");
+                ctype = body[9];
+                assert_eq!(body[12], 0, "interlaced PNG not handled");
+            }
+            b"IDAT" => idat.extend_from_slice(body),
+            _ => {}
+        }
+        i += 12 + len;
+    }
+    let bpp = match ctype {
+        2 => 3,
+        6 => 4,
+        c => panic!("colour type {c} not handled"),
+    };
+    let mut raw = Vec::new();
+    flate2::read::ZlibDecoder::new(&idat[..])
+        .read_to_end(&mut raw)
+        .expect("zlib");
+    let stride = w as usize * bpp;
+    assert_eq!(raw.len(), (stride + 1) * h as usize, "IDAT size");
+    let mut prev = vec![0u8; stride];
+    let mut px = Vec::with_capacity((w * h) as usize);
+    for row in 0..h as usize {
+        let f = raw[row * (stride + 1)];
+        let mut cur = raw[row * (stride + 1) + 1..(row + 1) * (stride + 1)].to_vec();
+        for x in 0..stride {
+            let a = if x >= bpp { cur[x - bpp] as i16 } else { 0 };
+            let b = prev[x] as i16;
+            let c = if x >= bpp { prev[x - bpp] as i16 } else { 0 };
+            let pred = match f {
+                0 => 0,
+                1 => a,
+                2 => b,
+                3 => (a + b) / 2,
+                4 => {
+                    let p = a + b - c;
+                    let (pa, pb, pc) = ((p - a).abs(), (p - b).abs(), (p - c).abs());
+                    if pa <= pb && pa <= pc {
+                        a
+                    } else if pb <= pc {
+                        b
+                    } else {
+                        c
+                    }
+                }
+                _ => panic!("bad filter {f}"),
+            };
+            cur[x] = cur[x].wrapping_add(pred as u8);
+        }
+        for p in cur.chunks(bpp) {
+            px.push([p[0], p[1], p[2]]);
+        }
+        prev = cur;
+    }
+    (w, h, px)
+}
+
+const A11Y_PAGE: &str = r#"<!doctype html><html lang="en"><head><title>a11y</title></head><body><main>
+<h1>Form</h1>
+<input id="nolabel1" type="text">
+<input id="nolabel2" type="email">
+<label for="ok">Fine</label><input id="ok">
+<p id="faint" style="color:#c8c8c8;background:#ffffff">hard to read</p>
+<p>readable</p>
+</main></body></html>"#;
+
+const CLEAN_PAGE: &str = r#"<!doctype html><html lang="en"><head><title>clean</title></head><body><main>
+<h1>Clean</h1><h2>Section</h2>
+<label for="name">Name</label><input id="name">
+<label>Email <input type="email"></label>
+<button id="go">Go</button> <a href="/x">A link</a>
+<img src="/dot.png" alt="a dot"> <p style="color:#222">dark text</p>
+</main></body></html>"#;
+
+const APP_PAGE: &str = r#"<!doctype html><html lang="en"><head><title>app</title></head><body><main>
+<h1>Shop</h1>
+<button id="buy" style="position:absolute;left:40px;top:120px;width:160px;height:40px">Buy now</button>
+<ul id="list"></ul>
+<label for="pw">Password</label><input id="pw" type="password" style="position:absolute;left:40px;top:200px">
+<div id="box" style="position:absolute;left:300px;top:100px;width:200px;height:100px;background:linear-gradient(90deg,#e5484d,#3e63dd)"><span style="color:#fff;font:bold 20px sans-serif">agnt shot</span></div>
+</main><script src="/app.js"></script></body></html>"#;
+
+const APP_JS: &str = "window.onerror = function () { return true; };\n\
+document.getElementById('buy').addEventListener('click', function () {\n\
+  var li = document.createElement('li'); li.textContent = 'bought'; document.getElementById('list').appendChild(li);\n\
+});\n\
+function laterBoom() { throw new Error('agnt-onerror-override-boom'); }\n\
+setTimeout(laterBoom, 50);\n";
+
+fn fixture() -> Upstream {
+    Upstream::start(Arc::new(|req: &Req, s: &mut TcpStream| {
+        let html = [("Content-Type", "text/html; charset=utf-8")];
+        match req.path.as_str() {
+            "/a11y" => respond(s, "200 OK", &html, A11Y_PAGE.as_bytes()),
+            "/clean" => respond(s, "200 OK", &html, CLEAN_PAGE.as_bytes()),
+            "/app" => respond(
+                s,
+                "200 OK",
+                &[
+                    ("Content-Type", "text/html; charset=utf-8"),
+                    ("Content-Security-Policy", "script-src 'self'"),
+                ],
+                APP_PAGE.as_bytes(),
+            ),
+            "/app.js" => respond(
+                s,
+                "200 OK",
+                &[("Content-Type", "application/javascript")],
+                APP_JS.as_bytes(),
+            ),
+            // A 1x1 PNG.
+            "/dot.png" => respond(
+                s,
+                "200 OK",
+                &[("Content-Type", "image/png")],
+                b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\0\0\0\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\0\x05\0\x01\xff\x89\x99=\x1d\0\0\0\0IEND\xaeB`\x82",
+            ),
+            _ => respond(s, "404 Not Found", &[("Content-Type", "text/plain")], b"no"),
+        }
+    }))
+}
+
+fn require_chromium() -> bool {
+    if chromium().is_some() {
+        return true;
+    }
+    if std::env::var("AGNT_SKIP_BROWSER").as_deref() == Ok("1") {
+        return false;
+    }
+    panic!(
+        "chromium not found at /usr/bin/chromium: install it (apt-get install chromium) or set AGNT_SKIP_BROWSER=1"
+    );
+}
+
+/// Navigates and waits until the injected script of that page answers `exec`.
+fn goto(cdp: &mut Cdp, px: &Px, path: &str) {
+    cdp.call(
+        "Page.navigate",
+        serde_json::json!({"url": format!("{}{path}", px.p.url())}),
+    );
+    let ok = wait_until(Duration::from_secs(30), || {
+        px.p.exec("__devtool.captureState()", Duration::from_secs(2))
+            .ok()
+            .and_then(|o| o.result)
+            .is_some_and(|r| r["url"].as_str().is_some_and(|u| u.ends_with(path)))
+    });
+    assert!(
+        ok,
+        "the page {path} never connected; log: {:#}",
+        px.query(|_| {})
+    );
+}
+
+fn exec(px: &Px, code: &str) -> agnt::proxy::ExecOutcome {
+    px.p.exec(code, Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("exec {code}: {e}"))
+}
+
+fn entries(px: &Px, kind: &str) -> Vec<serde_json::Value> {
+    px.query(|q| {
+        q.types = vec![kind.into()];
+        q.limit = Some(1000);
+    })["entries"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[test]
+fn chromium_devtool_api_end_to_end() {
+    if !require_chromium() {
+        return;
+    }
+    let up = fixture();
+    let shots = tempfile::tempdir().unwrap();
+    let shot_dir = shots.path().to_path_buf();
+    let px = Px::start(&up.url(), move |c| c.screenshot_dir = Some(shot_dir));
+    let profile = tempfile::tempdir().unwrap();
+    let (_browser, mut cdp) = launch_cdp(profile.path());
+
+    // Every documented function exists in the page, and every function is documented.
+    goto(&mut cdp, &px, "/clean");
+    let names = exec(
+        &px,
+        "(() => { const out = []; const walk = (o, p) => { for (const k of Object.keys(o)) { \
+         if (typeof o[k] === 'function') out.push(p + k); else if (o[k] && typeof o[k] === 'object') walk(o[k], p + k + '.'); } }; \
+         walk(__devtool, ''); return out.sort(); })()",
+    );
+    let mut documented: Vec<String> = agnt::proxy::script::DOCS
+        .iter()
+        .map(|d| d.name.clone())
+        .collect();
+    documented.sort();
+    assert_eq!(names.result.unwrap(), serde_json::json!(documented));
+
+    // exec: a value, a throw.
+    let v = exec(&px, "1 + 2");
+    assert!(v.success && v.result == Some(serde_json::json!(3)), "{v:?}");
+    let v = exec(&px, "(() => { throw new TypeError('agnt-exec-throw') })()");
+    assert!(!v.success, "{v:?}");
+    assert!(
+        v.error.as_deref().unwrap_or("").contains("agnt-exec-throw"),
+        "{v:?}"
+    );
+    // Errors in API calls come back as {error}, never as throws.
+    let v = exec(&px, "__devtool.inspect('#does-not-exist')");
+    assert!(v.success, "{v:?}");
+    assert!(
+        v.result.unwrap()["error"]
+            .as_str()
+            .unwrap()
+            .contains("no element matches")
+    );
+
+    // Clean fixture: no findings.
+    let clean = exec(&px, "__devtool.auditAccessibility()").result.unwrap();
+    assert_eq!(clean["count"], 0, "clean page findings: {clean:#}");
+    assert_eq!(clean["score"], 100);
+    let c = exec(&px, "__devtool.getContrast('h1')").result.unwrap();
+    assert!(
+        c["ratio"].as_f64().unwrap() > 15.0 && c["aaa"] == true,
+        "{c}"
+    );
+
+    // Planted issues: two unlabeled inputs, one low-contrast paragraph, nothing else.
+    goto(&mut cdp, &px, "/a11y");
+    let a = exec(&px, "__devtool.auditAccessibility()").result.unwrap();
+    let mut got: Vec<(String, String)> = a["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            assert!(f["fix"].as_str().is_some_and(|s| !s.is_empty()), "{f}");
+            assert!(f["impact"].as_str().is_some(), "{f}");
+            (
+                f["rule"].as_str().unwrap().to_string(),
+                f["selector"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    got.sort();
+    let want: Vec<(String, String)> = [
+        ("color-contrast", "#faint"),
+        ("label", "#nolabel1"),
+        ("label", "#nolabel2"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(got, want, "{a:#}");
+    assert!(a["score"].as_u64().unwrap() < 100);
+    let c = exec(&px, "__devtool.getContrast('#faint')").result.unwrap();
+    assert!(
+        c["aa"] == false && c["ratio"].as_f64().unwrap() < 4.5,
+        "{c}"
+    );
+
+    // The app page: strict CSP, its own window.onerror that swallows errors.
+    goto(&mut cdp, &px, "/app");
+    let boom = wait_until(Duration::from_secs(20), || {
+        entries(&px, "error").iter().any(|e| {
+            e["data"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("agnt-onerror-override-boom"))
+                && e["data"]["stack"]
+                    .as_str()
+                    .is_some_and(|s| s.contains("laterBoom"))
+        })
+    });
+    assert!(
+        boom,
+        "error not captured: {:#}",
+        entries(&px, "error").len()
+    );
+    // Under CSP, free-form code cannot be evaluated (a clear error), plain calls still work.
+    let v = exec(&px, "document.title");
+    assert!(!v.success, "{v:?}");
+    assert!(
+        v.error
+            .as_deref()
+            .unwrap_or("")
+            .contains("Content-Security-Policy blocks eval"),
+        "{v:?}"
+    );
+
+    // A real click on the button.
+    let r = cdp.eval("JSON.stringify(document.getElementById('buy').getBoundingClientRect())");
+    let r: serde_json::Value = serde_json::from_str(r.as_str().unwrap()).unwrap();
+    let (x, y) = (
+        r["x"].as_f64().unwrap() + r["width"].as_f64().unwrap() / 2.0,
+        r["y"].as_f64().unwrap() + r["height"].as_f64().unwrap() / 2.0,
+    );
+    cdp.click_at(x, y);
+    let clicked = wait_until(Duration::from_secs(20), || {
+        entries(&px, "interaction")
+            .iter()
+            .any(|e| e["data"]["event_type"] == "click" && e["data"]["target"] == "#buy")
+    });
+    assert!(
+        clicked,
+        "no click entry: {:#}",
+        serde_json::json!(entries(&px, "interaction"))
+    );
+    let mutated = wait_until(Duration::from_secs(20), || {
+        entries(&px, "mutation")
+            .iter()
+            .any(|e| e["data"]["target"] == "#list" && e["data"]["mutation_type"] == "added")
+    });
+    assert!(
+        mutated,
+        "no mutation entry: {:#}",
+        serde_json::json!(entries(&px, "mutation"))
+    );
+    let ctx = exec(&px, "__devtool.interactions.getLastClickContext()")
+        .result
+        .unwrap();
+    assert_eq!(ctx["click"]["target"], "#buy", "{ctx:#}");
+    assert_eq!(ctx["element"]["id"], "buy", "{ctx:#}");
+    assert!(ctx["click"]["text"].as_str().unwrap().contains("Buy now"));
+    let hist = exec(&px, "__devtool.mutations.getHistory(5)")
+        .result
+        .unwrap();
+    assert!(hist.to_string().contains("#list"), "{hist}");
+
+    // A password typed in: its value never reaches any entry.
+    cdp.eval("document.getElementById('pw').focus()");
+    cdp.call(
+        "Input.insertText",
+        serde_json::json!({"text": "hunter2-very-secret"}),
+    );
+    let typed = wait_until(Duration::from_secs(20), || {
+        entries(&px, "interaction")
+            .iter()
+            .any(|e| e["data"]["target"] == "#pw" && e["data"]["event_type"] == "input")
+    });
+    assert!(typed, "no input entry for the password field");
+
+    // Element screenshot: a PNG of the element's size, not blank.
+    let shot = exec(&px, "__devtool.screenshot('agnt-box', '#box')")
+        .result
+        .unwrap();
+    let file = shot["file_path"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{shot:#}"));
+    assert!(file.starts_with(shots.path().to_str().unwrap()), "{file}");
+    let (w, h, px_data) = decode_png(&std::fs::read(file).unwrap());
+    assert_eq!((w, h), (200, 100));
+    let mean: f64 = px_data
+        .iter()
+        .map(|p| f64::from(p[0]) + f64::from(p[2]))
+        .sum::<f64>()
+        / px_data.len() as f64;
+    let var: f64 = px_data
+        .iter()
+        .map(|p| (f64::from(p[0]) + f64::from(p[2]) - mean).powi(2))
+        .sum::<f64>()
+        / px_data.len() as f64;
+    assert!(var > 10.0, "screenshot looks blank (variance {var})");
+    let logged = entries(&px, "screenshot");
+    assert!(
+        logged.iter().any(|e| e["data"]["file_path"] == file
+            && e["data"]["width"] == 200
+            && e["data"]["selector"] == "#box"),
+        "{logged:#?}"
+    );
+    // Whole viewport.
+    let page = exec(&px, "__devtool.screenshot('agnt-page')")
+        .result
+        .unwrap();
+    let (w, h, _) = decode_png(&std::fs::read(page["file_path"].as_str().unwrap()).unwrap());
+    assert_eq!(
+        (w, h),
+        (
+            page["width"].as_u64().unwrap() as u32,
+            page["height"].as_u64().unwrap() as u32
+        )
+    );
+    assert!(w > 500 && h > 300, "{w}x{h}");
+
+    // Nothing anywhere holds the password (the compact query and every full entry).
+    let all = px.query(|q| q.limit = Some(10_000));
+    let mut text = all.to_string();
+    for e in all["entries"].as_array().unwrap() {
+        if let Some(full) = px.p.log_get(e["id"].as_str().unwrap()) {
+            text.push_str(&full.to_string());
+        }
+    }
+    assert!(
+        !text.contains("hunter2"),
+        "the password leaked into the log"
+    );
+}
+
+const TWICE_PAGE: &str = r#"<!doctype html><html lang="en"><head><title>twice</title>
+<script src="/__agnt/agnt.js?again"></script></head><body><main><h1>Twice</h1>
+<button id="buy" style="position:absolute;left:40px;top:120px;width:160px;height:40px">Buy</button>
+</main><script src="/twice.js"></script></body></html>"#;
+
+fn panel_fixture() -> Upstream {
+    Upstream::start(Arc::new(|req: &Req, s: &mut TcpStream| {
+        match req.path.as_str() {
+            "/twice" => respond(
+                s,
+                "200 OK",
+                &[("Content-Type", "text/html; charset=utf-8")],
+                TWICE_PAGE.as_bytes(),
+            ),
+            "/twice.js" => respond(
+                s,
+                "200 OK",
+                &[("Content-Type", "application/javascript")],
+                b"setTimeout(function twiceBoom() { throw new Error('agnt-twice-boom'); }, 20);\n",
+            ),
+            _ => respond(s, "404 Not Found", &[("Content-Type", "text/plain")], b"no"),
+        }
+    }))
+}
+
+#[test]
+fn chromium_user_panel_and_double_injection() {
+    if !require_chromium() {
+        return;
+    }
+    let up = panel_fixture();
+    let px = Px::start(&up.url(), |_| {});
+    let profile = tempfile::tempdir().unwrap();
+    let (_browser, mut cdp) = launch_cdp(profile.path());
+    goto(&mut cdp, &px, "/twice");
+
+    // Loaded twice (the page includes the script itself), it runs once: one error entry.
+    assert!(wait_until(Duration::from_secs(20), || {
+        entries(&px, "error").iter().any(|e| {
+            e["data"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("agnt-twice-boom"))
+        })
+    }));
+    exec(&px, "__devtool.log('agnt-marker', 'info', {n: 1})");
+    assert!(wait_until(Duration::from_secs(20), || {
+        entries(&px, "custom")
+            .iter()
+            .any(|e| e["data"]["message"] == "agnt-marker" && e["data"]["data"]["n"] == 1)
+    }));
+    let booms = entries(&px, "error")
+        .iter()
+        .filter(|e| {
+            e["data"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("agnt-twice-boom"))
+        })
+        .count();
+    assert_eq!(booms, 1);
+
+    // The panel: open it, pick the button with a real click, write, send.
+    let has_panel = wait_until(Duration::from_secs(20), || {
+        cdp.eval("!!document.querySelector('agnt-panel')") == true
+    });
+    assert!(has_panel, "no panel");
+    cdp.eval(
+        "(() => { const r = document.querySelector('agnt-panel').shadowRoot; r.getElementById('fab').click(); \
+         r.getElementById('msg').value = 'the buy button is misaligned'; r.getElementById('pick').click(); return true })()",
+    );
+    let r = cdp.eval("JSON.stringify(document.getElementById('buy').getBoundingClientRect())");
+    let r: serde_json::Value = serde_json::from_str(r.as_str().unwrap()).unwrap();
+    cdp.click_at(
+        r["x"].as_f64().unwrap() + 10.0,
+        r["y"].as_f64().unwrap() + 10.0,
+    );
+    let picked = wait_until(Duration::from_secs(10), || {
+        cdp.eval(
+            "document.querySelector('agnt-panel').shadowRoot.getElementById('status').textContent",
+        )
+        .as_str()
+        .is_some_and(|s| s.contains("#buy"))
+    });
+    assert!(picked, "the element picker did not pick #buy");
+    cdp.eval("document.querySelector('agnt-panel').shadowRoot.getElementById('send').click()");
+    let sent = wait_until(Duration::from_secs(20), || {
+        entries(&px, "panel_message").iter().any(|e| {
+            e["data"]["message"] == "the buy button is misaligned"
+                && e["data"]["attachments"][0]["selector"] == "#buy"
+        })
+    });
+    assert!(sent, "no panel_message: {:#}", px.query(|_| {}));
+
+    // Alt+Shift+A hides it.
+    for t in ["keyDown", "keyUp"] {
+        cdp.call(
+            "Input.dispatchKeyEvent",
+            serde_json::json!({"type": t, "modifiers": 9, "code": "KeyA", "key": "A", "windowsVirtualKeyCode": 65}),
+        );
+    }
+    assert_eq!(
+        cdp.eval("document.querySelector('agnt-panel').style.display"),
+        "none"
+    );
+
+    // A proxy with the panel disabled shows none.
+    let px2 = Px::start(&up.url(), |c| c.panel = false);
+    goto(&mut cdp, &px2, "/twice");
+    assert_eq!(
+        exec(&px2, "document.querySelector('agnt-panel') === null").result,
+        Some(serde_json::json!(true))
+    );
+    let v = exec(&px2, "__devtool.indicator.toggle()").result.unwrap();
+    assert!(v["error"].as_str().is_some_and(|e| e.contains("disabled")));
+}
+
+/// Page-load cost of the injected script (BENCHMARKS.md, "Browser script"): median
+/// `loadEventEnd` of 20 interleaved loads of one fixture (a) straight from the upstream, (b)
+/// through the proxy with the script's URL blocked by Chromium, (c) through the proxy with the
+/// script. Also prints the script size raw and gzip. The browser cache is on (the injected tag's
+/// URL is versioned and cached as immutable); `AGNT_BENCH_COLD=1` turns it off. Run:
+/// `cargo test --test it browser::bench_script_load_cost -- --ignored --nocapture`
+#[test]
+#[ignore = "benchmark; run explicitly"]
+fn bench_script_load_cost() {
+    use std::io::Write;
+    if !require_chromium() {
+        return;
+    }
+    let js = agnt::proxy::AGNT_JS.as_bytes();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(js).unwrap();
+    let gz = gz.finish().unwrap();
+    eprintln!(
+        "script: {} bytes raw, {} bytes gzip ({:.1} KiB)",
+        js.len(),
+        gz.len(),
+        gz.len() as f64 / 1024.0
+    );
+    let body: String = (0..200)
+        .map(|i| {
+            format!("<div class=\"row r{i}\"><span>item {i}</span><a href=\"/x{i}\">link</a></div>")
+        })
+        .collect();
+    let page = format!(
+        "<!doctype html><html lang=\"en\"><head><title>bench</title></head><body><main><h1>Bench</h1>{body}</main></body></html>"
+    );
+    let page: &'static str = Box::leak(page.into_boxed_str());
+    let up = Upstream::start(Arc::new(move |_req: &Req, s: &mut TcpStream| {
+        respond(
+            s,
+            "200 OK",
+            &[("Content-Type", "text/html; charset=utf-8")],
+            page.as_bytes(),
+        )
+    }));
+    let px = Px::start(&up.url(), |c| c.panel = false);
+    let profile = tempfile::tempdir().unwrap();
+    let (_browser, mut cdp) = launch_cdp(profile.path());
+    cdp.call("Network.enable", serde_json::json!({}));
+    cdp.call(
+        "Network.setCacheDisabled",
+        serde_json::json!({"cacheDisabled": std::env::var("AGNT_BENCH_COLD").is_ok()}),
+    );
+    let load = |cdp: &mut Cdp, url: &str, block: bool| -> f64 {
+        let urls: Vec<&str> = if block {
+            vec!["*/__agnt/agnt.js*"]
+        } else {
+            vec![]
+        };
+        cdp.call(
+            "Network.setBlockedURLs",
+            serde_json::json!({ "urls": urls }),
+        );
+        cdp.call("Page.navigate", serde_json::json!({ "url": url }));
+        let mut t = 0.0;
+        assert!(wait_until(Duration::from_secs(30), || {
+            let v = cdp.eval(
+                "(() => { const n = performance.getEntriesByType('navigation')[0]; \
+                 return document.readyState === 'complete' && n && n.loadEventEnd > 0 && n.name === location.href ? n.loadEventEnd : 0 })()",
+            );
+            t = v.as_f64().unwrap_or(0.0);
+            t > 0.0
+        }));
+        t
+    };
+    let (direct, proxied) = (format!("{}/", up.url()), format!("{}/", px.p.url()));
+    // Warm-up.
+    for _ in 0..3 {
+        load(&mut cdp, &direct, false);
+        load(&mut cdp, &proxied, true);
+        load(&mut cdp, &proxied, false);
+    }
+    let n: usize = std::env::var("AGNT_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20)
+        .max(2);
+    let (mut a, mut b, mut c, mut init) = (vec![], vec![], vec![], vec![]);
+    for _ in 0..n {
+        a.push(load(&mut cdp, &direct, false));
+        b.push(load(&mut cdp, &proxied, true));
+        c.push(load(&mut cdp, &proxied, false));
+        init.push(
+            cdp.eval("window.__agnt ? __agnt.init_ms : -1")
+                .as_f64()
+                .unwrap_or(-1.0),
+        );
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        (v[(v.len() - 1) / 2] + v[v.len() / 2]) / 2.0
+    };
+    let (ma, mb, mc) = (median(&mut a), median(&mut b), median(&mut c));
+    eprintln!(
+        "synchronous setup (__agnt.init_ms) median of {n}: {:.2} ms",
+        median(&mut init)
+    );
+    eprintln!(
+        "loadEventEnd median of {n} (ms): direct {ma:.1}, proxy + script blocked {mb:.1}, proxy + script {mc:.1}; script adds {:.1} ms",
+        mc - mb
+    );
+}
+
+/// The channel's `batch` and `screenshot` messages, malformed ones included, without a browser.
+#[test]
+fn batch_and_screenshot_messages_over_the_channel() {
+    let up = Upstream::start(Arc::new(|_req: &Req, s: &mut TcpStream| {
+        respond(s, "404 Not Found", &[("Content-Type", "text/plain")], b"no")
+    }));
+    let shots = tempfile::tempdir().unwrap();
+    let dir = shots.path().to_path_buf();
+    let px = Px::start(&up.url(), move |c| {
+        c.screenshot_dir = Some(dir);
+        c.panel = false;
+    });
+    let url = format!("ws://{}/__agnt/ws", px.p.listen_addr());
+    let (mut ws, _) = tungstenite::connect(url.as_str()).unwrap();
+    let cfg: serde_json::Value =
+        serde_json::from_str(ws.read().unwrap().to_text().unwrap()).unwrap();
+    assert_eq!(cfg["panel"], false);
+    let send = |ws: &mut tungstenite::WebSocket<_>, v: serde_json::Value| {
+        ws.send(tungstenite::Message::text(v.to_string())).unwrap()
+    };
+    send(
+        &mut ws,
+        serde_json::json!({"type": "batch", "page_id": "tab-b", "url": "http://a/", "events": [
+            {"type": "interaction", "data": {"event_type": "click", "target": "#x"}},
+            {"type": "mutation", "data": {"mutation_type": "added", "target": "#list"}},
+            {"type": "console", "data": {"level": "warn", "message": "careful"}},
+            {"type": "response", "data": {}},
+            "not an object",
+            {"data": {"no": "type"}},
+        ]}),
+    );
+    assert!(wait_until(Duration::from_secs(5), || {
+        px.query(|_| {})["count"].as_u64() == Some(4)
+    }));
+    let all = px.query(|_| {});
+    let kinds: Vec<&str> = all["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["interaction", "mutation", "custom", "custom"]);
+    assert_eq!(all["entries"][2]["data"]["event_type"], "console");
+    assert_eq!(all["entries"][0]["page_id"], "tab-b");
+    // Screenshots: bad ones are refused with an error the page sees, a good one is written.
+    let png = b"\x89PNG\r\n\x1a\nrest-of-png";
+    let b64 = agnt::proxy::traffic::base64(png);
+    for (data_url, ok) in [
+        ("data:image/png;base64,@@@".to_string(), false),
+        ("data:image/jpeg;base64,AAAA".to_string(), false),
+        (
+            format!(
+                "data:image/png;base64,{}",
+                agnt::proxy::traffic::base64(b"GIF89a")
+            ),
+            false,
+        ),
+        (format!("data:image/png;base64,{b64}"), true),
+    ] {
+        send(
+            &mut ws,
+            serde_json::json!({"type": "screenshot", "req": "r1", "data": {"name": "../../etc/x y", "width": 3, "height": 2, "data_url": data_url}}),
+        );
+        let ack: serde_json::Value =
+            serde_json::from_str(ws.read().unwrap().to_text().unwrap()).unwrap();
+        assert_eq!(
+            (ack["type"].as_str(), ack["req"].as_str()),
+            (Some("screenshot_saved"), Some("r1"))
+        );
+        if ok {
+            let path = std::path::PathBuf::from(ack["file_path"].as_str().unwrap());
+            assert_eq!(path.parent(), Some(shots.path()));
+            assert!(!path.file_name().unwrap().to_str().unwrap().contains(".."));
+            assert_eq!(std::fs::read(&path).unwrap(), png);
+        } else {
+            assert!(ack["error"].as_str().is_some(), "{ack}");
+        }
+    }
+    let s = px.query(|q| q.types = vec!["screenshot".into()]);
+    assert_eq!(s["count"], 1);
+    assert_eq!(s["entries"][0]["data"]["bytes"], png.len());
+    // A batch without events is malformed: the channel closes and the error is counted.
+    send(&mut ws, serde_json::json!({"type": "batch"}));
+    assert!(wait_until(Duration::from_secs(5), || {
+        px.p.status()["ws_errors"].as_u64() >= Some(1)
+    }));
+}
+
+#[test]
+#[ignore = "profiling aid"]
+fn profile_script_parts() {
+    let up = Upstream::start(Arc::new(|_req: &Req, s: &mut TcpStream| {
+        respond(
+            s,
+            "200 OK",
+            &[("Content-Type", "text/html")],
+            b"<!doctype html><title>p</title><p>x</p>",
+        )
+    }));
+    let profile = tempfile::tempdir().unwrap();
+    let (_browser, mut cdp) = launch_cdp(profile.path());
+    cdp.call(
+        "Page.navigate",
+        serde_json::json!({"url": format!("{}/", up.url())}),
+    );
+    assert!(wait_until(Duration::from_secs(20), || cdp
+        .eval("document.readyState")
+        == "complete"));
+    let mut src = String::from("window.__t=[performance.now()];(() => {\n\"use strict\";\n");
+    for (_, p) in agnt::proxy::script::PARTS {
+        src.push_str(p);
+        src.push_str("\n__t.push(performance.now());\n");
+    }
+    src.push_str("})();");
+    for _ in 0..5 {
+        cdp.eval("delete window.__agnt; 0");
+        let v = cdp.eval(&format!(
+            "{src}; JSON.stringify(__t.map((t, i) => i ? +(t - __t[i-1]).toFixed(2) : 0))"
+        ));
+        eprintln!("{v}");
+    }
 }

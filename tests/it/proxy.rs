@@ -535,10 +535,10 @@ fn gzip(data: &[u8]) -> Vec<u8> {
     e.finish().unwrap()
 }
 
-const TAG: &str = "<script src=\"/__agnt/agnt.js\" data-agnt></script>";
-
 #[test]
 fn html_injection_positions_and_encodings() {
+    #[allow(non_snake_case)]
+    let TAG = std::str::from_utf8(&agnt::proxy::inject::SCRIPT_TAG).unwrap();
     let page = b"<!doctype html><html><head><title>t</title></head><body>hi</body></html>".to_vec();
     let p2 = page.clone();
     let up = Upstream::start(Arc::new(move |req: &Req, s: &mut TcpStream| {
@@ -642,6 +642,11 @@ fn html_injection_positions_and_encodings() {
     // The script itself is served by the proxy.
     let js = c.get("/__agnt/agnt.js");
     assert_eq!(js.status, 200);
+    assert_eq!(js.header("cache-control"), Some("no-cache"));
+    let v = format!("/__agnt/agnt.js?v={}", *agnt::proxy::script::VERSION);
+    assert!(TAG.contains(&v));
+    let js = c.get(&v);
+    assert!(js.header("cache-control").unwrap().contains("immutable"));
     assert!(js.text().contains("/__agnt/ws"));
     assert!(px.p.status()["injected"].as_u64().unwrap() >= 9);
 }
@@ -969,6 +974,13 @@ fn exec_round_trip_and_errors() {
         Duration::from_secs(5),
         || px.p.status()["ws_clients"] == 1
     ));
+    // The proxy's first message is the page config.
+    let cfg: serde_json::Value =
+        serde_json::from_str(ws.read().unwrap().to_text().unwrap()).unwrap();
+    assert_eq!(
+        (cfg["type"].as_str(), cfg["panel"].as_bool()),
+        (Some("config"), Some(true))
+    );
     let p = px.p.clone();
     let caller = thread::spawn(move || p.exec("1+1", Duration::from_secs(10)));
     let m = ws.read().unwrap();

@@ -35,7 +35,10 @@ fn input_schema() -> Value {
             "port": {"type": "integer", "minimum": 0, "maximum": 65535, "description": "start: listen port (omit for a stable port derived from target_url; 0 = any free port)"},
             "max_log_size": {"type": "integer", "minimum": 1, "description": "start: traffic log capacity in entries (default 1000)"},
             "bind_address": {"type": "string", "description": "start: listen address (default 127.0.0.1; 0.0.0.0 for the LAN)"},
-            "code": {"type": "string", "description": "exec: JavaScript to run in the page; its value is returned"},
+            "code": {"type": "string", "description": "exec: JavaScript to run in the page; its value is returned (promises are awaited). The page has window.__devtool (inspect, auditAccessibility, screenshot, interactions, …): see help/describe"},
+            "help": {"type": "boolean", "description": "exec: return the window.__devtool API overview instead of running code (no id needed)"},
+            "describe": {"type": "string", "description": "exec: one __devtool function's doc, e.g. \"inspect\" or \"interactions.getLastClick\" (unknown → the list of names)"},
+            "max_result_bytes": {"type": "integer", "minimum": 256, "description": "exec: results whose JSON is longer are truncated and saved whole to a file (default 16384)"},
             "timeout": super::timeout_schema("exec: seconds to wait for the page (default 30)"),
             "global": {"type": "boolean", "description": "list: all projects"},
             "path": {"type": "string", "description": "Project directory that scopes the proxy (default: the caller's project)"},
@@ -134,6 +137,10 @@ fn call(ctx: &Ctx, c: &Call<'_>) -> Result<Value, ToolError> {
                 json!({"count": list.len(), "proxies": list, "project_path": project, "global": global}),
             )
         }
+        "exec" if c.bool("help") => Ok(crate::proxy::script::help()),
+        "exec" if c.str("describe").is_some() => {
+            crate::proxy::script::describe(c.str("describe").unwrap_or("")).map_err(ToolError::new)
+        }
         "exec" => {
             let code = c.need_str(
                 "code",
@@ -142,7 +149,11 @@ fn call(ctx: &Ctx, c: &Call<'_>) -> Result<Value, ToolError> {
             let p = proxies.get(need_id()?)?;
             let timeout = super::timeout_arg(c, Duration::from_secs(30), Duration::from_secs(300))?;
             let out = p.exec(code, timeout)?;
-            let mut v = serde_json::to_value(&out).map_err(|e| ToolError::new(e.to_string()))?;
+            let budget = c
+                .u64("max_result_bytes")
+                .map_or(crate::proxy::EXEC_RESULT_BUDGET, |n| n.max(256) as usize);
+            let dir = crate::daemon::state_dir().join("exec-results");
+            let mut v = out.budgeted(budget, &dir);
             v["message"] = if out.success {
                 format!("JavaScript executed in {} ms", out.duration_ms).into()
             } else {
