@@ -39,6 +39,60 @@ fn main() {
     if want("rss") {
         rss();
     }
+    if want("copies") {
+        copies();
+    }
+}
+
+/// Where capture time goes: a Rust reader on `dd bs=64k` with several read-buffer and pipe
+/// sizes and 0 or 2 ring copies per read (no supervisor threads, no wakeups).
+fn copies() {
+    let bytes = flood_bytes() / 65536 * 65536;
+    let flood = format!(
+        "dd if=/dev/zero bs=65536 count={} status=none",
+        bytes / 65536
+    );
+    for (bufk, pipek, rings) in [
+        (64, 0, 0),
+        (64, 0, 2),
+        (64, 1024, 2),
+        (256, 1024, 2),
+        (256, 0, 2),
+        (128, 0, 2),
+    ] {
+        let a = RingBuffer::default();
+        let b = RingBuffer::default();
+        let t = Instant::now();
+        let mut child = spawn::command("sh")
+            .args(["-c", &flood])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = child.stdout.take().unwrap();
+        if pipek > 0 {
+            let _ = rustix::pipe::fcntl_setpipe_size(&out, pipek * 1024);
+        }
+        let mut buf = vec![0u8; bufk * 1024];
+        loop {
+            match out.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if rings >= 1 {
+                        a.write(&buf[..n]);
+                    }
+                    if rings >= 2 {
+                        b.write(&buf[..n]);
+                    }
+                }
+            }
+        }
+        child.wait().unwrap();
+        report(
+            &format!("reader_buf{bufk}k_pipe{pipek}k_{rings}_ring_copies_dd64k"),
+            gbps(bytes, t.elapsed()),
+            "GB/s",
+        );
+    }
 }
 
 #[allow(clippy::print_stdout)] // a bench binary reports on stdout

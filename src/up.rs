@@ -104,6 +104,18 @@ impl Session {
             return Ok(0);
         }
 
+        // A daemon runs: the scripts run there (agents and the CLI see them), output streams here.
+        if !scripts.is_empty()
+            && let Some(remote) =
+                crate::daemon::remote::RemoteSession::connect(&crate::daemon::socket_path(), &root)
+        {
+            let entries = config
+                .as_ref()
+                .map(|c| c.proxies.clone())
+                .unwrap_or_default();
+            return remote::run(remote, &scripts, &entries, opts.cmd, cwd, signals);
+        }
+
         let pm = ProcessManager::new(ManagerConfig {
             state_dir: crate::supervisor::default_state_dir().map(|d| {
                 d.join("up")
@@ -558,5 +570,211 @@ mod tests {
     fn fnv_is_stable() {
         assert_eq!(fnv1a(b""), 0x811c_9dc5);
         assert_eq!(fnv1a(b"a"), 0xe40c_292c);
+    }
+}
+
+/// `agnt up` when a daemon already runs: the same contract (prefixed output, readiness, `-- CMD`
+/// exit status, nothing left behind), with the scripts and proxies living in the daemon.
+mod remote {
+    use std::{
+        path::PathBuf,
+        sync::Arc,
+        time::{Duration, Instant},
+    };
+
+    use crossbeam_channel::{Receiver, select};
+
+    use super::{CMD_ID, Printer, SIGNAL_ECHO};
+    use crate::{
+        Error, Result,
+        config::{ProxyEntry, ScriptConfig},
+        daemon::remote::RemoteSession,
+    };
+
+    pub(super) fn run(
+        mut remote: RemoteSession,
+        scripts: &[&ScriptConfig],
+        entries: &[ProxyEntry],
+        cmd: Vec<String>,
+        cwd: PathBuf,
+        signals: Receiver<i32>,
+    ) -> Result<u8> {
+        eprintln!("agnt up: an agnt daemon runs: starting the scripts there (agents see them too)");
+        let width = scripts.iter().map(|s| s.name.len()).max().unwrap_or(0);
+        let printer = Arc::new(Printer::new(width));
+        for entry in entries.iter().filter(|e| e.autostart) {
+            if let Some(target) = &entry.target {
+                let v = remote.start_proxy(entry, target)?;
+                announce(
+                    &printer,
+                    &entry.name,
+                    v["url"].as_str().unwrap_or("?"),
+                    target,
+                );
+            }
+        }
+        let (done_tx, done_rx) = crossbeam_channel::unbounded::<()>();
+        let mut followers = Vec::new();
+        for (i, s) in scripts.iter().enumerate() {
+            let mut watch = remote.script_proxies(s, entries)?;
+            remote
+                .start_script(&s.name)
+                .map_err(|e| Error::Other(format!("script {:?} failed to start: {e}", s.name)))?;
+            let (printer, prefix) = (printer.clone(), printer.prefix(&s.name, i));
+            let mut partial = String::new();
+            let follower = remote.follow(&s.name, move |t| {
+                partial.push_str(t);
+                let lines = printer.complete_lines(&prefix, &mut partial);
+                if let Some(w) = &mut watch {
+                    for started in w.scan(&lines) {
+                        match started {
+                            Ok(p) => announce(&printer, &p.name, &p.url, &p.target),
+                            Err(e) => eprintln!("agnt up: {e}"),
+                        }
+                    }
+                }
+            })?;
+            let tx = done_tx.clone();
+            let waiter =
+                crate::thread::spawn("agnt-up-done", crate::thread::SMALL_STACK, move || {
+                    follower.join();
+                    let _ = tx.send(());
+                })
+                .map_err(|e| Error::io("starting a follower", None, e))?;
+            followers.push(crate::thread::JoinOnDrop::new(waiter));
+        }
+        drop(done_tx);
+        let code = if cmd.is_empty() {
+            let mut running = scripts.len();
+            loop {
+                if running == 0 {
+                    break 0;
+                }
+                select! {
+                    recv(signals) -> _ => break 0,
+                    recv(done_rx) -> d => match d {
+                        Ok(()) => running -= 1,
+                        Err(_) => break 0,
+                    },
+                }
+            }
+        } else {
+            run_cmd(&remote, scripts, cmd, cwd, &signals)?
+        };
+        teardown(remote, &signals);
+        drop(followers);
+        Ok(code)
+    }
+
+    /// Prints a started proxy the way the in-process path does.
+    fn announce(printer: &Printer, name: &str, url: &str, target: &str) {
+        printer.line(
+            "",
+            &format!("agnt: proxy {name} listening on {url} -> {target}"),
+        );
+    }
+
+    /// Stops what the session started, gracefully on a thread; a signal that comes later than
+    /// an echo of the first escalates to killing everything at once.
+    fn teardown(mut remote: RemoteSession, signals: &Receiver<i32>) {
+        let live = remote.process_count();
+        if live > 0 {
+            eprintln!("agnt up: stopping {live} process(es) (Ctrl+C again to kill them at once)");
+        }
+        let killer = remote.killer();
+        let (tx, rx) = crossbeam_channel::bounded::<()>(1);
+        let graceful =
+            crate::thread::spawn("agnt-up-teardown", crate::thread::SMALL_STACK, move || {
+                remote.stop_all();
+                drop(remote);
+                let _ = tx.send(());
+            });
+        if graceful.is_err() {
+            // `remote` went with the failed spawn's closure and was stopped by its drop.
+            return;
+        }
+        let started = Instant::now();
+        loop {
+            select! {
+                recv(rx) -> _ => return,
+                recv(signals) -> _ => {
+                    if started.elapsed() < SIGNAL_ECHO {
+                        continue;
+                    }
+                    eprintln!("agnt up: second signal: killing every process group now");
+                    if let Some(mut k) = killer {
+                        k.kill_all();
+                    }
+                    let _ = rx.recv_timeout(Duration::from_secs(2));
+                    return;
+                }
+            }
+        }
+    }
+
+    fn run_cmd(
+        remote: &RemoteSession,
+        scripts: &[&ScriptConfig],
+        cmd: Vec<String>,
+        cwd: PathBuf,
+        signals: &Receiver<i32>,
+    ) -> Result<u8> {
+        // Readiness on a second connection, so a signal is seen while waiting.
+        let waits: Vec<_> = scripts
+            .iter()
+            .map(|s| (s.name.clone(), s.ready.clone(), s.ready_timeout))
+            .collect();
+        let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
+        let checker = remote.second_connection();
+        crate::thread::spawn("agnt-up-ready", crate::thread::SMALL_STACK * 2, move || {
+            let result = match checker {
+                Some(mut c) => waits.iter().try_for_each(|(name, ready, timeout)| {
+                    c.wait_ready(name, ready.as_ref(), *timeout)
+                        .map_err(|e| format!("script {name:?} did not become ready: {e}"))
+                }),
+                None => Err("lost the agnt daemon".to_string()),
+            };
+            let _ = ready_tx.send(result);
+        })
+        .map_err(|e| Error::io("starting readiness thread", None, e))?;
+        select! {
+            recv(signals) -> _ => return Ok(130),
+            recv(ready_rx) -> r => if let Ok(Err(e)) = r {
+                eprintln!("agnt up: {e}");
+                return Ok(1);
+            },
+        }
+        let mut child = match crate::supervisor::spawn::command(&cmd[0])
+            .args(&cmd[1..])
+            .current_dir(&cwd)
+            .spawn()
+        {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("agnt up: cannot run {:?} ({CMD_ID}): {e}", cmd[0]);
+                return Ok(127);
+            }
+        };
+        let pgid = child.id();
+        let (exit_tx, exit_rx) = crossbeam_channel::bounded(1);
+        crate::thread::spawn("agnt-up-cmd", crate::thread::SMALL_STACK, move || {
+            let _ = exit_tx.send(child.wait());
+        })
+        .map_err(|e| Error::io("starting the command waiter", None, e))?;
+        select! {
+            recv(signals) -> _ => {
+                let _ = crate::supervisor::spawn::signal_group(pgid, rustix::process::Signal::TERM);
+                let _ = exit_rx.recv_timeout(std::time::Duration::from_secs(5));
+                let _ = crate::supervisor::spawn::signal_group(pgid, rustix::process::Signal::KILL);
+                Ok(130)
+            }
+            recv(exit_rx) -> st => {
+                use std::os::unix::process::ExitStatusExt;
+                Ok(match st {
+                    Ok(Ok(s)) => s.code().map(|c| c as u8).or_else(|| s.signal().map(|n| 128 + n as u8)).unwrap_or(1),
+                    _ => 1,
+                })
+            }
+        }
     }
 }

@@ -92,5 +92,8 @@ ping = summary("ping on the socket (protocol floor)", times)
 call(3, "tools/call", {"name": "proc", "arguments": {"action": "stop", "process_id": "bench-sleeper", "force": True}})
 bridge.stdin.close()
 bridge.wait(timeout=10)
+import shutil  # noqa: E402
+
+shutil.rmtree(project, ignore_errors=True)
 for r in (via_bridge, direct, ping):
     print(json.dumps(r))

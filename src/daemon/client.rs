@@ -23,6 +23,14 @@ use crate::{
 /// How long a client waits for a daemon it started.
 pub const START_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The message of the error a request gets when the daemon closes the connection first.
+pub const CLOSED: &str = "the agnt daemon closed the connection";
+
+/// Whether `e` is the daemon closing the connection before answering.
+pub fn is_closed(e: &Error) -> bool {
+    matches!(e, Error::Other(m) if m == CLOSED)
+}
+
 /// A connection to the daemon with request/response helpers.
 #[derive(Debug)]
 pub struct Client {
@@ -75,23 +83,22 @@ impl Client {
                 }
                 .into(),
             )
-            .map_err(|_| Error::Other("the agnt daemon closed the connection".into()))?;
+            .map_err(|_| Error::Other(CLOSED.into()))?;
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
-            let msg =
-                match deadline {
-                    Some(d) => self.conn.receiver.recv_deadline(d).map_err(|e| match e {
-                        RecvTimeoutError::Timeout => {
-                            Error::Timeout(format!("no answer to {method} from the agnt daemon"))
-                        }
-                        RecvTimeoutError::Disconnected => {
-                            Error::Other("the agnt daemon closed the connection".into())
-                        }
-                    })?,
-                    None => self.conn.receiver.recv().map_err(|_| {
-                        Error::Other("the agnt daemon closed the connection".into())
-                    })?,
-                };
+            let msg = match deadline {
+                Some(d) => self.conn.receiver.recv_deadline(d).map_err(|e| match e {
+                    RecvTimeoutError::Timeout => {
+                        Error::Timeout(format!("no answer to {method} from the agnt daemon"))
+                    }
+                    RecvTimeoutError::Disconnected => Error::Other(CLOSED.into()),
+                })?,
+                None => self
+                    .conn
+                    .receiver
+                    .recv()
+                    .map_err(|_| Error::Other(CLOSED.into()))?,
+            };
             if let Message::Response(r) = msg
                 && r.id.as_ref() == Some(&id)
             {

@@ -10,6 +10,7 @@
 pub mod client;
 pub mod http;
 pub mod paths;
+pub mod remote;
 
 use std::{
     fs,
@@ -110,18 +111,25 @@ pub fn bind(socket: &Path) -> Result<(UnixListener, SocketGuard)> {
         .write(true)
         .open(lock_path(socket))
         .map_err(|e| Error::io("opening the daemon lock", Some(lock_path(socket)), e))?;
-    if rustix::fs::flock(
+    // A live daemon holds the lock and answers: refuse. A daemon that is shutting down holds the
+    // lock but no longer answers: wait for it to finish (bounded) instead of failing.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while rustix::fs::flock(
         &lock_file,
         rustix::fs::FlockOperation::NonBlockingLockExclusive,
     )
     .is_err()
     {
-        let pid = fs::read_to_string(pid_path(socket)).unwrap_or_default();
-        return Err(Error::Other(format!(
-            "an agnt daemon is already running on {} (pid {}); stop it with `agnt daemon stop`",
-            socket.display(),
-            pid.trim()
-        )));
+        let answering = client::probe(socket, Duration::from_millis(500)).is_some();
+        if answering || std::time::Instant::now() >= deadline {
+            let pid = fs::read_to_string(pid_path(socket)).unwrap_or_default();
+            return Err(Error::Other(format!(
+                "an agnt daemon is already running on {} (pid {}); stop it with `agnt daemon stop`",
+                socket.display(),
+                pid.trim()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
     if socket.exists() {
         // We hold the lock, so whoever made this socket is gone.
@@ -185,9 +193,18 @@ pub fn run(opts: DaemonOptions) -> Result<()> {
         h.stop();
     }
     server.ctx.shutdown(Duration::from_secs(5));
+    // Answers already queued (the `shutdown` call's own among them) reach their clients before
+    // the process exits.
+    server.close_connections(CLOSE_TIMEOUT);
     drop(server);
     Ok(())
 }
+
+/// How long a stopping daemon waits for its connections to write their last answers.
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The live connections of a server, by number: a handle to shut each one's reading side.
+type LiveConnections = Arc<parking_lot::Mutex<std::collections::HashMap<u64, UnixStream>>>;
 
 /// A serving daemon: listener, context, guard.
 #[derive(Debug)]
@@ -195,6 +212,7 @@ pub struct Server {
     listener: UnixListener,
     /// The shared tool context.
     pub ctx: Arc<Ctx>,
+    live: LiveConnections,
     _guard: SocketGuard,
 }
 
@@ -226,12 +244,43 @@ impl Server {
         Server {
             listener,
             ctx: Arc::new(ctx),
+            live: LiveConnections::default(),
             _guard: guard,
+        }
+    }
+
+    /// Ends every connection gracefully: stops reading (each peer's requests end there), lets
+    /// the calls in flight answer and the writers flush everything queued, then returns once
+    /// every connection thread is done or `timeout` passed (a peer that never reads cannot hold
+    /// the daemon up).
+    pub fn close_connections(&self, timeout: Duration) {
+        let live: Vec<UnixStream> = self.live.lock().drain().map(|(_, s)| s).collect();
+        if live.is_empty() && self.ctx.clients.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        log::info!(
+            "closing {} connection(s) after their last answers",
+            live.len()
+        );
+        for s in &live {
+            let _ = s.shutdown(std::net::Shutdown::Read);
+        }
+        let deadline = std::time::Instant::now() + timeout;
+        while self.ctx.clients.load(Ordering::SeqCst) > 0 {
+            if std::time::Instant::now() >= deadline {
+                log::warn!(
+                    "{} connection(s) did not finish within {timeout:?}",
+                    self.ctx.clients.load(Ordering::SeqCst)
+                );
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
         }
     }
 
     /// Accepts connections until shutdown is requested; one thread per connection.
     pub fn accept_loop(&self) {
+        let mut next_conn: u64 = 0;
         for stream in self.listener.incoming() {
             if self.ctx.shutdown_requested.load(Ordering::SeqCst) {
                 break;
@@ -253,18 +302,31 @@ impl Server {
             }
             self.ctx.clients.fetch_add(1, Ordering::SeqCst);
             let ctx = self.ctx.clone();
+            next_conn += 1;
+            let key = next_conn;
+            if let Ok(closer) = stream.try_clone() {
+                self.live.lock().insert(key, closer);
+            }
+            let live = self.live.clone();
             let spawned = crate::thread::spawn("daemon-conn", 256 * 1024, move || {
                 match Connection::unix(stream, Side::Server) {
                     Ok((conn, threads)) => {
                         crate::mcp::serve(conn, ctx.clone());
-                        threads.detach();
+                        // Every answer is queued by now (or its call is stuck past serve's
+                        // bound): wait for the writer to flush them, so a client always gets
+                        // the answer to what it asked — `shutdown` included.
+                        if let Err(e) = threads.join() {
+                            log::debug!("connection ended: {e}");
+                        }
                     }
                     Err(e) => log::warn!("connection setup: {e}"),
                 }
+                live.lock().remove(&key);
                 ctx.clients.fetch_sub(1, Ordering::SeqCst);
             });
             if let Err(e) = spawned {
                 log::error!("cannot start a connection thread: {e}");
+                self.live.lock().remove(&key);
                 self.ctx.clients.fetch_sub(1, Ordering::SeqCst);
             }
         }
@@ -365,8 +427,11 @@ pub fn serve_in_background(
     let (listener, guard) = bind(socket)?;
     let server = Server::new(listener, guard, pm, proxies, None, project);
     let ctx = server.ctx.clone();
-    let thread = crate::thread::spawn("daemon-accept", 256 * 1024, move || server.accept_loop())
-        .map_err(|e| Error::io("starting the accept thread", None, e))?;
+    let thread = crate::thread::spawn("daemon-accept", 256 * 1024, move || {
+        server.accept_loop();
+        server.close_connections(CLOSE_TIMEOUT);
+    })
+    .map_err(|e| Error::io("starting the accept thread", None, e))?;
     Ok(BackgroundHandle {
         ctx,
         thread: Some(crate::thread::JoinOnDrop::new(thread)),

@@ -179,12 +179,17 @@ pub enum Stream {
 /// An output read: filters apply in the order grep → head → tail, then the byte budget.
 #[derive(Debug, Clone, Default)]
 pub struct OutputRequest {
+    /// Which stream to read (default: combined).
     pub stream: Stream,
     /// Only bytes at or after this offset of the stream (a cursor from a previous read).
     pub since: Option<u64>,
+    /// Keep only lines matching this regex (an invalid one is an `InvalidArgument` error).
     pub grep: Option<String>,
+    /// Invert `grep`: keep the lines that do not match.
     pub grep_v: bool,
+    /// Keep the first N lines (after `grep`).
     pub head: Option<usize>,
+    /// Keep the last N lines (after `grep` and `head`).
     pub tail: Option<usize>,
     /// Byte budget for `text`; the newest lines are kept when cut.
     pub max_bytes: Option<usize>,
@@ -245,7 +250,11 @@ impl Default for ManagerConfig {
 /// Snapshot of the manager's atomic counters.
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
 pub struct ManagerStats {
+    /// Processes spawned whose exit is not recorded yet.
     pub active: i64,
+    /// Successful spawns since the manager started.
     pub total_started: i64,
+    /// Spawn failures, processes that exited by themselves unsuccessfully (non-zero status,
+    /// or a signal we did not send) and processes the health check marked Failed.
     pub total_failed: i64,
 }

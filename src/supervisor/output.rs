@@ -110,6 +110,30 @@ fn apply_budget(lines: &mut Vec<(usize, &str)>, budget: usize) -> bool {
 mod tests {
     use super::*;
 
+    /// The regex crate is built with a trimmed feature set (see Cargo.toml): the syntax users
+    /// commonly type into `grep` and `ready` patterns must still compile and match.
+    #[test]
+    fn common_user_regex_syntax_compiles() {
+        for (pattern, text) in [
+            (r"\d+ms", "took 42ms"),
+            (r"\w+@\w+", "user@host"),
+            (r"(?i)error", "ERROR: boom"),
+            (r"(?i)straße", "STRASSE straße"),
+            (r"\bready\b", "server ready now"),
+            (r"^\s*listening on", "  listening on :3000"),
+            (r"\p{L}+", "héllo"),
+            (r"\p{Lu}\p{Ll}", "Ab"),
+            (r"[[:alpha:]]+", "abc"),
+            (r"(?m)^done$", "a\ndone\nb"),
+            (r"(?s)a.b", "a\nb"),
+            (r"(?x) a \s b", "a b"),
+            (r"é\w*", "école"),
+        ] {
+            let re = compile_grep(pattern).unwrap_or_else(|e| panic!("{pattern}: {e}"));
+            assert!(re.is_match(text), "{pattern} vs {text:?}");
+        }
+    }
+
     fn chunk(s: &str) -> Chunk {
         Chunk {
             data: s.as_bytes().to_vec(),

@@ -42,11 +42,10 @@ const DRAIN_WAIT: Duration = Duration::from_millis(250);
 const PARTIAL_LINE_WAIT: Duration = Duration::from_millis(20);
 /// A partial line longer than this goes to the combined ring at once.
 const PARTIAL_LINE_MAX: usize = 4096;
-/// First read buffer of a pump; it grows to `READ_MAX` when a read fills it, and then the
-/// pipe itself grows to `PIPE_FLOOD` so a flooding child wakes us less often.
+/// First read buffer of a pump; it grows to `READ_MAX` (one default pipe-full) when a read
+/// fills it. Bigger buffers and bigger pipes (F_SETPIPE_SZ) measured slower here.
 const READ_MIN: usize = 8 * 1024;
-const READ_MAX: usize = 256 * 1024;
-const PIPE_FLOOD: usize = 1024 * 1024;
+const READ_MAX: usize = 64 * 1024;
 /// Upper bound for the final wait of `stop` after SIGKILL.
 const KILL_WAIT: Duration = Duration::from_secs(10);
 const NO_EXIT: i64 = i64::MIN;
@@ -108,7 +107,10 @@ pub struct ManagedProcess {
     /// When the entry was created (the health check's Starting limit counts from here).
     pub(crate) created: Instant,
     events: Mutex<()>,
-    cond: Condvar,
+    /// Woken on state changes (and pump exits).
+    state_cv: Condvar,
+    /// Woken on new output and on state changes.
+    output_cv: Condvar,
     manager: Weak<Shared>,
 }
 
@@ -133,7 +135,8 @@ impl ManagedProcess {
             counted_active: AtomicBool::new(false),
             created: Instant::now(),
             events: Mutex::new(()),
-            cond: Condvar::new(),
+            state_cv: Condvar::new(),
+            output_cv: Condvar::new(),
             manager,
         }
     }
@@ -268,7 +271,7 @@ impl ManagedProcess {
     /// Blocks until the combined stream's end offset passes `since`, the process has exited,
     /// or `timeout` passes; returns the combined end offset. No polling.
     pub fn wait_output(&self, since: u64, timeout: Duration) -> u64 {
-        self.wait_until(timeout, || {
+        self.wait_output_until(timeout, || {
             self.combined.total() > since || self.state().is_terminal()
         });
         self.combined.total()
@@ -283,7 +286,7 @@ impl ManagedProcess {
             None => {
                 let mut g = self.events.lock();
                 while !self.state().is_terminal() {
-                    self.cond.wait(&mut g);
+                    self.state_cv.wait(&mut g);
                 }
             }
         }
@@ -297,9 +300,18 @@ impl ManagedProcess {
         super::ready::wait_ready(self, timeout)
     }
 
-    /// Waits on the condition variable until `cond` holds or `timeout` passes; returns
-    /// whether it held.
-    pub(crate) fn wait_until(&self, timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    /// Waits until `cond` holds or `timeout` passes, woken by state changes only (so a
+    /// flooding child does not wake state waiters per chunk); returns whether it held.
+    pub(crate) fn wait_until(&self, timeout: Duration, cond: impl FnMut() -> bool) -> bool {
+        self.wait_on(&self.state_cv, timeout, cond)
+    }
+
+    /// Like [`Self::wait_until`], also woken by new output.
+    pub(crate) fn wait_output_until(&self, timeout: Duration, cond: impl FnMut() -> bool) -> bool {
+        self.wait_on(&self.output_cv, timeout, cond)
+    }
+
+    fn wait_on(&self, cv: &Condvar, timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
         let deadline = Instant::now().checked_add(timeout);
         let mut g = self.events.lock();
         loop {
@@ -308,18 +320,26 @@ impl ManagedProcess {
             }
             match deadline {
                 Some(d) => {
-                    if self.cond.wait_until(&mut g, d).timed_out() {
+                    if cv.wait_until(&mut g, d).timed_out() {
                         return cond();
                     }
                 }
-                None => self.cond.wait(&mut g),
+                None => cv.wait(&mut g),
             }
         }
     }
 
+    /// Wakes every waiter (a state change).
     fn notify(&self) {
         let _g = self.events.lock();
-        self.cond.notify_all();
+        self.state_cv.notify_all();
+        self.output_cv.notify_all();
+    }
+
+    /// Wakes the output waiters (new bytes in the combined ring).
+    fn notify_output(&self) {
+        let _g = self.events.lock();
+        self.output_cv.notify_all();
     }
 
     /// Spawns the child and its threads: Pending → Starting → Running, or → Failed with the
@@ -369,7 +389,12 @@ impl ManagedProcess {
         if let Some(m) = self.manager.upgrade() {
             m.process_started(self);
         }
-        self.state.transition(State::Starting, State::Running)?;
+        if let Err(e) = self.state.transition(State::Starting, State::Running) {
+            // Only the health check moves a Starting process, after 30 s: give up on it, but
+            // still start the waiter below so the child is reaped.
+            log::error!("{}: {e}; killing it", self.id());
+            let _ = spawn::signal_group(child.id(), Signal::KILL);
+        }
         self.notify();
         log::info!(
             "started {} (pid {}) in {}",
@@ -444,7 +469,7 @@ impl ManagedProcess {
             if !pending.is_empty() && !readable_within(&pipe, PARTIAL_LINE_WAIT) {
                 self.combined.write(&pending);
                 pending.clear();
-                self.notify();
+                self.notify_output();
             }
             let n = match pipe.read(&mut buf) {
                 Ok(0) => break,
@@ -469,13 +494,10 @@ impl ManagedProcess {
                 }
                 None => pending.extend_from_slice(data),
             }
-            self.notify();
+            self.notify_output();
             if n == buf.len() && buf.len() < READ_MAX {
-                // Only a child that fills the pipe gets the big buffers; idle ones stay small.
-                if buf.len() >= 64 * 1024 {
-                    let _ = rustix::pipe::fcntl_setpipe_size(&pipe, PIPE_FLOOD);
-                }
-                buf.resize((buf.len() * 8).min(READ_MAX), 0);
+                // Only a child that fills the buffer gets the big one; idle ones stay small.
+                buf.resize(READ_MAX, 0);
             }
         }
         if !pending.is_empty() {

@@ -79,7 +79,7 @@ fn wait_log(p: &ManagedProcess, re: &Regex, deadline: Instant, timeout: Duration
             return Err(timed_out(p, timeout));
         }
         let end = chunk.end;
-        p.wait_until(deadline - now, || {
+        p.wait_output_until(deadline - now, || {
             p.output_end(Stream::Combined) > end || p.state().is_terminal() && p.open_pumps() == 0
         });
     }

@@ -160,9 +160,15 @@ fn python_sdk_end_to_end() {
     }
     let env = Env::new();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/e2e.py");
+    let http_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let out = Command::new("python3")
         .arg(script)
         .arg(crate::support::bin())
+        .env("AGNT_HTTP_PORT", http_port.to_string())
         .env("AGNT_SOCKET", &env.socket)
         .env("AGNT_STATE_DIR", &env.state)
         .env_remove("AGNT_PROJECT_PATH")
@@ -175,4 +181,6 @@ fn python_sdk_end_to_end() {
     assert_eq!(v["ok"], true);
     assert_eq!(v["auto"], "2026-07-28");
     assert_eq!(v["legacy"], "2025-11-25");
+    assert_eq!(v["http_auto"], "2026-07-28");
+    assert_eq!(v["http_legacy"], "2025-11-25");
 }

@@ -553,6 +553,91 @@ fn bridge_survives_a_daemon_restart() {
     assert!(m.rpc.request("ping", json!({}))["result"].is_object());
 }
 
+/// A client that is slow to read still gets the answer to its `shutdown` call: the daemon
+/// flushes every queued answer before it exits. The client queues far more answers than the
+/// socket buffers hold and reads nothing until the daemon is stopping (or, before the fix, gone).
+#[test]
+fn shutdown_answer_reaches_a_client_that_reads_late() {
+    let env = Env::new();
+    let mut child = env
+        .cmd(&["daemon", "start", "--foreground"])
+        .env("RUST_LOG", "agnt=info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let stderr = child.stderr.take().unwrap();
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push_str(&line);
+            sink.lock().unwrap().push('\n');
+        }
+    });
+    struct Reap(Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    assert!(
+        wait_until(Duration::from_secs(10), || UnixStream::connect(&env.socket)
+            .is_ok()),
+        "daemon did not come up"
+    );
+    let mut s = UnixStream::connect(&env.socket).unwrap();
+    let mut burst = String::new();
+    for id in 1..=150 {
+        burst.push_str(&format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/list"}}"#
+        ));
+        burst.push('\n');
+    }
+    burst.push_str(
+        r#"{"jsonrpc":"2.0","id":999,"method":"tools/call","params":{"name":"daemon","arguments":{"action":"shutdown"}}}"#,
+    );
+    burst.push('\n');
+    s.write_all(burst.as_bytes()).unwrap();
+    let mut child = Reap(child);
+    // The daemon is stopping (it says so) or already gone.
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            log.lock().unwrap().contains("closing ") || child.0.try_wait().ok().flatten().is_some()
+        }),
+        "daemon neither stopped nor exited"
+    );
+    let mut got_shutdown = None;
+    let mut answers = 0;
+    for line in BufReader::new(&s).lines() {
+        let Ok(line) = line else { break };
+        let v: Value = serde_json::from_str(&line).unwrap();
+        answers += 1;
+        if v["id"] == 999 {
+            got_shutdown = Some(v);
+        }
+    }
+    let v = got_shutdown.unwrap_or_else(|| {
+        panic!(
+            "no answer to shutdown after {answers} answers; log:\n{}",
+            log.lock().unwrap()
+        )
+    });
+    assert_eq!(v["result"]["structuredContent"]["success"], true, "{v}");
+    assert_eq!(answers, 151);
+    assert!(
+        wait_until(Duration::from_secs(15), || child
+            .0
+            .try_wait()
+            .ok()
+            .flatten()
+            .is_some()),
+        "daemon did not exit"
+    );
+}
+
 #[test]
 fn http_face_serves_health_metrics_and_guards_mcp() {
     let mut env = Env::new();
@@ -769,4 +854,293 @@ fn wait_for_http_and_proxylog_entries() {
     let e = &r["result"]["structuredContent"]["entry"];
     assert!(e["data"]["url"].as_str().unwrap().contains("/hello"), "{r}");
     c.ok("proc", json!({"action": "stop", "process_id": "srv"}));
+}
+
+#[test]
+fn restart_cleanup_port_stop_all_and_log_actions() {
+    let mut env = Env::new();
+    env.start_foreground(&[]);
+    let mut c = env.session();
+    // proc restart: same id, new pid, same command.
+    let pid = sleeper(&mut c, "re");
+    let r = c.ok("proc", json!({"action": "restart", "process_id": "re"}));
+    assert_eq!(r["state"], "running");
+    assert_ne!(r["pid"], pid);
+    assert!(wait_until(Duration::from_secs(10), || !alive(pid)));
+    // cleanup_port kills the listener on a port.
+    c.ok("run", json!({"raw": true, "command": "python3", "args": ["-u", "-m", "http.server", "0", "--bind", "127.0.0.1"], "id": "lsn"}));
+    let w = c.ok(
+        "wait",
+        json!({"for": "log", "process_id": "lsn", "pattern": r"port \d+", "timeout": 30}),
+    );
+    let port: u64 = w["line"]
+        .as_str()
+        .unwrap()
+        .split("port ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let px = c.ok("proxy", json!({"action": "start", "id": "rp", "target_url": format!("http://127.0.0.1:{port}"), "port": 0}));
+    let url = px["url"].as_str().unwrap().to_string();
+    // proxy restart keeps the port; the log actions work.
+    let rr = c.ok("proxy", json!({"action": "restart", "id": "rp"}));
+    assert_eq!(rr["url"], url.as_str());
+    ureq::get(format!("{url}/")).call().unwrap();
+    let q = c.ok("proxylog", json!({"proxy_id": "rp", "types": ["http"]}));
+    let entry_id = q["entries"][0]["id"].as_str().unwrap().to_string();
+    let full = c.ok(
+        "proxylog",
+        json!({"proxy_id": "rp", "action": "get", "entry_id": entry_id}),
+    );
+    assert!(full.to_string().contains("GET"), "{full}");
+    let stats = c.ok("proxylog", json!({"proxy_id": "rp", "action": "stats"}));
+    assert!(stats["total_entries"].as_u64().unwrap() >= 1);
+    c.ok("proxylog", json!({"proxy_id": "rp", "action": "clear"}));
+    let q = c.ok("proxylog", json!({"proxy_id": "rp"}));
+    assert_eq!(q["count"], 0);
+    let pages = c.ok("currentpage", json!({"proxy_id": "rp"}));
+    assert!(pages.is_object(), "{pages}");
+    let k = c.ok("proc", json!({"action": "cleanup_port", "port": port}));
+    assert_eq!(k["success"], true);
+    assert!(!k["killed_pids"].as_array().unwrap().is_empty(), "{k}");
+    // stop_all stops every process and proxy; the daemon keeps serving.
+    let all = c.ok("daemon", json!({"action": "stop_all"}));
+    assert!(all["processes_stopped"].as_u64().unwrap() >= 1, "{all}");
+    assert!(all["proxies_stopped"].as_u64().unwrap() >= 1, "{all}");
+    let list = c.ok("proc", json!({"action": "list"}));
+    assert!(
+        list["processes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["state"] != "running"),
+        "{list}"
+    );
+    assert!(c.request("ping", json!({}))["result"].is_object());
+}
+
+#[test]
+fn remote_session_runs_config_scripts_in_the_daemon() {
+    use std::sync::{Arc, Mutex};
+    let mut env = Env::new();
+    env.start_foreground(&[]);
+    std::fs::write(
+        env.project.join(".agnt.kdl"),
+        "scripts {\n  web {\n    run \"echo hello-remote; echo $GREETING; exec sleep 1000\"\n    env {\n      GREETING \"hi-env\"\n    }\n    autostart true\n  }\n}\n",
+    )
+    .unwrap();
+    let mut s = agnt::daemon::remote::RemoteSession::connect(&env.socket, &env.project)
+        .expect("daemon answers");
+    s.start_script("web").unwrap();
+    let seen = Arc::new(Mutex::new(String::new()));
+    let sink = seen.clone();
+    let follower = s
+        .follow("web", move |t| sink.lock().unwrap().push_str(t))
+        .unwrap();
+    let ready = regex::Regex::new("hello-remote").unwrap();
+    s.wait_ready(
+        "web",
+        Some(&agnt::supervisor::ReadyCheck::Log(ready)),
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(20), || seen
+            .lock()
+            .unwrap()
+            .contains("hi-env")),
+        "{}",
+        seen.lock().unwrap()
+    );
+    // Visible to any other client of the daemon.
+    let mut c = env.session();
+    let pid = c.ok("proc", json!({"action": "status", "process_id": "web"}))["pid"]
+        .as_i64()
+        .unwrap() as i32;
+    s.stop_all();
+    assert!(wait_until(Duration::from_secs(10), || !alive(pid)));
+    drop(follower);
+    let st = c.ok("proc", json!({"action": "status", "process_id": "web"}));
+    assert_ne!(st["state"], "running");
+    assert!(
+        agnt::daemon::remote::RemoteSession::connect(
+            &env.dir.path().join("nope.sock"),
+            &env.project
+        )
+        .is_none()
+    );
+}
+
+#[test]
+fn up_with_a_daemon_running_runs_the_scripts_there() {
+    let mut env = Env::new();
+    env.start_foreground(&[]);
+    std::fs::write(
+        env.project.join(".agnt.kdl"),
+        "scripts {\n  web {\n    run \"echo booting; echo READY; exec sleep 1000\"\n    autostart true\n    ready \"^READY$\"\n  }\n}\n",
+    )
+    .unwrap();
+    let out = env
+        .cmd(&["up", "--", "sh", "-c", "exit 3"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stdout}\n{stderr}");
+    assert!(stderr.contains("daemon runs"), "{stderr}");
+    let mut c = env.session();
+    let st = c.ok("proc", json!({"action": "status", "process_id": "web"}));
+    assert_ne!(
+        st["state"], "running",
+        "agnt up left its script running in the daemon: {st}"
+    );
+    assert!(!alive(st["pid"].as_i64().unwrap() as i32));
+    // Output was streamed with the prefix (it may be cut short by the teardown, but the ready
+    // line came before CMD ran).
+    assert!(stdout.contains("web | READY"), "{stdout}");
+}
+
+/// The pid a script printed as `pid=N` in `agnt up`'s prefixed output.
+fn printed_pid(out: &str, name: &str) -> Option<i32> {
+    out.lines()
+        .filter(|l| l.starts_with(name))
+        .find_map(|l| l.split("pid=").nth(1))
+        .and_then(|p| p.trim().parse().ok())
+}
+
+/// The URL `agnt up` announced for proxy `name`.
+fn announced_proxy(out: &str, name: &str) -> Option<String> {
+    let marker = format!("agnt: proxy {name} listening on ");
+    out.lines()
+        .find_map(|l| l.strip_prefix(&marker))
+        .and_then(|rest| rest.split_whitespace().next())
+        .map(str::to_string)
+}
+
+#[test]
+fn up_with_a_daemon_running_starts_script_proxies_there() {
+    let mut env = Env::new();
+    env.start_foreground(&[]);
+    std::fs::create_dir(env.project.join("site")).unwrap();
+    std::fs::write(
+        env.project.join("site/index.html"),
+        "<html><body>hello-remote</body></html>",
+    )
+    .unwrap();
+    let upstream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let upstream_port = upstream.local_addr().unwrap().port();
+    std::fs::write(
+        env.project.join(".agnt.kdl"),
+        format!(
+            "scripts {{\n  site {{\n    run \"python3 -u -m http.server 0 --bind 127.0.0.1 --directory site\"\n    autostart true\n  }}\n}}\nproxies {{\n  web {{\n    script \"site\"\n    port 0\n  }}\n  fixed {{\n    target \"http://127.0.0.1:{upstream_port}\"\n    port 0\n    autostart true\n  }}\n}}\n"
+        ),
+    )
+    .unwrap();
+    let mut up = crate::support::Spawned::new(env.cmd(&["up"]));
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            let out = up.stdout();
+            announced_proxy(&out, "web").is_some() && announced_proxy(&out, "fixed").is_some()
+        }),
+        "proxies were not announced: {}{}",
+        up.stdout(),
+        up.stderr()
+    );
+    assert!(up.stderr().contains("daemon runs"), "{}", up.stderr());
+    let out = up.stdout();
+    let web = announced_proxy(&out, "web").unwrap();
+    assert!(
+        out.contains(&format!(
+            "agnt: proxy web listening on {web} -> http://127.0.0.1:"
+        )),
+        "{out}"
+    );
+    // The proxy lives in the daemon: agents see it, and it serves the script's site.
+    let mut c = env.session();
+    let st = c.ok("proxy", json!({"action": "status", "id": "web"}));
+    assert_eq!(st["url"].as_str(), Some(web.as_str()), "{st}");
+    let addr = web.strip_prefix("http://").unwrap().to_string();
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET /index.html HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut page = String::new();
+    let _ = s.read_to_string(&mut page);
+    assert!(
+        page.contains(" 200 OK") && page.contains("hello-remote"),
+        "{page}"
+    );
+    up.signal(rustix::process::Signal::TERM);
+    let status = up.wait_timeout(Duration::from_secs(30)).expect("exits");
+    assert_eq!(status.code(), Some(0), "{}", up.stderr());
+    // Everything agnt up started in the daemon is gone with it.
+    assert!(wait_until(Duration::from_secs(10), || {
+        std::net::TcpStream::connect(&addr).is_err()
+    }));
+    let list = c.ok("proxy", json!({"action": "list"}));
+    assert!(
+        !list.to_string().contains("\"fixed\"") && !list.to_string().contains("\"web\""),
+        "{list}"
+    );
+}
+
+#[test]
+fn up_with_a_daemon_running_kills_at_once_on_a_second_signal() {
+    let mut env = Env::new();
+    env.start_foreground(&[]);
+    // The script ignores TERM, so the graceful stop would wait out the daemon's 5 s grace.
+    std::fs::write(
+        env.project.join(".agnt.kdl"),
+        "scripts {\n  stubborn {\n    run \"trap '' TERM; echo pid=$$; while :; do sleep 1; done\"\n    autostart true\n  }\n}\n",
+    )
+    .unwrap();
+    let mut up = crate::support::Spawned::new(env.cmd(&["up"]));
+    assert!(
+        wait_until(Duration::from_secs(20), || printed_pid(
+            &up.stdout(),
+            "stubborn"
+        )
+        .is_some()),
+        "{}{}",
+        up.stdout(),
+        up.stderr()
+    );
+    let pid = printed_pid(&up.stdout(), "stubborn").unwrap();
+    struct KillGroup(i32);
+    impl Drop for KillGroup {
+        fn drop(&mut self) {
+            if let Some(p) = rustix::process::Pid::from_raw(self.0) {
+                let _ = rustix::process::kill_process_group(p, rustix::process::Signal::KILL);
+            }
+        }
+    }
+    let _guard = KillGroup(pid);
+    up.signal(rustix::process::Signal::INT);
+    assert!(
+        wait_until(Duration::from_secs(5), || up.stderr().contains("stopping")),
+        "{}",
+        up.stderr()
+    );
+    // Keep pressing Ctrl+C (signals within 200 ms of the first count as one): it must exit
+    // well before the 5 s grace the stubborn script would otherwise get.
+    assert!(
+        wait_until(Duration::from_secs(4), || {
+            up.signal(rustix::process::Signal::INT);
+            up.child.try_wait().ok().flatten().is_some()
+        }),
+        "a second Ctrl+C did not exit at once: {}",
+        up.stderr()
+    );
+    assert!(up.stderr().contains("second signal"), "{}", up.stderr());
+    assert!(wait_until(Duration::from_secs(5), || !alive(pid)));
+    let mut c = env.session();
+    let st = c.ok(
+        "proc",
+        json!({"action": "status", "process_id": "stubborn"}),
+    );
+    assert_ne!(st["state"], "running", "{st}");
 }

@@ -44,6 +44,8 @@ pub struct Spawned {
     pub child: std::process::Child,
     pub stdout: std::sync::Arc<parking_lot::Mutex<String>>,
     pub stderr: std::sync::Arc<parking_lot::Mutex<String>>,
+    /// Set by each collector thread when its pipe reaches end of file.
+    eof: [std::sync::Arc<std::sync::atomic::AtomicBool>; 2],
 }
 
 impl Spawned {
@@ -55,12 +57,13 @@ impl Spawned {
             .stdin(std::process::Stdio::null())
             .process_group(0);
         let mut child = cmd.spawn().expect("spawn");
-        let stdout = collect(child.stdout.take().unwrap());
-        let stderr = collect(child.stderr.take().unwrap());
+        let (stdout, out_eof) = collect(child.stdout.take().unwrap());
+        let (stderr, err_eof) = collect(child.stderr.take().unwrap());
         Spawned {
             child,
             stdout,
             stderr,
+            eof: [out_eof, err_eof],
         }
     }
 
@@ -76,13 +79,21 @@ impl Spawned {
         self.stderr.lock().clone()
     }
 
-    /// Waits for exit up to `timeout`; `None` if still running.
+    /// Waits for exit up to `timeout`; `None` if still running. After an exit, also waits
+    /// (briefly) until both pipes are drained, so `stdout()`/`stderr()` are complete.
     pub fn wait_timeout(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
         let mut status = None;
         wait_until(timeout, || {
             status = self.child.try_wait().ok().flatten();
             status.is_some()
         });
+        if status.is_some() {
+            let eof = self.eof.clone();
+            wait_until(Duration::from_secs(5), || {
+                eof.iter()
+                    .all(|e| e.load(std::sync::atomic::Ordering::Acquire))
+            });
+        }
         status
     }
 
@@ -95,6 +106,14 @@ impl Spawned {
 
 impl Drop for Spawned {
     fn drop(&mut self) {
+        // Still running (a test failed midway): ask politely first, so an `agnt up` or a daemon
+        // can tear down the process groups it owns, then kill whatever is left.
+        if self.child.try_wait().ok().flatten().is_none() {
+            self.signal(rustix::process::Signal::TERM);
+            wait_until(Duration::from_secs(5), || {
+                self.child.try_wait().ok().flatten().is_some()
+            });
+        }
         if let Some(pid) = rustix::process::Pid::from_raw(self.pid()) {
             let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
         }
@@ -103,11 +122,15 @@ impl Drop for Spawned {
     }
 }
 
-fn collect(
-    mut r: impl std::io::Read + Send + 'static,
-) -> std::sync::Arc<parking_lot::Mutex<String>> {
+type Collected = (
+    std::sync::Arc<parking_lot::Mutex<String>>,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+);
+
+fn collect(mut r: impl std::io::Read + Send + 'static) -> Collected {
     let buf = std::sync::Arc::new(parking_lot::Mutex::new(String::new()));
-    let out = buf.clone();
+    let eof = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (out, done) = (buf.clone(), eof.clone());
     std::thread::spawn(move || {
         let mut chunk = [0u8; 8192];
         while let Ok(n) = r.read(&mut chunk) {
@@ -116,8 +139,9 @@ fn collect(
             }
             out.lock().push_str(&String::from_utf8_lossy(&chunk[..n]));
         }
+        done.store(true, std::sync::atomic::Ordering::Release);
     });
-    buf
+    (buf, eof)
 }
 
 /// Pids of live (non-zombie) processes whose process group is `pgid`.

@@ -6,6 +6,19 @@ use rustix::process::Signal;
 
 use crate::support::{Spawned, agnt, live_group_members, wait_until};
 
+/// Kills the listed process groups when dropped, so a failing test leaves no script behind.
+struct KillGroups(Vec<i32>);
+
+impl Drop for KillGroups {
+    fn drop(&mut self) {
+        for pgid in &self.0 {
+            if let Some(pid) = rustix::process::Pid::from_raw(*pgid) {
+                let _ = rustix::process::kill_process_group(pid, Signal::KILL);
+            }
+        }
+    }
+}
+
 fn project(config: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join(".agnt.kdl"), config).unwrap();
@@ -143,6 +156,7 @@ fn second_signal_kills_at_once() {
     )
     .is_some()));
     let pid = printed_pid(&up.stdout(), "stubborn").unwrap();
+    let _guard = KillGroups(vec![pid]);
     up.signal(Signal::INT);
     assert!(
         wait_until(Duration::from_secs(5), || up.stderr().contains("stopping")),
@@ -186,4 +200,76 @@ fn config_error_names_line_and_column() {
     let status = up.wait_timeout(Duration::from_secs(10)).expect("exits");
     assert_eq!(status.code(), Some(1));
     assert!(up.stderr().contains(".agnt.kdl:3:"), "{}", up.stderr());
+}
+
+/// A one-shot HTTP/1.0 GET; returns the whole response (head and body).
+fn http_get(url: &str) -> String {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (addr, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let path = if path.is_empty() { "/" } else { path };
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The URL `agnt up` printed for proxy `name`.
+fn proxy_url(out: &str, name: &str) -> Option<String> {
+    let marker = format!("agnt: proxy {name} listening on ");
+    out.lines()
+        .find_map(|l| l.strip_prefix(&marker))
+        .and_then(|rest| rest.split_whitespace().next())
+        .map(str::to_string)
+}
+
+#[test]
+fn proxies_start_from_config_and_on_the_script_url() {
+    let dir = project("");
+    std::fs::create_dir(dir.path().join("site")).unwrap();
+    std::fs::write(
+        dir.path().join("site/index.html"),
+        "<html><head><title>t</title></head><body>hello</body></html>",
+    )
+    .unwrap();
+    // A fixed upstream for the `target` proxy: the test's own listener.
+    let upstream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let upstream_port = upstream.local_addr().unwrap().port();
+    let config = format!(
+        "scripts {{\n  site {{\n    run \"python3 -u -m http.server 0 --bind 127.0.0.1 --directory site\"\n    autostart true\n  }}\n}}\nproxies {{\n  web {{\n    script \"site\"\n    port 0\n  }}\n  fixed {{\n    target \"http://127.0.0.1:{upstream_port}\"\n    port 0\n    autostart true\n  }}\n}}\n"
+    );
+    std::fs::write(dir.path().join(".agnt.kdl"), config).unwrap();
+    let mut up = up(dir.path(), &[]);
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            let out = up.stdout();
+            proxy_url(&out, "web").is_some() && proxy_url(&out, "fixed").is_some()
+        }),
+        "proxies were not announced: {}{}",
+        up.stdout(),
+        up.stderr()
+    );
+    let out = up.stdout();
+    let web = proxy_url(&out, "web").unwrap();
+    let page = http_get(&format!("{web}/index.html"));
+    assert!(
+        page.starts_with("HTTP/1.") && page.contains(" 200 OK"),
+        "{page}"
+    );
+    assert!(page.contains("hello"), "{page}");
+    assert!(
+        page.contains("/__agnt/agnt.js"),
+        "script not injected: {page}"
+    );
+    assert!(out.contains("-> http://127.0.0.1:"), "{out}");
+    up.signal(Signal::TERM);
+    let status = up.wait_timeout(Duration::from_secs(30)).expect("exits");
+    assert_eq!(status.code(), Some(0), "{}", up.stderr());
+    // The proxy is gone with `agnt up`.
+    let addr = web.strip_prefix("http://").unwrap().to_string();
+    assert!(wait_until(Duration::from_secs(5), || {
+        std::net::TcpStream::connect(&addr).is_err()
+    }));
 }

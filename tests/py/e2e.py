@@ -79,7 +79,6 @@ async def flow(project, mode):
         url = px["url"]
         body = urllib.request.urlopen(url + "/", timeout=10).read().decode()
         check("Directory listing" in body, "proxied page")
-        urllib.request.urlopen(url + "/missing-page", timeout=10).read() if False else None
         try:
             urllib.request.urlopen(url + "/missing-page", timeout=10)
         except urllib.error.HTTPError as e:
@@ -108,13 +107,28 @@ async def flow(project, mode):
         return client.protocol_version
 
 
+async def http_flow(port, mode):
+    """The daemon's Streamable HTTP face (`POST /mcp`) through the SDK's HTTP client."""
+    async with Client(f"http://127.0.0.1:{port}/mcp", mode=mode, read_timeout_seconds=30) as client:
+        tools = await client.list_tools()
+        check(len(tools.tools) == 8, f"http tools {len(tools.tools)}")
+        info = structured(await client.call_tool("daemon", {"action": "info"}))
+        check(info["running"], f"http info {info}")
+        return client.protocol_version
+
+
 async def main():
     with tempfile.TemporaryDirectory() as project:
         with open(os.path.join(project, "pyproject.toml"), "w") as f:
             f.write('[project]\nname = "demo"\nversion = "0.1.0"\n')
         auto_version = await flow(project, "auto")
         legacy_version = await flow(project, "legacy")
-        print(json.dumps({"ok": True, "auto": auto_version, "legacy": legacy_version}))
+        result = {"ok": True, "auto": auto_version, "legacy": legacy_version}
+        port = os.environ.get("AGNT_HTTP_PORT")
+        if port:
+            result["http_auto"] = await http_flow(port, "auto")
+            result["http_legacy"] = await http_flow(port, "legacy")
+        print(json.dumps(result))
     subprocess.run([AGNT, "daemon", "stop"], check=True, capture_output=True, timeout=30)
 
 

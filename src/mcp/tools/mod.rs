@@ -309,8 +309,13 @@ impl Call<'_> {
     }
 }
 
-/// The `tools/list` entries.
-pub fn list() -> Vec<Value> {
+/// The `tools/list` entries (built once).
+pub fn list() -> &'static [Value] {
+    static LIST: OnceLock<Vec<Value>> = OnceLock::new();
+    LIST.get_or_init(build_list)
+}
+
+fn build_list() -> Vec<Value> {
     TOOLS
         .iter()
         .map(|t| {
@@ -334,9 +339,20 @@ pub fn find(name: &str) -> Option<&'static Tool> {
     TOOLS.iter().copied().find(|t| t.name == name)
 }
 
+/// The tool's input schema, built once.
+pub fn input_schema_of(tool: &Tool) -> &'static Value {
+    static SCHEMAS: OnceLock<Vec<(&'static str, Value)>> = OnceLock::new();
+    let all = SCHEMAS.get_or_init(|| TOOLS.iter().map(|t| (t.name, (t.input_schema)())).collect());
+    static EMPTY: OnceLock<Value> = OnceLock::new();
+    all.iter()
+        .find(|(n, _)| *n == tool.name)
+        .map(|(_, s)| s)
+        .unwrap_or_else(|| EMPTY.get_or_init(|| json!({"type": "object"})))
+}
+
 /// Checks the arguments against the tool's schema, then runs it.
 pub fn call(ctx: &Ctx, tool: &Tool, call: &Call<'_>) -> Result<Value, ToolError> {
-    check_args(tool.name, &(tool.input_schema)(), call.args)?;
+    check_args(tool.name, input_schema_of(tool), call.args)?;
     (tool.call)(ctx, call)
 }
 
@@ -381,6 +397,21 @@ pub fn check_args(tool: &str, schema: &Value, args: &Map<String, Value>) -> Resu
                 "{tool}: parameter {k:?} must be of type {want}, got {v}"
             )));
         }
+        if let Some(n) = v.as_f64() {
+            let min = prop.get("minimum").and_then(Value::as_f64);
+            let max = prop.get("maximum").and_then(Value::as_f64);
+            if min.is_some_and(|m| n < m) || max.is_some_and(|m| n > m) {
+                let range = match (min, max) {
+                    (Some(a), Some(b)) => format!("between {a} and {b}"),
+                    (Some(a), None) => format!("at least {a}"),
+                    (None, Some(b)) => format!("at most {b}"),
+                    (None, None) => String::new(),
+                };
+                return Err(ToolError::new(format!(
+                    "{tool}: parameter {k:?} must be {range}, got {n}"
+                )));
+            }
+        }
         if let (Some(allowed), Some(s)) = (prop.get("enum").and_then(Value::as_array), v.as_str())
             && !allowed.iter().any(|a| a == s)
         {
@@ -416,7 +447,7 @@ pub fn check_args(tool: &str, schema: &Value, args: &Map<String, Value>) -> Resu
 fn type_matches(prop: &Value, v: &Value) -> bool {
     let one = |t: &str, v: &Value| match t {
         "string" => v.is_string(),
-        "integer" => v.is_i64() || v.is_u64() || v.as_f64().is_some_and(|f| f.fract() == 0.0),
+        "integer" => v.is_i64() || v.is_u64(),
         "number" => v.is_number(),
         "boolean" => v.is_boolean(),
         "object" => v.is_object(),
@@ -513,7 +544,7 @@ mod tests {
         input(
             json!({
                 "action": {"type": "string", "enum": ["list", "stop"]},
-                "n": {"type": "integer"},
+                "n": {"type": "integer", "minimum": 1, "maximum": 10},
                 "tags": {"type": "array", "items": {"type": "string"}},
                 "id": {"type": "string", "description": "the id"},
             }),
@@ -545,6 +576,10 @@ mod tests {
             "{e}"
         );
         assert!(check(json!({"id": "a", "n": null})).is_ok());
+        let e = check(json!({"id": "a", "n": 11})).unwrap_err();
+        assert!(e.contains("between 1 and 10"), "{e}");
+        assert!(check(json!({"id": "a", "n": 0})).is_err());
+        assert!(check(json!({"id": "a", "n": 2.5})).is_err());
     }
 
     #[test]

@@ -250,11 +250,19 @@ fn parse_http_url(url: &str) -> Result<HttpTarget, ToolError> {
         .find('/')
         .map(|i| (&rest[..i], &rest[i..]))
         .unwrap_or((rest, "/"));
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
-            (h, p.parse::<u16>().map_err(|_| bad())?)
+    let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
+        // [v6]:port or [v6]
+        let (h, tail) = rest.split_once(']').ok_or_else(bad)?;
+        match tail.strip_prefix(':') {
+            Some(p) => (h, p.parse::<u16>().map_err(|_| bad())?),
+            None if tail.is_empty() => (h, 80),
+            None => return Err(bad()),
         }
-        _ => (authority, 80),
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, p.parse::<u16>().map_err(|_| bad())?),
+            None => (authority, 80),
+        }
     };
     if host.is_empty() {
         return Err(bad());
@@ -316,5 +324,8 @@ mod tests {
         assert!(parse_http_url("https://x").is_err());
         assert!(parse_http_url("http://:80/").is_err());
         assert!(parse_http_url("http://h:notaport/").is_err());
+        assert_eq!(parse_http_url("http://[::1]:8080/").unwrap().host, "::1");
+        assert_eq!(parse_http_url("http://[::1]").unwrap().port, 80);
+        assert!(parse_http_url("http://[::1/").is_err());
     }
 }
