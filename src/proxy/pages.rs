@@ -273,7 +273,20 @@ impl PageTracker {
                 }
                 s.errors.push_back(data.clone());
             }
-            "performance" => s.performance = Some(data.clone()),
+            // Load timing first, later vitals/long-task reports are merged in (they must not
+            // wipe `load_time_ms`).
+            "performance" => match (&mut s.performance, data) {
+                (Some(Value::Object(have)), Value::Object(new))
+                    if new.get("load_time_ms").is_none() =>
+                {
+                    for (k, v) in new {
+                        if k != "metric" && k != "session_id" {
+                            have.insert(k.clone(), v.clone());
+                        }
+                    }
+                }
+                _ => s.performance = Some(data.clone()),
+            },
             "interaction" => {
                 s.interaction_count += 1;
                 if s.interactions.len() >= MAX_INTERACTIONS {
@@ -472,5 +485,41 @@ mod tests {
         assert!(t.get(&a).is_none());
         t.clear();
         assert_eq!(t.list()["count"], 0);
+    }
+
+    #[test]
+    fn later_vitals_merge_into_load_timing() {
+        let t = PageTracker::new();
+        let u = Some("http://127.0.0.1:1/");
+        let id = t.on_event(
+            "performance",
+            Some("tab1"),
+            u,
+            &json!({"metric": "load", "load_time_ms": 120}),
+        );
+        t.on_event(
+            "performance",
+            Some("tab1"),
+            u,
+            &json!({"metric": "vitals", "lcp_ms": 80, "cls": 0.1}),
+        );
+        let l = t.list();
+        let s = l["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .unwrap();
+        assert_eq!(s["load_time_ms"], 120);
+        let g = t.get(&id).unwrap();
+        assert!(g.to_string().contains("lcp_ms"), "{g}");
+        // A new load report replaces the old one.
+        t.on_event(
+            "performance",
+            Some("tab1"),
+            u,
+            &json!({"metric": "load", "load_time_ms": 50}),
+        );
+        assert_eq!(t.list()["sessions"][0]["load_time_ms"], 50);
     }
 }

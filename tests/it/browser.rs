@@ -814,7 +814,7 @@ fn panel_fixture() -> Upstream {
                 "200 OK",
                 &[("Content-Type", "text/html; charset=utf-8")],
                 b"<!doctype html><html lang=en><head><title>bare</title><script src=\"/strip.js\"></script></head>\
-<body><main><h1 id=\"t\">Bare</h1><input id=\"q\"></main><script src=\"/bare.js\"></script></body></html>",
+<body><main><h1 id=\"t\">Bare</h1><input id=\"q\"><div style=\"height:3000px\"></div></main><script src=\"/bare.js\"></script></body></html>",
             ),
             // Runs before the agnt script (it sits earlier in <head>): takes APIs away.
             "/strip.js" => respond(
@@ -829,7 +829,8 @@ Object.defineProperty(window, 'sessionStorage', { get() { throw new Error('no st
                 "200 OK",
                 &[("Content-Type", "application/javascript")],
                 b"console.warn('agnt-warn', {a: 1});\nconsole.log('agnt-log-not-captured');\n\
-fetch('/missing-api').then(function () { throw new Error('agnt-after-fetch'); });\n",
+fetch('/missing-api').then(function () { throw new Error('agnt-after-fetch'); });\n\
+var x = new XMLHttpRequest(); x.open('POST', '/missing-xhr'); x.send('{}');\n",
             ),
             "/twice.js" => respond(
                 s,
@@ -1323,6 +1324,17 @@ fn chromium_missing_apis_console_fetch_and_timing() {
             .to_string()
             .contains("agnt-log-not-captured")
     );
+    assert!(wait_until(Duration::from_secs(20), || {
+        has("error", &|d| {
+            d["error_type"] == "xhr" && d["status"] == 404 && d["method"] == "POST"
+        })
+    }));
+    cdp.eval("scrollTo(0, 500)");
+    assert!(wait_until(Duration::from_secs(20), || {
+        has("interaction", &|d| {
+            d["event_type"] == "scroll" && d["position"]["y"] == 500
+        })
+    }));
     // Opt in to console.log.
     exec(&px, "__devtool.captureConsole(['error', 'warn', 'log'])");
     exec(&px, "console.log('agnt-log-now-captured')");
