@@ -161,6 +161,7 @@ impl ExecOutcome {
             })
             .collect();
         let path = dir.join(format!("{id}-{stamp}.json"));
+        prune_old_results(dir, Duration::from_secs(24 * 3600));
         let written = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, &text));
         v["note"] = match written {
             Ok(()) => {
@@ -178,6 +179,30 @@ impl ExecOutcome {
             )),
         };
         v
+    }
+}
+
+/// Removes saved exec results (`exec-*.json`) at least `age` old from `dir` (best effort).
+fn prune_old_results(dir: &Path, age: Duration) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let now = SystemTime::now();
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if !(name.starts_with("exec-") && name.ends_with(".json")) {
+            continue;
+        }
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| now.duration_since(t).ok())
+            .is_some_and(|d| d >= age);
+        if old {
+            let _ = std::fs::remove_file(e.path());
+        }
     }
 }
 
@@ -733,6 +758,11 @@ mod tests {
             serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
         assert_eq!(full, o.result.clone().unwrap());
         assert!(v["note"].as_str().unwrap().contains(file));
+        // Old results are pruned, other files left alone.
+        std::fs::write(dir.path().join("keep.txt"), "x").unwrap();
+        prune_old_results(dir.path(), Duration::ZERO);
+        assert!(!Path::new(file).exists());
+        assert!(dir.path().join("keep.txt").exists());
         o.result = Some(json!(42));
         let v = o.budgeted(1000, dir.path());
         assert_eq!(v["result"], 42);
