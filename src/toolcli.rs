@@ -322,10 +322,22 @@ pub enum ProxyAction {
         #[command(flatten)]
         common: Common,
     },
-    /// Run JavaScript in the page the proxy serves.
+    /// Run JavaScript in the page the proxy serves (`--api`: the `__devtool` overview;
+    /// `--describe NAME`: one function's doc).
     Exec {
-        id: String,
-        code: String,
+        /// The proxy id (not needed with --api or --describe).
+        id: Option<String>,
+        /// The JavaScript to run, e.g. `__devtool.auditAccessibility()`.
+        code: Option<String>,
+        /// Print the window.__devtool API overview instead of running code.
+        #[arg(long = "api")]
+        api: bool,
+        /// Print one __devtool function's doc, e.g. `inspect`.
+        #[arg(long, value_name = "NAME")]
+        describe: Option<String>,
+        /// Results whose JSON is longer are cut and saved whole to a file (default 16384).
+        #[arg(long, value_name = "BYTES")]
+        max_result_bytes: Option<u64>,
         #[command(flatten)]
         common: Common,
     },
@@ -514,10 +526,20 @@ pub fn run(cmd: ToolCommand) -> ExitCode {
                     put(&mut a, "global", global);
                     common
                 }
-                ProxyAction::Exec { id, code, common } => {
+                ProxyAction::Exec {
+                    id,
+                    code,
+                    api,
+                    describe,
+                    max_result_bytes,
+                    common,
+                } => {
                     put(&mut a, "action", "exec");
                     put(&mut a, "id", id);
                     put(&mut a, "code", code);
+                    put(&mut a, "help", api);
+                    put(&mut a, "describe", describe);
+                    put(&mut a, "max_result_bytes", max_result_bytes);
                     common
                 }
             };

@@ -128,6 +128,26 @@ fn cli_errors_exit_nonzero_with_the_fix() {
 }
 
 #[test]
+fn proxy_exec_discovers_the_devtool_api() {
+    let env = Env::new();
+    let (code, out, err) = env.run(&["proxy", "exec", "--api", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let names: Vec<String> = json_of(&out)["functions"]
+        .as_array()
+        .expect("functions")
+        .iter()
+        .filter_map(|f| f["name"].as_str().map(str::to_string))
+        .collect();
+    assert!(names.iter().any(|n| n == "auditAccessibility"), "{names:?}");
+    let (code, out, err) = env.run(&["proxy", "exec", "--describe", "inspect", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(json_of(&out)["name"], "inspect");
+    let (code, _, err) = env.run(&["proxy", "exec", "--describe", "nope"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("known: log"), "{err}");
+}
+
+#[test]
 fn completions_cover_the_tool_subcommands() {
     for shell in ["bash", "zsh", "fish"] {
         let out = Command::new(crate::support::bin())
