@@ -200,26 +200,7 @@ impl RemoteSession {
     /// Stops every process and proxy this session started (not anyone else's); nothing can be
     /// started through it afterwards.
     pub fn stop_all(&mut self) {
-        let (processes, proxies) = {
-            let mut s = self.started.lock();
-            s.closed = true;
-            (s.processes.clone(), s.proxies.clone())
-        };
-        // Proxies first (quick), so a slow process stop leaves no listener behind.
-        for id in proxies {
-            let _ = tool(
-                &mut self.client,
-                "proxy",
-                json!({"action": "stop", "id": id, "path": self.root}),
-            );
-        }
-        for id in processes {
-            let _ = tool(
-                &mut self.client,
-                "proc",
-                json!({"action": "stop", "process_id": id, "path": self.root}),
-            );
-        }
+        stop_started(&mut self.client, &self.root, &self.started, false);
         let mut s = self.started.lock();
         s.processes.clear();
         s.proxies.clear();
@@ -324,24 +305,27 @@ impl Killer {
     /// Kills every process and stops every proxy the session started and has not yet stopped,
     /// however far its graceful stop got.
     pub fn kill_all(&mut self) {
-        let (processes, proxies) = {
-            let mut s = self.started.lock();
-            s.closed = true;
-            (s.processes.clone(), s.proxies.clone())
-        };
-        for id in proxies {
-            let _ = tool(
-                &mut self.client,
-                "proxy",
-                json!({"action": "stop", "id": id, "path": self.root}),
-            );
-        }
-        for id in processes {
-            let _ = tool(
-                &mut self.client,
-                "proc",
-                json!({"action": "stop", "process_id": id, "force": true, "path": self.root}),
-            );
-        }
+        stop_started(&mut self.client, &self.root, &self.started, true);
+    }
+}
+
+/// Marks the session closed, then stops its proxies (first: quick, so a slow process stop leaves
+/// no listener behind) and its processes; `force` kills the processes at once.
+fn stop_started(client: &mut Client, root: &Path, started: &Mutex<Started>, force: bool) {
+    let (processes, proxies) = {
+        let mut s = started.lock();
+        s.closed = true;
+        (s.processes.clone(), s.proxies.clone())
+    };
+    for id in proxies {
+        let _ = tool(
+            client,
+            "proxy",
+            json!({"action": "stop", "id": id, "path": root}),
+        );
+    }
+    for id in processes {
+        let args = json!({"action": "stop", "process_id": id, "force": force, "path": root});
+        let _ = tool(client, "proc", args);
     }
 }

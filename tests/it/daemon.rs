@@ -17,7 +17,7 @@ use std::{
 
 use serde_json::{Value, json};
 
-use crate::support::{bin, wait_until};
+use crate::support::{announced_proxy, bin, printed_pid, wait_until};
 
 /// A private daemon world: its own socket and state dir; Drop stops any daemon that lives there.
 pub struct Env {
@@ -1003,23 +1003,6 @@ fn up_with_a_daemon_running_runs_the_scripts_there() {
     // Output was streamed with the prefix (it may be cut short by the teardown, but the ready
     // line came before CMD ran).
     assert!(stdout.contains("web | READY"), "{stdout}");
-}
-
-/// The pid a script printed as `pid=N` in `agnt up`'s prefixed output.
-fn printed_pid(out: &str, name: &str) -> Option<i32> {
-    out.lines()
-        .filter(|l| l.starts_with(name))
-        .find_map(|l| l.split("pid=").nth(1))
-        .and_then(|p| p.trim().parse().ok())
-}
-
-/// The URL `agnt up` announced for proxy `name`.
-fn announced_proxy(out: &str, name: &str) -> Option<String> {
-    let marker = format!("agnt: proxy {name} listening on ");
-    out.lines()
-        .find_map(|l| l.strip_prefix(&marker))
-        .and_then(|rest| rest.split_whitespace().next())
-        .map(str::to_string)
 }
 
 #[test]

@@ -168,3 +168,20 @@ pub fn live_group_members(pgid: i32) -> Vec<i32> {
     }
     out
 }
+
+/// The pid a script printed as `pid=N` in `agnt up`'s prefixed output.
+pub fn printed_pid(out: &str, name: &str) -> Option<i32> {
+    out.lines()
+        .filter(|l| l.starts_with(name))
+        .find_map(|l| l.split("pid=").nth(1))
+        .and_then(|p| p.trim().parse().ok())
+}
+
+/// The URL `agnt up` announced for proxy `name`.
+pub fn announced_proxy(out: &str, name: &str) -> Option<String> {
+    let marker = format!("agnt: proxy {name} listening on ");
+    out.lines()
+        .find_map(|l| l.strip_prefix(&marker))
+        .and_then(|rest| rest.split_whitespace().next())
+        .map(str::to_string)
+}

@@ -4,7 +4,7 @@ use std::{path::Path, time::Duration};
 
 use rustix::process::Signal;
 
-use crate::support::{Spawned, agnt, live_group_members, wait_until};
+use crate::support::{Spawned, agnt, announced_proxy, live_group_members, printed_pid, wait_until};
 
 /// Kills the listed process groups when dropped, so a failing test leaves no script behind.
 struct KillGroups(Vec<i32>);
@@ -34,14 +34,6 @@ fn up(dir: &Path, args: &[&str]) -> Spawned {
         .env("AGNT_SOCKET", dir.join("agnt.sock"))
         .env_remove("RUST_LOG");
     Spawned::new(cmd)
-}
-
-/// The pid a script printed as `pid=N` (its own pid, which is also its process group).
-fn printed_pid(out: &str, name: &str) -> Option<i32> {
-    out.lines()
-        .filter(|l| l.starts_with(name))
-        .find_map(|l| l.split("pid=").nth(1))
-        .and_then(|p| p.trim().parse().ok())
 }
 
 #[test]
@@ -216,15 +208,6 @@ fn http_get(url: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The URL `agnt up` printed for proxy `name`.
-fn proxy_url(out: &str, name: &str) -> Option<String> {
-    let marker = format!("agnt: proxy {name} listening on ");
-    out.lines()
-        .find_map(|l| l.strip_prefix(&marker))
-        .and_then(|rest| rest.split_whitespace().next())
-        .map(str::to_string)
-}
-
 #[test]
 fn proxies_start_from_config_and_on_the_script_url() {
     let dir = project("");
@@ -245,14 +228,14 @@ fn proxies_start_from_config_and_on_the_script_url() {
     assert!(
         wait_until(Duration::from_secs(20), || {
             let out = up.stdout();
-            proxy_url(&out, "web").is_some() && proxy_url(&out, "fixed").is_some()
+            announced_proxy(&out, "web").is_some() && announced_proxy(&out, "fixed").is_some()
         }),
         "proxies were not announced: {}{}",
         up.stdout(),
         up.stderr()
     );
     let out = up.stdout();
-    let web = proxy_url(&out, "web").unwrap();
+    let web = announced_proxy(&out, "web").unwrap();
     let page = http_get(&format!("{web}/index.html"));
     assert!(
         page.starts_with("HTTP/1.") && page.contains(" 200 OK"),
