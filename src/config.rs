@@ -444,25 +444,13 @@ fn value_string(v: &KdlValue) -> String {
     }
 }
 
-/// Parses `90s`, `5m`, `1h`, `500ms`, or plain seconds.
+/// Parses `90s`, `5m`, `1h30m`, `500ms` (the traffic log's duration syntax), or plain seconds.
 pub fn parse_duration(s: &str) -> Option<Duration> {
     let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: f64 = num.parse().ok()?;
-    if !n.is_finite() || n < 0.0 {
-        return None;
+    match s.parse::<u64>() {
+        Ok(secs) => Some(Duration::from_secs(secs)),
+        Err(_) => crate::proxy::traffic::parse_duration(s),
     }
-    let secs = match unit.trim() {
-        "" | "s" => n,
-        "ms" => n / 1000.0,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return None,
-    };
-    Duration::try_from_secs_f64(secs).ok()
 }
 
 #[cfg(test)]
@@ -623,6 +611,11 @@ hooks {
         assert_eq!(parse_duration("x"), None);
         assert_eq!(parse_duration("5y"), None);
         assert_eq!(parse_duration("-1s"), None);
+        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(
+            parse_duration("99999999999999999999h99999999999999999999h"),
+            None
+        );
     }
 
     #[test]

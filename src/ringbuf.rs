@@ -101,7 +101,9 @@ impl RingBuffer {
         if dropped {
             self.overflow.store(true, Ordering::Release);
         }
-        self.total.store(total, Ordering::Release);
+        // Two writers can leave the lock in one order and get here in the other: never let the
+        // published end offset go backwards.
+        self.total.fetch_max(total, Ordering::Release);
         total
     }
 

@@ -315,7 +315,7 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
             _ => return None,
         };
         rest = &rest[unit_len..];
-        total += Duration::try_from_secs_f64(secs).ok()?;
+        total = total.checked_add(Duration::try_from_secs_f64(secs).ok()?)?;
     }
     Some(total)
 }

@@ -69,7 +69,7 @@ impl ProcessManager {
                         killed.len()
                     );
                 }
-                file.write(&[]);
+                file.write(Vec::new);
                 Some(file)
             }
             None => None,
@@ -377,10 +377,10 @@ impl Shared {
 
     pub(crate) fn write_orphans(&self) {
         if let Some(o) = &self.orphans {
-            let live: Vec<_> = self
-                .registry
-                .values_where(|p| !p.state().is_terminal() && p.pid().is_some());
-            o.write(&live);
+            o.write(|| {
+                self.registry
+                    .values_where(|p| !p.state().is_terminal() && p.pid().is_some())
+            });
         }
     }
 

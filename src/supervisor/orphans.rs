@@ -103,9 +103,13 @@ impl OrphanFile {
         kill_orphans(&record)
     }
 
-    /// Rewrites the file with `live` (temp file + rename). Errors are logged, not returned:
-    /// the orphan file is a safety net, not a reason to fail a start.
-    pub(crate) fn write(&self, live: &[Arc<ManagedProcess>]) {
+    /// Rewrites the file with the processes `live` returns (temp file + rename). `live` runs
+    /// under the file's write lock, so concurrent writers land in the order they looked at the
+    /// registry. Errors are logged, not returned: the orphan file is a safety net, not a reason
+    /// to fail a start.
+    pub(crate) fn write(&self, live: impl FnOnce() -> Vec<Arc<ManagedProcess>>) {
+        let _g = self.write_lock.lock();
+        let live = live();
         let record = OrphanRecord {
             owner_pid: std::process::id(),
             processes: live
@@ -128,7 +132,6 @@ impl OrphanFile {
         let Ok(json) = serde_json::to_vec_pretty(&record) else {
             return;
         };
-        let _g = self.write_lock.lock();
         let n = self.tmp_seq.fetch_add(1, Ordering::Relaxed);
         let tmp = self
             .path
@@ -146,6 +149,10 @@ impl OrphanFile {
         let _ = fs::remove_file(&self.path);
     }
 }
+
+/// How far a group leader's start time may lie from the recorded `started_at` (the boot time in
+/// /proc has whole-second precision).
+const START_TOLERANCE_MICROS: u64 = 3_000_000;
 
 /// Kills the recorded groups if their owner is dead; returns the pgids signalled.
 pub fn kill_orphans(record: &OrphanRecord) -> Vec<u32> {
@@ -168,6 +175,20 @@ pub fn kill_orphans(record: &OrphanRecord) -> Vec<u32> {
         }
         // Only a group that still has a live member with exactly this pgid.
         if !procfs::group_alive(e.pgid) {
+            continue;
+        }
+        // While a group exists the kernel hands out no pid equal to its id, so a group whose
+        // leader is gone is ours. A live leader must be the process we started: a reused pid
+        // that leads a new group of its own has another start time.
+        if let Some(leader_start) = procfs::start_time_micros(e.pgid)
+            && e.started_at != 0
+            && leader_start.abs_diff(e.started_at) > START_TOLERANCE_MICROS
+        {
+            log::info!(
+                "pid {} was reused since {} started; not killing it",
+                e.pgid,
+                e.id
+            );
             continue;
         }
         log::info!(
@@ -205,7 +226,7 @@ mod tests {
         let f = OrphanFile::open(dir.path()).unwrap();
         fs::write(dir.path().join(FILE_NAME), "{not json").unwrap();
         assert!(f.kill_previous().is_empty());
-        f.write(&[]);
+        f.write(Vec::new);
         let back: OrphanRecord =
             serde_json::from_str(&fs::read_to_string(dir.path().join(FILE_NAME)).unwrap()).unwrap();
         assert_eq!(back.owner_pid, std::process::id());

@@ -15,6 +15,8 @@ pub struct Stat {
     pub ppid: u32,
     /// Process group id.
     pub pgrp: u32,
+    /// Start time in clock ticks since boot (field 22), when the line has it.
+    pub start_ticks: Option<u64>,
 }
 
 impl Stat {
@@ -37,12 +39,30 @@ pub fn parse_stat(line: &str) -> Option<Stat> {
     let state = rest.next()?.chars().next()?;
     let ppid = rest.next()?.parse().ok()?;
     let pgrp = rest.next()?.parse().ok()?;
+    // Fields 6..=21 (session ... itrealvalue), then starttime.
+    let start_ticks = rest.nth(16).and_then(|t| t.parse().ok());
     Some(Stat {
         pid,
         state,
         ppid,
         pgrp,
+        start_ticks,
     })
+}
+
+/// When `pid` started, in Unix microseconds (from its start ticks and the boot time); `None` if
+/// it is gone or `/proc` does not say. Precision: about a second (the boot time is whole seconds).
+pub fn start_time_micros(pid: u32) -> Option<u64> {
+    let ticks = stat(pid)?.start_ticks?;
+    let btime: u64 = fs::read_to_string("/proc/stat")
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()?;
+    // USER_HZ, the unit of /proc's tick fields, is 100 on every Linux ABI.
+    Some(btime * 1_000_000 + ticks * 10_000)
 }
 
 /// Reads `/proc/<pid>/stat`; `None` if the process is gone.
@@ -91,12 +111,21 @@ mod tests {
                 pid: 1234,
                 state: 'S',
                 ppid: 1,
-                pgrp: 1234
+                pgrp: 1234,
+                start_ticks: None,
             }
         );
         let s = parse_stat("77 (a (weird) name) Z 5 70 70").unwrap();
         assert_eq!((s.pid, s.state, s.ppid, s.pgrp), (77, 'Z', 5, 70));
         assert!(!s.is_alive());
+        let full = "9 (x) S 1 9 9 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 4242 1000 10";
+        assert_eq!(parse_stat(full).unwrap().start_ticks, Some(4242));
+        let me = start_time_micros(std::process::id()).expect("our own start time");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_micros() as u64;
+        assert!(me <= now + 2_000_000, "{me} vs {now}");
     }
 
     #[test]

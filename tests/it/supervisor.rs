@@ -611,6 +611,52 @@ fn cleanup_port_frees_a_port_held_by_a_child() {
     assert!(pm.cleanup_port(port).unwrap().is_empty());
 }
 
+fn unix_micros_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as u64
+}
+
+#[test]
+fn orphan_entry_whose_pid_was_reused_is_left_alone() {
+    let state = tempfile::tempdir().unwrap();
+    // A live group leader that started now, recorded as if it had started long ago: the pid
+    // belongs to someone else, whose group must survive.
+    let mut other = spawn::command("sleep")
+        .arg("1000")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pgid = other.id();
+    let _guard = GroupGuard(pgid);
+    let record = orphans::OrphanRecord {
+        owner_pid: u32::MAX,
+        processes: vec![orphans::OrphanEntry {
+            id: "old".into(),
+            project: PathBuf::from("/x"),
+            pid: pgid,
+            pgid,
+            started_at: unix_micros_now() - 3_600_000_000,
+        }],
+    };
+    fs::write(
+        state.path().join(orphans::FILE_NAME),
+        serde_json::to_string(&record).unwrap(),
+    )
+    .unwrap();
+    let _pm = ProcessManager::new(ManagerConfig {
+        state_dir: Some(state.path().to_path_buf()),
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(
+        other.try_wait().unwrap().is_none(),
+        "an unrelated group was killed"
+    );
+    assert!(procfs::group_alive(pgid));
+}
+
 #[test]
 fn orphan_file_from_a_dead_owner_is_cleaned_up() {
     let state = tempfile::tempdir().unwrap();
@@ -638,7 +684,7 @@ fn orphan_file_from_a_dead_owner_is_cleaned_up() {
             project: PathBuf::from("/x"),
             pid: pgid,
             pgid,
-            started_at: 1,
+            started_at: unix_micros_now(),
         }],
     };
     let file = state.path().join(orphans::FILE_NAME);
