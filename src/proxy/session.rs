@@ -343,7 +343,14 @@ impl Conn {
                 }
                 BACKPRESSURE
             }
-            Mode::Http => http::MAX_HEAD + 1,
+            Mode::Http => {
+                // Answers the proxy makes itself (agnt.js, 404s, 502s) queue in `cout`: a client
+                // that sends requests without reading them is not read either.
+                if self.cout.len() - self.cout_pos > BACKPRESSURE {
+                    return false;
+                }
+                http::MAX_HEAD + 1
+            }
             Mode::Tunnel => {
                 if self.up_pending() > BACKPRESSURE {
                     return false;
@@ -628,6 +635,7 @@ impl Conn {
         self.send_client(&resp);
         self.cin.clear();
         self.close_after = true;
+        self.head_started = None;
         self.up = None;
     }
 
@@ -660,7 +668,7 @@ impl Conn {
                 return progress;
             }
             if self.ex.is_none() {
-                if self.cin.is_empty() {
+                if self.cin.is_empty() || self.cout.len() - self.cout_pos > BACKPRESSURE {
                     return progress;
                 }
                 if self.head_started.is_none() {
@@ -1397,6 +1405,15 @@ impl Conn {
             return true;
         }
         if self.mode != Mode::Http || self.ex.is_some() {
+            return false;
+        }
+        if self.close_after {
+            // Already answered and closing: a client that does not read its answer gets until
+            // the idle timeout, then it is dropped (no second answer is ever queued).
+            if now.duration_since(self.last_activity) > cfg.idle_timeout {
+                self.closed = true;
+                return true;
+            }
             return false;
         }
         if let Some(t) = self.head_started {

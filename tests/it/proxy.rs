@@ -1188,3 +1188,28 @@ fn random_bytes_never_wedge_the_loop() {
     );
     assert_eq!(px.p.status()["restart_count"], 0);
 }
+
+#[test]
+fn pipelined_requests_from_a_slow_reader_are_all_answered() {
+    // 200 requests for the 57 KB script, sent at once and read only afterwards: the proxy stops
+    // reading this client while its answers pile up (bounded), and resumes as they drain.
+    let up = Upstream::start(echo());
+    let px = Px::start(&up.url(), |_| {});
+    let mut c = px.client();
+    let one = b"GET /__agnt/agnt.js HTTP/1.1\r\nHost: proxy.test\r\n\r\n";
+    let n = 200;
+    c.send(&one.repeat(n));
+    let mut other = px.client();
+    assert_eq!(
+        other.get("/").status,
+        200,
+        "another client is served meanwhile"
+    );
+    for i in 0..n {
+        let r = c
+            .read_response("GET")
+            .unwrap_or_else(|| panic!("answer {i} missing"));
+        assert_eq!(r.status, 200);
+        assert!(r.body.len() > 10_000);
+    }
+}
