@@ -99,8 +99,22 @@ impl Session {
             return;
         }
         let cancel = Arc::new(AtomicBool::new(false));
-        self.inflight.lock().insert(req.id.clone(), cancel.clone());
+        {
+            let mut inflight = self.inflight.lock();
+            if inflight.contains_key(&req.id) {
+                drop(inflight);
+                let resp = Response::err(
+                    Some(req.id),
+                    code::INVALID_REQUEST,
+                    "a call with this id is still running; use a new id for each request",
+                );
+                let _ = self.sender.send(resp.into());
+                return;
+            }
+            inflight.insert(req.id.clone(), cancel.clone());
+        }
         self.running.fetch_add(1, Ordering::Relaxed);
+        let req_id = req.id.clone();
         let this = self.clone();
         let job = Box::new(move || {
             let id = req.id.clone();
@@ -115,7 +129,14 @@ impl Session {
         });
         if let Err(e) = pool().submit(job) {
             log::error!("cannot start a call thread: {e}");
+            self.inflight.lock().remove(&req_id);
             self.running.fetch_sub(1, Ordering::Relaxed);
+            let resp = Response::err(
+                Some(req_id),
+                code::INTERNAL_ERROR,
+                format!("cannot start the call: {e}"),
+            );
+            let _ = self.sender.send(resp.into());
         }
     }
 

@@ -390,7 +390,9 @@ impl Shared {
         for p in self.registry.values() {
             let lost = match p.state() {
                 State::Starting => p.created.elapsed() > STARTING_LIMIT,
-                State::Running => p.pid().is_some_and(|pid| procfs::stat(pid).is_none()),
+                State::Running => {
+                    !p.is_reaped() && p.pid().is_some_and(|pid| procfs::stat(pid).is_none())
+                }
                 _ => false,
             };
             if lost && p.fail("lost: the health check found it gone".into()) {

@@ -102,6 +102,9 @@ pub struct ManagedProcess {
     stderr: RingBuffer,
     combined: RingBuffer,
     open_pumps: AtomicU8,
+    /// Set by the waiter as soon as the child is reaped, before its exit is published: the
+    /// health check must not take the gap for a lost process.
+    reaped: std::sync::atomic::AtomicBool,
     /// Counted in the manager's `active` counter (set at spawn, cleared once at exit).
     pub(crate) counted_active: AtomicBool,
     /// When the entry was created (the health check's Starting limit counts from here).
@@ -132,6 +135,7 @@ impl ManagedProcess {
             stderr: RingBuffer::new(cap),
             combined: RingBuffer::new(cap),
             open_pumps: AtomicU8::new(0),
+            reaped: std::sync::atomic::AtomicBool::new(false),
             counted_active: AtomicBool::new(false),
             created: Instant::now(),
             events: Mutex::new(()),
@@ -443,12 +447,18 @@ impl ManagedProcess {
     }
 
     /// Marks a process that never ran (or was lost) as Failed with a reason.
+    /// The waiter has reaped the child (its exit may not be published yet).
+    pub(crate) fn is_reaped(&self) -> bool {
+        self.reaped.load(Ordering::Acquire)
+    }
+
     pub(crate) fn fail(&self, reason: String) -> bool {
-        *self.fail_reason.lock() = Some(reason);
         let ok = [State::Starting, State::Running, State::Stopping]
             .into_iter()
             .any(|from| self.state.transition(from, State::Failed).is_ok());
         if ok {
+            // Only the transition that won names the reason; a real exit keeps its own.
+            *self.fail_reason.lock() = Some(reason);
             let _ = self.ended_us.compare_exchange(
                 0,
                 now_micros(),
@@ -519,6 +529,7 @@ impl ManagedProcess {
                 }
             }
         };
+        self.reaped.store(true, Ordering::Release);
         self.wait_until(DRAIN_WAIT, || self.open_pumps.load(Ordering::Acquire) == 0);
         self.record_exit(status);
     }

@@ -238,6 +238,11 @@ fn cancel_stops_a_waiting_call_while_other_calls_proceed() {
         })
     });
     assert!(got_progress, "{:?}", m.rpc.notifications);
+    // A second call reusing the running call's id is refused; the first one is unaffected.
+    m.rpc.send(&json!({"jsonrpc": "2.0", "id": slow, "method": "tools/call", "params": {"name": "daemon", "arguments": {}}}));
+    let dup = m.rpc.response();
+    assert_eq!(dup["id"], slow);
+    assert_eq!(dup["error"]["code"], -32600, "{dup}");
     let t = Instant::now();
     m.rpc.send(&json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": slow, "reason": "test"}}));
     let r = m.rpc.response();
