@@ -303,6 +303,22 @@ fn foreground_runs_return_exit_code_runtime_and_output() {
     assert_eq!(v["stdout"], "hello\n");
     let v = m.rpc.ok("run", json!({"raw": true, "command": "sleep", "args": ["30"], "id": "slow", "mode": "foreground", "timeout": 0.5}));
     assert_eq!(v["timed_out"], true, "{v}");
+    // A foreground run never attaches to (and so never stops) a process someone else started.
+    m.rpc.ok(
+        "run",
+        json!({"raw": true, "command": "sleep", "args": ["30"], "id": "bg"}),
+    );
+    let e = m.rpc.err("run", json!({"raw": true, "command": "sleep", "args": ["30"], "id": "bg", "mode": "foreground", "timeout": 0.5}));
+    assert!(e.contains("already running"), "{e}");
+    assert_eq!(
+        m.rpc
+            .ok("proc", json!({"action": "status", "process_id": "bg"}))["state"],
+        "running"
+    );
+    m.rpc.ok(
+        "proc",
+        json!({"action": "stop", "process_id": "bg", "force": true}),
+    );
     // detect + script resolution through package.json.
     std::fs::write(
         env.project.join("package.json"),

@@ -191,6 +191,17 @@ fn call(ctx: &Ctx, c: &Call<'_>) -> Result<Value, ToolError> {
     let timeout = timeout_arg(c, Duration::from_secs(600), Duration::from_secs(24 * 3600))?;
     let spec = resolve(c)?;
     let pm = ctx.pm()?;
+    if mode != "background"
+        && let Some(live) = pm.get(&spec.project, &spec.id)
+        && !live.state().is_terminal()
+    {
+        // Waiting on (and, on timeout or cancel, stopping) a process someone else started
+        // would be a surprise: a foreground run always gets a process of its own.
+        return Err(ToolError::new(format!(
+            "process {:?} is already running; a foreground run needs its own: pass another id, or stop it first (proc stop)",
+            spec.id
+        )));
+    }
     let (p, outcome) = pm.start_or_reuse(spec)?;
     let mut v = json!({
         "process_id": p.id(),
