@@ -17,7 +17,7 @@ use std::{
 
 use serde_json::{Value, json};
 
-use crate::support::{announced_proxy, bin, printed_pid, wait_until};
+use crate::support::{KillGroups, announced_proxy, bin, printed_pid, wait_until};
 
 /// A private daemon world: its own socket and state dir; Drop stops any daemon that lives there.
 pub struct Env {
@@ -1093,15 +1093,7 @@ fn up_with_a_daemon_running_kills_at_once_on_a_second_signal() {
         up.stderr()
     );
     let pid = printed_pid(&up.stdout(), "stubborn").unwrap();
-    struct KillGroup(i32);
-    impl Drop for KillGroup {
-        fn drop(&mut self) {
-            if let Some(p) = rustix::process::Pid::from_raw(self.0) {
-                let _ = rustix::process::kill_process_group(p, rustix::process::Signal::KILL);
-            }
-        }
-    }
-    let _guard = KillGroup(pid);
+    let _guard = KillGroups(vec![pid]);
     up.signal(rustix::process::Signal::INT);
     assert!(
         wait_until(Duration::from_secs(5), || up.stderr().contains("stopping")),

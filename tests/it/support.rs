@@ -185,3 +185,16 @@ pub fn announced_proxy(out: &str, name: &str) -> Option<String> {
         .and_then(|rest| rest.split_whitespace().next())
         .map(str::to_string)
 }
+
+/// Kills the listed process groups when dropped, so a failing test leaves no script behind.
+pub struct KillGroups(pub Vec<i32>);
+
+impl Drop for KillGroups {
+    fn drop(&mut self) {
+        for pgid in &self.0 {
+            if let Some(pid) = rustix::process::Pid::from_raw(*pgid) {
+                let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+            }
+        }
+    }
+}

@@ -4,20 +4,9 @@ use std::{path::Path, time::Duration};
 
 use rustix::process::Signal;
 
-use crate::support::{Spawned, agnt, announced_proxy, live_group_members, printed_pid, wait_until};
-
-/// Kills the listed process groups when dropped, so a failing test leaves no script behind.
-struct KillGroups(Vec<i32>);
-
-impl Drop for KillGroups {
-    fn drop(&mut self) {
-        for pgid in &self.0 {
-            if let Some(pid) = rustix::process::Pid::from_raw(*pgid) {
-                let _ = rustix::process::kill_process_group(pid, Signal::KILL);
-            }
-        }
-    }
-}
+use crate::support::{
+    KillGroups, Spawned, agnt, announced_proxy, live_group_members, printed_pid, wait_until,
+};
 
 fn project(config: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
