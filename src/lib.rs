@@ -10,6 +10,7 @@ pub mod daemon;
 pub mod detect;
 pub mod error;
 pub mod mcp;
+pub mod paths;
 pub mod proxy;
 pub mod ringbuf;
 pub mod signals;
@@ -18,6 +19,7 @@ pub mod thread;
 pub mod toolcli;
 pub mod up;
 pub mod urlwatch;
+pub mod util;
 
 pub use error::{Error, Result};
 pub use proxy::{ProxyConfig, ProxyManager, ProxyServer};

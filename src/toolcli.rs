@@ -374,7 +374,7 @@ pub fn run(cmd: ToolCommand) -> ExitCode {
             let r = if standalone {
                 crate::mcp::bridge::standalone()
             } else {
-                crate::mcp::bridge::bridge(&socket.unwrap_or_else(daemon::socket_path))
+                crate::mcp::bridge::bridge(&socket.unwrap_or_else(crate::paths::socket_path))
             };
             return match r {
                 Ok(()) => ExitCode::SUCCESS,
@@ -633,7 +633,10 @@ fn connect_checked(socket: &Path) -> crate::Result<client::Client> {
 }
 
 fn socket_of(common: &Common) -> PathBuf {
-    common.socket.clone().unwrap_or_else(daemon::socket_path)
+    common
+        .socket
+        .clone()
+        .unwrap_or_else(crate::paths::socket_path)
 }
 
 /// Calls a tool over the daemon socket (starting the daemon) and prints the result.

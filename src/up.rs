@@ -107,7 +107,7 @@ impl Session {
         // A daemon runs: the scripts run there (agents and the CLI see them), output streams here.
         if !scripts.is_empty()
             && let Some(remote) =
-                crate::daemon::remote::RemoteSession::connect(&crate::daemon::socket_path(), &root)
+                crate::daemon::remote::RemoteSession::connect(&crate::paths::socket_path(), &root)
         {
             let entries = config
                 .as_ref()
@@ -117,10 +117,11 @@ impl Session {
         }
 
         let pm = ProcessManager::new(ManagerConfig {
-            state_dir: crate::supervisor::default_state_dir().map(|d| {
-                d.join("up")
-                    .join(format!("{:08x}", fnv1a(root.to_string_lossy().as_bytes())))
-            }),
+            state_dir: Some(
+                crate::paths::state_dir()
+                    .join("up")
+                    .join(format!("{:08x}", fnv1a(root.to_string_lossy().as_bytes()))),
+            ),
             subreaper: true,
             ..ManagerConfig::default()
         })?;

@@ -157,7 +157,7 @@ pub fn ensure_daemon(socket: &Path) -> Result<()> {
         return Ok(());
     }
     let dir = socket.parent().unwrap_or(Path::new("/"));
-    super::paths::private_dir(dir)
+    crate::paths::private_dir(dir)
         .map_err(|e| Error::io("creating the socket directory", Some(dir.into()), e))?;
     let lock_path = startup_lock_path(socket);
     let lock = fs::OpenOptions::new()
@@ -184,7 +184,7 @@ pub fn ensure_daemon(socket: &Path) -> Result<()> {
         "the agnt daemon did not answer on {} within {}s; see its log {}",
         socket.display(),
         START_TIMEOUT.as_secs(),
-        super::state_dir().join("daemon.log").display()
+        crate::paths::state_dir().join("daemon.log").display()
     )))
 }
 
@@ -193,8 +193,8 @@ pub fn ensure_daemon(socket: &Path) -> Result<()> {
 fn spawn_detached(socket: &Path) -> Result<()> {
     use std::process::Stdio;
     let exe = std::env::current_exe().map_err(|e| Error::io("finding the agnt binary", None, e))?;
-    let state = super::state_dir();
-    let _ = super::paths::private_dir(&state);
+    let state = crate::paths::state_dir();
+    let _ = crate::paths::private_dir(&state);
     let log = fs::OpenOptions::new()
         .create(true)
         .append(true)

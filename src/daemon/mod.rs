@@ -9,7 +9,6 @@
 
 pub mod client;
 pub mod http;
-pub mod paths;
 pub mod remote;
 
 use std::{
@@ -24,7 +23,7 @@ use std::{
     time::Duration,
 };
 
-pub use paths::{socket_path, state_dir, write_atomic};
+pub use crate::paths::{socket_path, state_dir};
 use serde_json::Value;
 
 use crate::{
@@ -33,6 +32,7 @@ use crate::{
         Ctx,
         jsonrpc::{Connection, Message, Response, Side, code},
     },
+    paths,
     proxy::{ProxyConfig, ProxyManager},
     supervisor::{ManagerConfig, ProcessManager},
 };

@@ -474,7 +474,7 @@ impl ProxyServer {
             "running": self.is_running(),
             "uptime": format!("{}s", s.started.elapsed().as_secs()),
             "uptime_seconds": s.started.elapsed().as_secs(),
-            "started_at": traffic::rfc3339(s.started_at),
+            "started_at": crate::util::time::rfc3339(s.started_at),
             "total_requests": l(&st.total_requests),
             "upstream_connects": l(&st.upstream_connects),
             "upstream_errors": l(&st.upstream_errors),

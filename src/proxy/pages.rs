@@ -14,7 +14,8 @@ use std::{
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 
-use super::traffic::{compact_stack, rfc3339};
+use super::traffic::compact_stack;
+use crate::util::time::rfc3339;
 
 /// Most sessions kept per proxy.
 pub const MAX_SESSIONS: usize = 100;

@@ -1672,7 +1672,7 @@ fn save_screenshot(
     let b64 = du
         .strip_prefix("data:image/png;base64,")
         .ok_or("screenshot data_url is not a base64 PNG")?;
-    let png = super::traffic::base64_decode(b64).ok_or("screenshot data_url: bad base64")?;
+    let png = crate::util::base64::base64_decode(b64).ok_or("screenshot data_url: bad base64")?;
     if png.len() > MAX_SCREENSHOT || !png.starts_with(b"\x89PNG\r\n\x1a\n") {
         return Err("screenshot is not a PNG (or too large)".into());
     }
@@ -1685,7 +1685,7 @@ fn save_screenshot(
         .config
         .screenshot_dir
         .clone()
-        .unwrap_or_else(|| crate::daemon::state_dir().join("screenshots"));
+        .unwrap_or_else(|| crate::paths::state_dir().join("screenshots"));
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

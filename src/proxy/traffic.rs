@@ -1,7 +1,6 @@
 //! The traffic log of one proxy: a bounded ring of entries (HTTP exchanges and browser events)
 //! behind one `parking_lot::RwLock`, with queries in time order, stats, lookup by id and a
-//! compact summary for agents. Also the small time helpers (RFC 3339, relative durations) and
-//! base64 the log needs.
+//! compact summary for agents.
 //!
 //! Writers hold the lock only to push an `Arc<Entry>`; readers clone the `Arc`s they need and
 //! format outside the lock.
@@ -9,14 +8,20 @@
 use std::{
     collections::{BTreeMap, HashMap, VecDeque},
     sync::Arc,
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::SystemTime,
 };
 
 use parking_lot::RwLock;
 use serde_json::{Map, Value, json};
 
 use super::{LogQuery, http::Header};
-use crate::{Error, Result};
+use crate::{
+    Result,
+    util::{
+        base64::base64,
+        time::{parse_time, rfc3339},
+    },
+};
 
 /// Bytes of each body kept in an HTTP entry.
 pub const BODY_CAPTURE: usize = 10 * 1024;
@@ -272,207 +277,6 @@ impl Filter {
         }
         true
     }
-}
-
-/// Parses `since`/`until`: RFC 3339, or a relative duration (`500ms`, `30s`, `5m`, `1h`, `2d`,
-/// also combined like `1h30m`) meaning that long before `now`.
-pub fn parse_time(s: &str, now: SystemTime) -> Result<SystemTime> {
-    let s = s.trim();
-    if let Some(d) = parse_duration(s) {
-        return Ok(now.checked_sub(d).unwrap_or(UNIX_EPOCH));
-    }
-    parse_rfc3339(s).ok_or_else(|| {
-        Error::invalid(format!(
-            "invalid time {s:?}: use RFC 3339 (2024-01-02T15:04:05Z) or a duration like 5m, 30s, 1h"
-        ))
-    })
-}
-
-/// Parses a duration like `500ms`, `30s`, `5m`, `1h30m`, `2d`.
-pub fn parse_duration(s: &str) -> Option<Duration> {
-    if s.is_empty() {
-        return None;
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let digits = rest
-            .bytes()
-            .take_while(|b| b.is_ascii_digit() || *b == b'.')
-            .count();
-        if digits == 0 {
-            return None;
-        }
-        let n: f64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest.bytes().take_while(|b| b.is_ascii_alphabetic()).count();
-        let secs = match &rest[..unit_len] {
-            "ms" => n / 1000.0,
-            "s" => n,
-            "m" => n * 60.0,
-            "h" => n * 3600.0,
-            "d" => n * 86400.0,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total = total.checked_add(Duration::try_from_secs_f64(secs).ok()?)?;
-    }
-    Some(total)
-}
-
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (i64::from(m) + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146097 + doe - 719468
-}
-
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719468;
-    let era = if z >= 0 { z } else { z - 146096 } / 146097;
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-/// Formats a time as RFC 3339 UTC with milliseconds (`2024-01-02T15:04:05.123Z`).
-pub fn rfc3339(t: SystemTime) -> String {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs() as i64;
-    let (y, m, day) = civil_from_days(secs.div_euclid(86400));
-    let rem = secs.rem_euclid(86400);
-    format!(
-        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        d.subsec_millis()
-    )
-}
-
-/// Parses RFC 3339 (`Z` or `±HH:MM`, optional fraction); `None` if malformed.
-pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
-    let b = s.as_bytes();
-    if b.len() < 20
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || !matches!(b[10], b'T' | b't' | b' ')
-        || b[13] != b':'
-        || b[16] != b':'
-    {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let part = s.get(r)?;
-        if part.bytes().all(|c| c.is_ascii_digit()) {
-            part.parse().ok()
-        } else {
-            None
-        }
-    };
-    let (y, mo, d, h, mi, se) = (
-        num(0..4)?,
-        num(5..7)?,
-        num(8..10)?,
-        num(11..13)?,
-        num(14..16)?,
-        num(17..19)?,
-    );
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
-        return None;
-    }
-    let mut i = 19;
-    let mut nanos: u64 = 0;
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        let start = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        if i == start {
-            return None;
-        }
-        let frac = &s[start..i.min(start + 9)];
-        nanos = frac.parse::<u64>().ok()? * 10u64.pow(9 - frac.len() as u32);
-    }
-    let offset: i64 = match b.get(i)? {
-        b'Z' | b'z' if i + 1 == b.len() => 0,
-        sign @ (b'+' | b'-') if i + 6 == b.len() && b[i + 3] == b':' => {
-            let oh = num(i + 1..i + 3)?;
-            let om = num(i + 4..i + 6)?;
-            let o = oh * 3600 + om * 60;
-            if *sign == b'+' { o } else { -o }
-        }
-        _ => return None,
-    };
-    let secs = days_from_civil(y, mo as u32, d as u32) * 86400 + h * 3600 + mi * 60 + se - offset;
-    let secs = u64::try_from(secs).ok()?;
-    Some(UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_nanos(nanos))
-}
-
-/// Standard base64 with padding.
-pub fn base64(data: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for c in data.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        out.push(A[(n >> 18) as usize & 63] as char);
-        out.push(A[(n >> 12) as usize & 63] as char);
-        out.push(if c.len() > 1 {
-            A[(n >> 6) as usize & 63] as char
-        } else {
-            '='
-        });
-        out.push(if c.len() > 2 {
-            A[n as usize & 63] as char
-        } else {
-            '='
-        });
-    }
-    out
-}
-
-/// Decodes standard base64 (padding optional, no whitespace); `None` if malformed.
-pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let s = s.trim_end_matches('=');
-    let val = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    };
-    if s.len() % 4 == 1 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(s.len() / 4 * 3 + 2);
-    for chunk in s.as_bytes().chunks(4) {
-        let mut n = 0u32;
-        for (i, &c) in chunk.iter().enumerate() {
-            n |= val(c)? << (18 - 6 * i);
-        }
-        out.push((n >> 16) as u8);
-        if chunk.len() > 2 {
-            out.push((n >> 8) as u8);
-        }
-        if chunk.len() > 3 {
-            out.push(n as u8);
-        }
-    }
-    Some(out)
 }
 
 fn headers_json(h: &[Header]) -> Value {
@@ -812,26 +616,6 @@ mod tests {
         assert_eq!(seqs, [3, 4]);
         lq.since = Some("yesterday".into());
         assert!(log.query(&lq).is_err());
-    }
-
-    #[test]
-    fn time_helpers() {
-        let t = parse_rfc3339("2024-02-29T23:59:58.5+01:00").unwrap();
-        assert_eq!(rfc3339(t), "2024-02-29T22:59:58.500Z");
-        assert_eq!(parse_rfc3339(&rfc3339(UNIX_EPOCH)), Some(UNIX_EPOCH));
-        assert!(parse_rfc3339("2024-13-01T00:00:00Z").is_none());
-        assert!(parse_rfc3339("2024-01-01T00:00:00").is_none());
-        assert!(parse_rfc3339("2024-01-01T00:00:00Zjunk").is_none());
-        assert_eq!(parse_duration("1h30m"), Some(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
-        assert_eq!(parse_duration("5x"), None);
-        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        for data in [&b""[..], b"f", b"fo", b"foo", b"foob", b"\xff\x00\x80"] {
-            assert_eq!(base64_decode(&base64(data)).as_deref(), Some(data));
-        }
-        assert!(base64_decode("Zm9v!").is_none());
-        assert!(base64_decode("Z").is_none());
     }
 
     #[test]

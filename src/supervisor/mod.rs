@@ -29,7 +29,6 @@ pub mod registry;
 pub mod spawn;
 
 pub use manager::ProcessManager;
-pub use orphans::default_state_dir;
 pub use output::compile_grep;
 pub use process::{AtomicState, ManagedProcess};
 pub use registry::Registry;

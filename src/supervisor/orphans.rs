@@ -10,10 +10,7 @@
 use std::{
     fs,
     path::{Path, PathBuf},
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::Arc,
 };
 
 use parking_lot::Mutex;
@@ -25,19 +22,6 @@ use crate::{Error, Result};
 
 /// File name of the orphan file inside the state directory.
 pub const FILE_NAME: &str = "pids.json";
-
-/// `$XDG_STATE_HOME/agnt`, else `~/.local/state/agnt` (`None` without either variable).
-pub fn default_state_dir() -> Option<PathBuf> {
-    let non_empty = |k: &str| {
-        std::env::var_os(k)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    if let Some(x) = non_empty("XDG_STATE_HOME").filter(|p| p.is_absolute()) {
-        return Some(x.join("agnt"));
-    }
-    non_empty("HOME").map(|h| h.join(".local/state/agnt"))
-}
 
 /// The file's content.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,7 +52,6 @@ pub struct OrphanEntry {
 pub(crate) struct OrphanFile {
     path: PathBuf,
     write_lock: Mutex<()>,
-    tmp_seq: AtomicU64,
 }
 
 impl OrphanFile {
@@ -79,7 +62,6 @@ impl OrphanFile {
         Ok(OrphanFile {
             path: dir.join(FILE_NAME),
             write_lock: Mutex::new(()),
-            tmp_seq: AtomicU64::new(0),
         })
     }
 
@@ -132,13 +114,7 @@ impl OrphanFile {
         let Ok(json) = serde_json::to_vec_pretty(&record) else {
             return;
         };
-        let n = self.tmp_seq.fetch_add(1, Ordering::Relaxed);
-        let tmp = self
-            .path
-            .with_extension(format!("json.{}.{n}.tmp", std::process::id()));
-        let res = fs::write(&tmp, &json).and_then(|()| fs::rename(&tmp, &self.path));
-        if let Err(e) = res {
-            let _ = fs::remove_file(&tmp);
+        if let Err(e) = crate::util::fs::write_atomic(&self.path, &json) {
             log::warn!("cannot write {}: {e}", self.path.display());
         }
     }

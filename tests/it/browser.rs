@@ -1107,14 +1107,14 @@ fn batch_and_screenshot_messages_over_the_channel() {
     assert_eq!(all["entries"][0]["page_id"], "tab-b");
     // Screenshots: bad ones are refused with an error the page sees, a good one is written.
     let png = b"\x89PNG\r\n\x1a\nrest-of-png";
-    let b64 = agnt::proxy::traffic::base64(png);
+    let b64 = agnt::util::base64::base64(png);
     for (data_url, ok) in [
         ("data:image/png;base64,@@@".to_string(), false),
         ("data:image/jpeg;base64,AAAA".to_string(), false),
         (
             format!(
                 "data:image/png;base64,{}",
-                agnt::proxy::traffic::base64(b"GIF89a")
+                agnt::util::base64::base64(b"GIF89a")
             ),
             false,
         ),

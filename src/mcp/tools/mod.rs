@@ -200,7 +200,7 @@ impl Ctx {
                 })
             })
             .collect();
-        if let Err(e) = crate::daemon::write_atomic(
+        if let Err(e) = crate::util::fs::write_atomic(
             &dir.join("proxies.json"),
             &serde_json::to_vec_pretty(&list).unwrap_or_default(),
         ) {
@@ -483,31 +483,7 @@ pub fn input(props: Value, required: &[&str]) -> Value {
     v
 }
 
-/// Formats a duration the way results show it (`1.234s`).
-pub fn fmt_duration(d: Duration) -> String {
-    format!("{:.3}s", d.as_secs_f64())
-}
-
-/// Parses `5s`, `500ms`, `2m`, `1h` or a bare number of seconds.
-pub fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    let (num, unit) = s
-        .find(|c: char| c.is_ascii_alphabetic())
-        .map(|i| s.split_at(i))
-        .unwrap_or((s, "s"));
-    let n: f64 = num.trim().parse().ok()?;
-    if !n.is_finite() || n < 0.0 {
-        return None;
-    }
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return None,
-    };
-    Duration::try_from_secs_f64(secs).ok()
-}
+pub use crate::util::duration::format as fmt_duration;
 
 /// A timeout argument: number of seconds or a duration string; default and cap apply.
 pub fn timeout_arg(
@@ -521,7 +497,7 @@ pub fn timeout_arg(
             .as_f64()
             .and_then(|f| Duration::try_from_secs_f64(f).ok())
             .ok_or_else(|| ToolError::new("timeout must be a non-negative number of seconds"))?,
-        Some(Value::String(s)) => parse_duration(s).ok_or_else(|| {
+        Some(Value::String(s)) => crate::util::duration::parse(s).ok_or_else(|| {
             ToolError::new(format!(
                 "invalid timeout {s:?}; use seconds or a duration like \"30s\", \"2m\""
             ))
@@ -580,18 +556,6 @@ mod tests {
         assert!(e.contains("between 1 and 10"), "{e}");
         assert!(check(json!({"id": "a", "n": 0})).is_err());
         assert!(check(json!({"id": "a", "n": 2.5})).is_err());
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("5s"), Some(Duration::from_secs(5)));
-        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
-        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
-        assert_eq!(parse_duration("3"), Some(Duration::from_secs(3)));
-        assert_eq!(parse_duration("-1s"), None);
-        assert_eq!(parse_duration("1y"), None);
-        assert_eq!(parse_duration(""), None);
-        assert_eq!(parse_duration("NaN"), None);
     }
 
     #[test]

@@ -154,7 +154,7 @@ fn call(ctx: &Ctx, c: &Call<'_>) -> Result<Value, ToolError> {
             let budget = c
                 .u64("max_result_bytes")
                 .map_or(crate::proxy::EXEC_RESULT_BUDGET, |n| n.max(256) as usize);
-            let dir = crate::daemon::state_dir().join("exec-results");
+            let dir = crate::paths::state_dir().join("exec-results");
             let mut v = out.budgeted(budget, &dir);
             v["message"] = if out.success {
                 format!("JavaScript executed in {} ms", out.duration_ms).into()

@@ -1,10 +1,10 @@
-//! Where the daemon lives on disk: socket (`$AGNT_SOCKET`, else `$XDG_RUNTIME_DIR/agnt/agnt.sock`,
-//! else `/tmp/agnt-$UID/agnt.sock`), state directory (`$AGNT_STATE_DIR`, else
-//! `$XDG_STATE_HOME/agnt`, else `~/.local/state/agnt`), and atomic file writes.
+//! The one lookup of where agnt lives on disk: the daemon socket (`$AGNT_SOCKET`, else
+//! `$XDG_RUNTIME_DIR/agnt/agnt.sock`, else `/tmp/agnt-$UID/agnt.sock`) and the state directory
+//! (`$AGNT_STATE_DIR`, else `$XDG_STATE_HOME/agnt`, else `~/.local/state/agnt`), plus private
+//! (0700) directory creation. What goes inside the state directory is `host::StateDir`'s business.
 
 use std::{
-    fs,
-    io::{self, Write},
+    fs, io,
     os::unix::fs::{DirBuilderExt, PermissionsExt},
     path::{Path, PathBuf},
 };
@@ -51,42 +51,18 @@ pub fn private_dir(dir: &Path) -> io::Result<()> {
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
 }
 
-/// Writes a file atomically: a temp file in the same directory, fsync, rename.
-pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        path.file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        std::process::id()
-    ));
-    {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, path)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn atomic_write_replaces() {
-        let dir = std::env::temp_dir().join(format!("agnt-paths-{}", std::process::id()));
-        let f = dir.join("x.json");
-        write_atomic(&f, b"1").unwrap();
-        write_atomic(&f, b"22").unwrap();
-        assert_eq!(fs::read(&f).unwrap(), b"22");
-        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1);
-        private_dir(&dir.join("p")).unwrap();
+    fn private_dir_is_0700() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a").join("p");
+        private_dir(&p).unwrap();
         assert_eq!(
-            fs::metadata(dir.join("p")).unwrap().permissions().mode() & 0o777,
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
             0o700
         );
-        fs::remove_dir_all(&dir).unwrap();
     }
 }
