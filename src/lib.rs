@@ -12,6 +12,7 @@ pub mod error;
 pub mod mcp;
 pub mod paths;
 pub mod proxy;
+pub mod registry;
 pub mod ringbuf;
 pub mod signals;
 pub mod supervisor;

@@ -22,7 +22,7 @@ use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 use serde_json::json;
 
-use crate::{Error, Result};
+use crate::{Error, Result, registry::Registry};
 
 mod event_loop;
 pub mod http;
@@ -584,38 +584,10 @@ impl Drop for ProxyServer {
     }
 }
 
-/// Registry wrapper: a `flurry` map keyed by id with the few operations the manager needs.
-#[derive(Debug)]
-struct Registry {
-    map: flurry::HashMap<String, Arc<ProxyServer>>,
-}
-
-impl Registry {
-    fn get(&self, id: &str) -> Option<Arc<ProxyServer>> {
-        self.map.pin().get(id).cloned()
-    }
-    fn insert_new(&self, id: String, p: Arc<ProxyServer>) -> bool {
-        self.map.pin().try_insert(id, p).is_ok()
-    }
-    fn remove(&self, id: &str) -> Option<Arc<ProxyServer>> {
-        self.map.pin().remove(id).cloned()
-    }
-    fn values(&self) -> Vec<Arc<ProxyServer>> {
-        let mut v: Vec<_> = self.map.pin().values().cloned().collect();
-        v.sort_by(|a, b| a.id().cmp(b.id()));
-        v
-    }
-    fn ids(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.map.pin().keys().cloned().collect();
-        v.sort();
-        v
-    }
-}
-
 /// The registry of proxies.
 #[derive(Debug)]
 pub struct ProxyManager {
-    proxies: Registry,
+    proxies: Registry<String, Arc<ProxyServer>>,
     total_started: AtomicU64,
     shutting_down: AtomicBool,
 }
@@ -623,9 +595,7 @@ pub struct ProxyManager {
 impl ProxyManager {
     pub fn new() -> Arc<ProxyManager> {
         Arc::new(ProxyManager {
-            proxies: Registry {
-                map: flurry::HashMap::new(),
-            },
+            proxies: Registry::new(),
             total_started: AtomicU64::new(0),
             shutting_down: AtomicBool::new(false),
         })
@@ -646,7 +616,7 @@ impl ProxyManager {
         }
         let id = config.id.clone();
         let p = Arc::new(ProxyServer::start(config)?);
-        if !self.proxies.insert_new(id.clone(), p.clone()) {
+        if self.proxies.insert_new(id.clone(), p.clone()).is_err() {
             p.stop_loop(Duration::from_secs(5));
             return Err(Error::AlreadyExists { kind: "proxy", id });
         }
@@ -673,7 +643,7 @@ impl ProxyManager {
         if let Some(p) = self.proxies.get(id) {
             return Ok(p);
         }
-        let all = self.proxies.values();
+        let all = self.sorted();
         let matches: Vec<_> = all
             .iter()
             .filter(|p| p.id().split(':').any(|c| c == id))
@@ -683,13 +653,19 @@ impl ProxyManager {
             [] => Err(Error::NotFound {
                 kind: "proxy",
                 id: id.to_string(),
-                known: self.proxies.ids(),
+                known: all.iter().map(|p| p.id().to_string()).collect(),
             }),
             many => Err(Error::invalid(format!(
                 "proxy id {id:?} is ambiguous: {}",
                 many.iter().map(|p| p.id()).collect::<Vec<_>>().join(", ")
             ))),
         }
+    }
+    /// Every proxy, by id.
+    fn sorted(&self) -> Vec<Arc<ProxyServer>> {
+        let mut v = self.proxies.values();
+        v.sort_by(|a, b| a.id().cmp(b.id()));
+        v
     }
     /// Proxies of one project (`Some`) or all (`None`).
     pub fn list(&self, project: Option<&Path>) -> Vec<Arc<ProxyServer>> {
@@ -702,7 +678,7 @@ impl ProxyManager {
     /// Stops every proxy; idempotent.
     pub fn shutdown(&self, deadline: Duration) {
         self.shutting_down.store(true, Ordering::SeqCst);
-        let all = self.proxies.values();
+        let all = self.sorted();
         for p in &all {
             p.shared.stopping.store(true, Ordering::SeqCst);
             p.shared.send(Control::Stop);
@@ -714,12 +690,7 @@ impl ProxyManager {
     }
     /// `{active, total_started}`.
     pub fn stats(&self) -> serde_json::Value {
-        let active = self
-            .proxies
-            .values()
-            .iter()
-            .filter(|p| p.is_running())
-            .count();
+        let active = self.sorted().iter().filter(|p| p.is_running()).count();
         json!({"active": active, "total_started": self.total_started.load(Ordering::Relaxed)})
     }
 }

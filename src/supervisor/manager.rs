@@ -22,8 +22,9 @@ use rustix::process::Signal;
 
 use super::{
     ManagedProcess, ManagerConfig, ManagerStats, ProcessSpec, StartOutcome, State,
-    orphans::OrphanFile, ports, procfs, reaper::Reaper, registry::Registry, spawn,
+    orphans::OrphanFile, ports, procfs, reaper::Reaper, spawn,
 };
+use crate::registry::Registry;
 use crate::{Error, Result, thread::JoinOnDrop};
 
 /// Deadlines below this are aggressive shutdowns (SIGKILL every group at once).

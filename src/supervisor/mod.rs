@@ -25,13 +25,12 @@ pub mod process;
 pub mod procfs;
 mod ready;
 mod reaper;
-pub mod registry;
 pub mod spawn;
 
+pub use crate::registry::Registry;
 pub use manager::ProcessManager;
 pub use output::compile_grep;
 pub use process::{AtomicState, ManagedProcess};
-pub use registry::Registry;
 
 /// What to run.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,4 +1,5 @@
-//! `Registry`: the concurrent map behind the process registry, a thin wrapper over `flurry`.
+//! `Registry`: the one concurrent map behind both managers' registries (processes and proxies),
+//! a thin wrapper over `flurry`.
 //!
 //! Callers see owned values (cheap clones such as `Arc`s) and never a guard, so no guard is
 //! ever held across a blocking call, and swapping flurry for papaya or dashmap touches only
