@@ -5,9 +5,12 @@
 
 use std::sync::Arc;
 
-use agnt::mcp::{
-    Ctx, Session,
-    jsonrpc::{Message, Request, Response},
+use agnt::{
+    host::Host,
+    mcp::{
+        Session, Toolbox,
+        jsonrpc::{Message, Request, Response},
+    },
     tools,
 };
 use divan::{Bencher, black_box};
@@ -56,7 +59,7 @@ fn check_args_proc(b: Bencher<'_, '_>) {
 fn session() -> Session {
     let (tx, rx) = crossbeam_channel::unbounded();
     std::mem::forget(rx);
-    Session::new(Ctx::for_tests(), tx)
+    Session::new(Arc::new(Toolbox::in_process(Host::for_tests())), tx)
 }
 
 #[divan::bench]

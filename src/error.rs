@@ -48,6 +48,12 @@ pub enum Error {
     Timeout(String),
     /// A TCP port is taken.
     PortInUse { addr: String, source: io::Error },
+    /// The daemon closed the connection before answering.
+    DaemonClosed,
+    /// The daemon is another version of agnt (`theirs`); the message names the fix.
+    VersionMismatch { theirs: String },
+    /// The daemon answered a request with a JSON-RPC error.
+    Daemon { code: i32, message: String },
     /// Anything else, already phrased for the user.
     Other(String),
 }
@@ -106,6 +112,14 @@ impl fmt::Display for Error {
             }
             Error::Timeout(msg) => write!(f, "timed out: {msg}"),
             Error::PortInUse { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
+            Error::DaemonClosed => write!(f, "the agnt daemon closed the connection"),
+            Error::VersionMismatch { theirs } => write!(
+                f,
+                "the running agnt daemon is version {theirs} but this agnt is {}; run `agnt daemon \
+                 restart` (it stops the daemon's processes) to switch to this version",
+                env!("CARGO_PKG_VERSION")
+            ),
+            Error::Daemon { code, message } => write!(f, "daemon error {code}: {message}"),
             Error::Other(msg) => write!(f, "{msg}"),
         }
     }

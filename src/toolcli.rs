@@ -372,9 +372,9 @@ pub fn run(cmd: ToolCommand) -> ExitCode {
     let (tool, common) = match cmd {
         ToolCommand::Mcp { standalone, socket } => {
             let r = if standalone {
-                crate::mcp::bridge::standalone()
+                crate::daemon::bridge::standalone()
             } else {
-                crate::mcp::bridge::bridge(&socket.unwrap_or_else(crate::paths::socket_path))
+                crate::daemon::bridge::bridge(&socket.unwrap_or_else(crate::paths::socket_path))
             };
             return match r {
                 Ok(()) => ExitCode::SUCCESS,
@@ -618,18 +618,7 @@ pub fn run(cmd: ToolCommand) -> ExitCode {
 
 /// A version-checked connection: the running daemon if one answers, else a freshly started one.
 fn connect_checked(socket: &Path) -> crate::Result<client::Client> {
-    let fast = client::Client::connect(socket, client::caller_project())
-        .and_then(|mut c| c.check_version().map(|_| c));
-    match fast {
-        Ok(c) => Ok(c),
-        Err(e) if e.to_string().contains("agnt daemon restart") => Err(e),
-        Err(_) => {
-            client::ensure_daemon(socket)?;
-            let mut c = client::Client::connect(socket, client::caller_project())?;
-            c.check_version()?;
-            Ok(c)
-        }
-    }
+    client::Client::connect_checked(socket, client::caller_project())
 }
 
 fn socket_of(common: &Common) -> PathBuf {
@@ -948,7 +937,7 @@ fn stop(socket: &Path, json_out: bool) -> ExitCode {
         Ok(_) => {}
         // We asked it to go: a daemon that closes the connection before its answer arrives is
         // doing what we asked, as long as it then exits (checked below).
-        Err(e) if client::is_closed(&e) && pid > 0 => {
+        Err(crate::Error::DaemonClosed) if pid > 0 => {
             log::debug!("daemon closed the connection after the shutdown request");
         }
         Err(e) => {

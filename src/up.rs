@@ -21,10 +21,7 @@ use crate::{
     Error, Result, config,
     config::ProxyEntry,
     proxy::{ProxyConfig, ProxyManager},
-    supervisor::{
-        CommandLine, ManagedProcess, ManagerConfig, OutputRequest, ProcessManager, ProcessSpec,
-        State,
-    },
+    supervisor::{CommandLine, ManagedProcess, OutputRequest, ProcessManager, ProcessSpec, State},
 };
 
 /// Options of `agnt up`.
@@ -116,20 +113,15 @@ impl Session {
             return remote::run(remote, &scripts, &entries, opts.cmd, cwd, signals);
         }
 
-        let pm = ProcessManager::new(ManagerConfig {
-            state_dir: Some(
-                crate::paths::state_dir()
-                    .join("up")
-                    .join(format!("{:08x}", fnv1a(root.to_string_lossy().as_bytes()))),
-            ),
-            subreaper: true,
-            ..ManagerConfig::default()
-        })?;
+        let host = Arc::new(crate::host::Host::new(crate::host::HostOptions::session(
+            root.clone(),
+        )));
+        let pm = host.pm()?.clone();
         let width = scripts.iter().map(|s| s.name.len()).max().unwrap_or(0);
         let printer = Arc::new(Printer::new(width));
         let (done_tx, done_rx) = crossbeam_channel::unbounded();
-        let proxies = ProxyManager::new();
-        let daemon = crate::daemon::serve_if_no_daemon(pm.clone(), proxies.clone(), root.clone());
+        let proxies = host.proxies().clone();
+        let daemon = crate::daemon::serve_if_no_daemon(host.clone());
         let mut session = Session {
             pm,
             proxies,
@@ -477,13 +469,6 @@ fn exit_status(p: &ManagedProcess) -> u8 {
     }
 }
 
-/// FNV-1a 32: a stable short hash for per-project state directories.
-fn fnv1a(bytes: &[u8]) -> u32 {
-    bytes.iter().fold(0x811c_9dc5, |h, &b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    })
-}
-
 /// Writes prefixed lines to stdout, one whole line at a time.
 struct Printer {
     color: bool,
@@ -565,12 +550,6 @@ mod tests {
         let mut buf = "no newline".to_string();
         p.complete_lines("", &mut buf);
         assert_eq!(buf, "no newline");
-    }
-
-    #[test]
-    fn fnv_is_stable() {
-        assert_eq!(fnv1a(b""), 0x811c_9dc5);
-        assert_eq!(fnv1a(b"a"), 0xe40c_292c);
     }
 }
 

@@ -1,5 +1,7 @@
-//! The client side of the daemon socket: connect, send MCP requests and wait for their answers,
-//! check the daemon's version, and start a detached daemon under a lock when none answers.
+//! The one client of the daemon socket, used by the stdio bridge, the CLI and `agnt up`:
+//! connect, check the daemon's version, start a detached daemon under a lock when none answers,
+//! send MCP requests and wait for their answers. Failures the callers branch on are variants of
+//! `Error` (`DaemonClosed`, `VersionMismatch`, `Daemon`), never matched by their text.
 
 use std::{
     fs,
@@ -14,6 +16,7 @@ use serde_json::{Value, json};
 use super::startup_lock_path;
 use crate::{
     Error, Result,
+    host::StateDir,
     mcp::{
         jsonrpc::{Connection, IoThreads, Message, Request, RequestId, Side},
         server::PROJECT_META,
@@ -22,14 +25,6 @@ use crate::{
 
 /// How long a client waits for a daemon it started.
 pub const START_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The message of the error a request gets when the daemon closes the connection first.
-pub const CLOSED: &str = "the agnt daemon closed the connection";
-
-/// Whether `e` is the daemon closing the connection before answering.
-pub fn is_closed(e: &Error) -> bool {
-    matches!(e, Error::Other(m) if m == CLOSED)
-}
 
 /// A connection to the daemon with request/response helpers.
 #[derive(Debug)]
@@ -50,7 +45,7 @@ impl Drop for Client {
 }
 
 impl Client {
-    /// Connects to a daemon socket.
+    /// Connects to a daemon socket (no version check: see [`Client::connect_checked`]).
     pub fn connect(socket: &Path, project: PathBuf) -> Result<Client> {
         let stream = UnixStream::connect(socket)
             .map_err(|e| Error::io("connecting to the agnt daemon", Some(socket.into()), e))?;
@@ -64,14 +59,41 @@ impl Client {
         })
     }
 
-    /// Sends a request and waits for its response (`None` timeout = forever).
+    /// A version-checked connection: the running daemon if one answers, else a freshly started
+    /// one. A daemon of another version is an error ([`Error::VersionMismatch`]), never
+    /// replaced behind the user's back.
+    pub fn connect_checked(socket: &Path, project: PathBuf) -> Result<Client> {
+        let fast = Client::connect(socket, project.clone()).and_then(|mut c| {
+            c.check_version()?;
+            Ok(c)
+        });
+        match fast {
+            Ok(c) => Ok(c),
+            Err(e @ Error::VersionMismatch { .. }) => Err(e),
+            Err(_) => {
+                ensure_daemon(socket)?;
+                let mut c = Client::connect(socket, project)?;
+                c.check_version()?;
+                Ok(c)
+            }
+        }
+    }
+
+    /// The raw connection (the bridge forwards the agent's messages over it). Requests this
+    /// client makes itself carry string ids starting with [`OWN_ID_PREFIX`].
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Sends a request and waits for its response (`None` timeout = forever); other messages
+    /// that arrive meanwhile are dropped.
     pub fn request(
         &mut self,
         method: &str,
         params: Value,
         timeout: Option<Duration>,
     ) -> Result<Value> {
-        let id = RequestId::Num(self.next_id);
+        let id = RequestId::Str(format!("{OWN_ID_PREFIX}{}", self.next_id));
         self.next_id += 1;
         self.conn
             .sender
@@ -83,7 +105,7 @@ impl Client {
                 }
                 .into(),
             )
-            .map_err(|_| Error::Other(CLOSED.into()))?;
+            .map_err(|_| Error::DaemonClosed)?;
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
             let msg = match deadline {
@@ -91,20 +113,17 @@ impl Client {
                     RecvTimeoutError::Timeout => {
                         Error::Timeout(format!("no answer to {method} from the agnt daemon"))
                     }
-                    RecvTimeoutError::Disconnected => Error::Other(CLOSED.into()),
+                    RecvTimeoutError::Disconnected => Error::DaemonClosed,
                 })?,
-                None => self
-                    .conn
-                    .receiver
-                    .recv()
-                    .map_err(|_| Error::Other(CLOSED.into()))?,
+                None => self.conn.receiver.recv().map_err(|_| Error::DaemonClosed)?,
             };
             if let Message::Response(r) = msg
                 && r.id.as_ref() == Some(&id)
             {
-                return r
-                    .outcome
-                    .map_err(|e| Error::Other(format!("daemon error {}: {}", e.code, e.message)));
+                return r.outcome.map_err(|e| Error::Daemon {
+                    code: e.code,
+                    message: e.message,
+                });
             }
         }
     }
@@ -114,7 +133,9 @@ impl Client {
         let v = self.request("server/discover", json!({}), Some(Duration::from_secs(5)))?;
         let theirs = v["serverInfo"]["version"].as_str().unwrap_or("unknown");
         if theirs != env!("CARGO_PKG_VERSION") {
-            return Err(Error::Other(version_mismatch(theirs)));
+            return Err(Error::VersionMismatch {
+                theirs: theirs.to_string(),
+            });
         }
         Ok(v)
     }
@@ -127,14 +148,8 @@ impl Client {
     }
 }
 
-/// The message for a bridge/CLI talking to a daemon of another version.
-pub fn version_mismatch(theirs: &str) -> String {
-    format!(
-        "the running agnt daemon is version {theirs} but this agnt is {}; run `agnt daemon restart` \
-         (it stops the daemon's processes) to switch to this version",
-        env!("CARGO_PKG_VERSION")
-    )
-}
+/// Prefix of the ids of requests a [`Client`] makes itself (never an agent's).
+pub const OWN_ID_PREFIX: &str = "agnt-client-";
 
 /// Whether a daemon answers on `socket` (within `timeout`); returns its discover result.
 pub fn probe(socket: &Path, timeout: Duration) -> Option<Value> {
@@ -184,7 +199,7 @@ pub fn ensure_daemon(socket: &Path) -> Result<()> {
         "the agnt daemon did not answer on {} within {}s; see its log {}",
         socket.display(),
         START_TIMEOUT.as_secs(),
-        crate::paths::state_dir().join("daemon.log").display()
+        StateDir::from_env().daemon_log().display()
     )))
 }
 
@@ -193,18 +208,18 @@ pub fn ensure_daemon(socket: &Path) -> Result<()> {
 fn spawn_detached(socket: &Path) -> Result<()> {
     use std::process::Stdio;
     let exe = std::env::current_exe().map_err(|e| Error::io("finding the agnt binary", None, e))?;
-    let state = crate::paths::state_dir();
-    let _ = crate::paths::private_dir(&state);
+    let state = StateDir::from_env();
+    let _ = state.create();
     let log = fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(state.join("daemon.log"))
-        .map_err(|e| Error::io("opening the daemon log", Some(state.join("daemon.log")), e))?;
+        .open(state.daemon_log())
+        .map_err(|e| Error::io("opening the daemon log", Some(state.daemon_log()), e))?;
     // Its own process group: a Ctrl+C aimed at the agent's group does not reach the daemon.
     let mut child = crate::supervisor::spawn::command(&exe)
         .args(["daemon", "start", "--foreground", "--socket"])
         .arg(socket)
-        .env("AGNT_STATE_DIR", &state)
+        .env("AGNT_STATE_DIR", state.root())
         .env(
             "RUST_LOG",
             std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),

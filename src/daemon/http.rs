@@ -3,17 +3,14 @@
 //! Requests whose `Origin` is not a loopback origin, or whose `Host` is not a loopback name, are
 //! refused with 403 (DNS-rebinding defence).
 
-use std::{
-    io::Read,
-    sync::{Arc, atomic::Ordering},
-};
+use std::{io::Read, sync::Arc};
 
 use serde_json::Value;
 
 use crate::{
     Error, Result,
     mcp::{
-        Ctx, Session,
+        Session, Toolbox,
         jsonrpc::{Message, code},
     },
     thread::JoinOnDrop,
@@ -49,7 +46,7 @@ impl HttpHandle {
 }
 
 /// Serves on `127.0.0.1:port` (0 = any free port).
-pub fn serve(ctx: Arc<Ctx>, port: u16) -> Result<HttpHandle> {
+pub fn serve(tools: Arc<Toolbox>, port: u16) -> Result<HttpHandle> {
     let server = tiny_http::Server::http(("127.0.0.1", port))
         .map_err(|e| Error::Other(format!("cannot listen on 127.0.0.1:{port}: {e}")))?;
     let port = server
@@ -62,7 +59,7 @@ pub fn serve(ctx: Arc<Ctx>, port: u16) -> Result<HttpHandle> {
     let s = server.clone();
     let thread = crate::thread::spawn("daemon-http", 512 * 1024, move || {
         for req in s.incoming_requests() {
-            handle(&ctx, req);
+            handle(&tools, req);
         }
     })
     .map_err(|e| Error::io("starting the http thread", None, e))?;
@@ -115,7 +112,7 @@ fn respond(req: tiny_http::Request, status: u16, content_type: &str, body: Strin
     );
 }
 
-fn handle(ctx: &Arc<Ctx>, mut req: tiny_http::Request) {
+fn handle(tools: &Arc<Toolbox>, mut req: tiny_http::Request) {
     if let Some(host) = header(&req, "Host")
         && !is_loopback_host(host)
     {
@@ -135,7 +132,7 @@ fn handle(ctx: &Arc<Ctx>, mut req: tiny_http::Request) {
     match (req.method(), path.as_str()) {
         (tiny_http::Method::Get, "/healthz") => respond(req, 200, "text/plain", "ok\n".into()),
         (tiny_http::Method::Get, "/metrics") => {
-            respond(req, 200, "text/plain; version=0.0.4", metrics(ctx))
+            respond(req, 200, "text/plain; version=0.0.4", metrics(tools))
         }
         (tiny_http::Method::Post, "/mcp") => {
             let mut body = Vec::new();
@@ -155,7 +152,7 @@ fn handle(ctx: &Arc<Ctx>, mut req: tiny_http::Request) {
                 Err(resp) => Some(resp),
                 Ok(Message::Request(r)) => {
                     let (tx, _rx) = crossbeam_channel::unbounded();
-                    Some(Session::new(ctx.clone(), tx).handle_sync(r))
+                    Some(Session::new(tools.clone(), tx).handle_sync(r))
                 }
                 Ok(_) => None,
             };
@@ -194,8 +191,9 @@ fn handle(ctx: &Arc<Ctx>, mut req: tiny_http::Request) {
 }
 
 /// Prometheus text exposition of the counters.
-pub fn metrics(ctx: &Ctx) -> String {
-    let info = crate::mcp::tools::daemon::info(ctx);
+pub fn metrics(tools: &Toolbox) -> String {
+    let (host, server) = (tools.host(), tools.server());
+    let info = crate::tools::daemon::info(host, server);
     let n = |v: &Value| v.as_i64().unwrap_or(0);
     let mut out = String::new();
     let mut metric = |name: &str, kind: &str, help: &str, value: i64| {
@@ -234,7 +232,7 @@ pub fn metrics(ctx: &Ctx) -> String {
         n(&info["proxy_info"]["total_started"]),
     );
     let (mut logged, mut dropped) = (0i64, 0i64);
-    if let Some(px) = ctx.proxies_if_started() {
+    if let Some(px) = host.proxies_if_started() {
         for p in px.list(None) {
             let s = p.log_stats();
             logged += n(&s["total_entries"]);
@@ -257,19 +255,19 @@ pub fn metrics(ctx: &Ctx) -> String {
         "agnt_clients",
         "gauge",
         "Connected MCP clients",
-        ctx.clients.load(Ordering::Relaxed) as i64,
+        server.clients() as i64,
     );
     metric(
         "agnt_tool_calls_total",
         "counter",
         "Tool calls served",
-        ctx.calls.load(Ordering::Relaxed) as i64,
+        host.calls() as i64,
     );
     metric(
         "agnt_uptime_seconds",
         "gauge",
         "Daemon uptime",
-        ctx.started.elapsed().as_secs() as i64,
+        host.uptime().as_secs() as i64,
     );
     out
 }

@@ -1,5 +1,8 @@
-//! The per-user daemon: one process that owns a `ProcessManager` and a `ProxyManager` and serves
-//! MCP on a Unix socket, so processes and proxies outlive agent sessions.
+//! The per-user daemon: one process that owns a `Host` and serves the tools over MCP on a Unix
+//! socket, so processes and proxies outlive agent sessions. This module owns the socket, the
+//! lock, the accept loop and the facts tools may ask about (socket, clients, shutdown); beside
+//! it live the one client type ([`client`]), the stdio bridge ([`bridge`]) and the HTTP face
+//! ([`http`]).
 //!
 //! Invariants: at most one daemon per socket (an exclusive `flock` on `<socket>.lock`, held for
 //! the daemon's life and released by the kernel even on SIGKILL); the socket directory is 0700
@@ -7,6 +10,7 @@
 //! served; SIGTERM/SIGINT stop every process and proxy and remove the socket. Running proxies are
 //! saved to `<state>/proxies.json` on every change and re-created by the next daemon.
 
+pub mod bridge;
 pub mod client;
 pub mod http;
 pub mod remote;
@@ -19,22 +23,22 @@ use std::{
         net::{UnixListener, UnixStream},
     },
     path::{Path, PathBuf},
-    sync::{Arc, atomic::Ordering},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
     time::Duration,
 };
 
-pub use crate::paths::{socket_path, state_dir};
-use serde_json::Value;
-
 use crate::{
     Error, Result,
+    host::{Host, HostOptions, StateDir},
     mcp::{
-        Ctx,
+        Toolbox,
         jsonrpc::{Connection, Message, Response, Side, code},
     },
     paths,
-    proxy::{ProxyConfig, ProxyManager},
-    supervisor::{ManagerConfig, ProcessManager},
+    tools::ServerInfo,
 };
 
 /// Most clients served at once; the next one gets an error line and is closed.
@@ -52,11 +56,12 @@ pub struct DaemonOptions {
 }
 
 impl DaemonOptions {
-    /// Options from the environment: [`socket_path`], [`state_dir`], `AGNT_HTTP_PORT`.
+    /// Options from the environment: [`paths::socket_path`], [`paths::state_dir`],
+    /// `AGNT_HTTP_PORT`.
     pub fn from_env() -> DaemonOptions {
         DaemonOptions {
-            socket: socket_path(),
-            state_dir: state_dir(),
+            socket: paths::socket_path(),
+            state_dir: paths::state_dir(),
             http_port: std::env::var("AGNT_HTTP_PORT")
                 .ok()
                 .and_then(|p| p.parse().ok()),
@@ -152,7 +157,8 @@ pub fn bind(socket: &Path) -> Result<(UnixListener, SocketGuard)> {
 
 /// Runs a daemon in the foreground until SIGTERM/SIGINT or a `daemon shutdown` call.
 pub fn run(opts: DaemonOptions) -> Result<()> {
-    paths::private_dir(&opts.state_dir).map_err(|e| {
+    let state = StateDir::new(&opts.state_dir);
+    state.create().map_err(|e| {
         Error::io(
             "creating the state directory",
             Some(opts.state_dir.clone()),
@@ -166,25 +172,14 @@ pub fn run(opts: DaemonOptions) -> Result<()> {
         std::process::id(),
         opts.socket.display()
     );
-    let pm_config = ManagerConfig {
-        state_dir: Some(opts.state_dir.clone()),
-        subreaper: true,
-        ..ManagerConfig::default()
-    };
-    let pm = ProcessManager::new(pm_config)?;
-    let proxies = ProxyManager::new();
-    restore_proxies(&proxies, &opts.state_dir);
-    let server = Server::new(
-        listener,
-        guard,
-        pm,
-        proxies,
-        Some(opts.state_dir.clone()),
-        PathBuf::from("/"),
-    );
-    signal_thread(server.ctx.clone())?;
+    let host = Arc::new(Host::new(HostOptions::daemon(state)));
+    // Start the process manager now: it kills what a crashed daemon left behind.
+    host.pm()?;
+    host.restore_proxies();
+    let server = Server::new(listener, guard, host.clone());
+    signal_thread(server.facts.clone())?;
     let http = match opts.http_port {
-        Some(port) => Some(http::serve(server.ctx.clone(), port)?),
+        Some(port) => Some(http::serve(server.tools.clone(), port)?),
         None => None,
     };
     server.accept_loop();
@@ -192,7 +187,7 @@ pub fn run(opts: DaemonOptions) -> Result<()> {
     if let Some(h) = http {
         h.stop();
     }
-    server.ctx.shutdown(Duration::from_secs(5));
+    host.shutdown(Duration::from_secs(5));
     // Answers already queued (the `shutdown` call's own among them) reach their clients before
     // the process exits.
     server.close_connections(CLOSE_TIMEOUT);
@@ -206,44 +201,81 @@ pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
 /// The live connections of a server, by number: a handle to shut each one's reading side.
 type LiveConnections = Arc<parking_lot::Mutex<std::collections::HashMap<u64, UnixStream>>>;
 
-/// A serving daemon: listener, context, guard.
+/// The daemon facts tools may ask about: its socket, its clients, and a shutdown request that
+/// wakes the accept loop.
+#[derive(Debug)]
+pub struct DaemonFacts {
+    socket: PathBuf,
+    clients: AtomicUsize,
+    shutdown_requested: AtomicBool,
+    /// A clone of the listener, shut down to wake the accept loop.
+    waker: Option<UnixListener>,
+}
+
+impl DaemonFacts {
+    /// Whether someone asked the daemon to shut down.
+    pub fn shutting_down(&self) -> bool {
+        self.shutdown_requested.load(Ordering::SeqCst)
+    }
+
+    /// Connected clients right now.
+    pub fn client_count(&self) -> usize {
+        self.clients.load(Ordering::SeqCst)
+    }
+
+    /// Marks the daemon as shutting down and wakes its accept loop.
+    pub fn shut_down(&self) {
+        self.shutdown_requested.store(true, Ordering::SeqCst);
+        // Shutting a listening socket down makes `accept` fail at once (even when the socket
+        // file was deleted); connecting is the fallback.
+        let woken = self
+            .waker
+            .as_ref()
+            .is_some_and(|l| rustix::net::shutdown(l, rustix::net::Shutdown::Both).is_ok());
+        if !woken {
+            let _ = UnixStream::connect(&self.socket);
+        }
+    }
+}
+
+impl ServerInfo for DaemonFacts {
+    fn socket(&self) -> Option<&Path> {
+        Some(&self.socket)
+    }
+    fn clients(&self) -> usize {
+        self.client_count()
+    }
+    fn request_shutdown(&self) -> bool {
+        self.shut_down();
+        true
+    }
+}
+
+/// A serving daemon: listener, the tools over its host, its facts, its lock.
 #[derive(Debug)]
 pub struct Server {
     listener: UnixListener,
-    /// The shared tool context.
-    pub ctx: Arc<Ctx>,
+    /// The tools this server serves.
+    pub tools: Arc<Toolbox>,
+    /// Socket, clients, shutdown.
+    pub facts: Arc<DaemonFacts>,
     live: LiveConnections,
     _guard: SocketGuard,
 }
 
 impl Server {
-    /// Wraps a bound listener and the managers into a server.
-    pub fn new(
-        listener: UnixListener,
-        guard: SocketGuard,
-        pm: Arc<ProcessManager>,
-        proxies: Arc<ProxyManager>,
-        state_dir: Option<PathBuf>,
-        default_project: PathBuf,
-    ) -> Server {
-        let socket = guard.socket.clone();
-        let mut ctx = Ctx::with_managers(pm, proxies, default_project);
-        ctx.socket = Some(socket.clone());
-        ctx.state_dir = state_dir;
-        let waker = listener.try_clone().ok();
-        ctx.on_shutdown = Some(Box::new(move || {
-            // Wake the accept loop: shutting a listening socket down makes `accept` fail at once
-            // (even when the socket file was deleted); connecting is the fallback.
-            let woken = waker
-                .as_ref()
-                .is_some_and(|l| rustix::net::shutdown(l, rustix::net::Shutdown::Both).is_ok());
-            if !woken {
-                let _ = UnixStream::connect(&socket);
-            }
-        }));
+    /// Serves `host`'s tools on a bound listener.
+    pub fn new(listener: UnixListener, guard: SocketGuard, host: Arc<Host>) -> Server {
+        let facts = Arc::new(DaemonFacts {
+            socket: guard.socket.clone(),
+            clients: AtomicUsize::new(0),
+            shutdown_requested: AtomicBool::new(false),
+            waker: listener.try_clone().ok(),
+        });
         Server {
             listener,
-            ctx: Arc::new(ctx),
+            tools: Arc::new(Toolbox::new(host, facts.clone())),
+            facts,
             live: LiveConnections::default(),
             _guard: guard,
         }
@@ -255,7 +287,7 @@ impl Server {
     /// the daemon up).
     pub fn close_connections(&self, timeout: Duration) {
         let live: Vec<UnixStream> = self.live.lock().drain().map(|(_, s)| s).collect();
-        if live.is_empty() && self.ctx.clients.load(Ordering::SeqCst) == 0 {
+        if live.is_empty() && self.facts.client_count() == 0 {
             return;
         }
         log::info!(
@@ -266,11 +298,11 @@ impl Server {
             let _ = s.shutdown(std::net::Shutdown::Read);
         }
         let deadline = std::time::Instant::now() + timeout;
-        while self.ctx.clients.load(Ordering::SeqCst) > 0 {
+        while self.facts.client_count() > 0 {
             if std::time::Instant::now() >= deadline {
                 log::warn!(
                     "{} connection(s) did not finish within {timeout:?}",
-                    self.ctx.clients.load(Ordering::SeqCst)
+                    self.facts.client_count()
                 );
                 return;
             }
@@ -282,13 +314,13 @@ impl Server {
     pub fn accept_loop(&self) {
         let mut next_conn: u64 = 0;
         for stream in self.listener.incoming() {
-            if self.ctx.shutdown_requested.load(Ordering::SeqCst) {
+            if self.facts.shutting_down() {
                 break;
             }
             let stream = match stream {
                 Ok(s) => s,
                 Err(e) => {
-                    if self.ctx.shutdown_requested.load(Ordering::SeqCst) {
+                    if self.facts.shutting_down() {
                         break;
                     }
                     log::warn!("accept: {e}");
@@ -296,12 +328,12 @@ impl Server {
                     continue;
                 }
             };
-            if self.ctx.clients.load(Ordering::SeqCst) >= MAX_CLIENTS {
+            if self.facts.client_count() >= MAX_CLIENTS {
                 refuse(stream);
                 continue;
             }
-            self.ctx.clients.fetch_add(1, Ordering::SeqCst);
-            let ctx = self.ctx.clone();
+            self.facts.clients.fetch_add(1, Ordering::SeqCst);
+            let (tools, facts) = (self.tools.clone(), self.facts.clone());
             next_conn += 1;
             let key = next_conn;
             if let Ok(closer) = stream.try_clone() {
@@ -311,7 +343,7 @@ impl Server {
             let spawned = crate::thread::spawn("daemon-conn", 256 * 1024, move || {
                 match Connection::unix(stream, Side::Server) {
                     Ok((conn, threads)) => {
-                        crate::mcp::serve(conn, ctx.clone());
+                        crate::mcp::serve(conn, tools);
                         // Every answer is queued by now (or its call is stuck past serve's
                         // bound): wait for the writer to flush them, so a client always gets
                         // the answer to what it asked — `shutdown` included.
@@ -322,12 +354,12 @@ impl Server {
                     Err(e) => log::warn!("connection setup: {e}"),
                 }
                 live.lock().remove(&key);
-                ctx.clients.fetch_sub(1, Ordering::SeqCst);
+                facts.clients.fetch_sub(1, Ordering::SeqCst);
             });
             if let Err(e) = spawned {
                 log::error!("cannot start a connection thread: {e}");
                 self.live.lock().remove(&key);
-                self.ctx.clients.fetch_sub(1, Ordering::SeqCst);
+                self.facts.clients.fetch_sub(1, Ordering::SeqCst);
             }
         }
     }
@@ -345,109 +377,64 @@ fn refuse(mut stream: UnixStream) {
 }
 
 /// SIGTERM/SIGINT → shutdown request.
-fn signal_thread(ctx: Arc<Ctx>) -> Result<()> {
+fn signal_thread(facts: Arc<DaemonFacts>) -> Result<()> {
     let rx = crate::signals::shutdown_signals()?;
     crate::thread::spawn("daemon-signals", crate::thread::SMALL_STACK, move || {
         if let Ok(sig) = rx.recv() {
             log::info!("signal {sig}: shutting down");
-            ctx.request_shutdown();
+            facts.shut_down();
         }
     })
     .map_err(|e| Error::io("starting the signal thread", None, e))?;
     Ok(())
 }
 
-/// Re-creates the proxies saved by a previous daemon.
-fn restore_proxies(proxies: &ProxyManager, state_dir: &Path) {
-    let path = state_dir.join("proxies.json");
-    let Ok(text) = fs::read_to_string(&path) else {
-        return;
-    };
-    let list: Vec<Value> = match serde_json::from_str(&text) {
-        Ok(l) => l,
-        Err(e) => {
-            log::warn!("ignoring unreadable {}: {e}", path.display());
-            return;
-        }
-    };
-    for p in list {
-        let (Some(id), Some(target), Some(project)) = (
-            p["id"].as_str(),
-            p["target_url"].as_str(),
-            p["project"].as_str(),
-        ) else {
-            continue;
-        };
-        let mut config = ProxyConfig::new(id, target, project);
-        config.port = p["port"].as_u64().and_then(|n| u16::try_from(n).ok());
-        if let Some(b) = p["bind_address"].as_str() {
-            config.bind_address = b.into();
-        }
-        if let Some(n) = p["max_log_size"].as_u64() {
-            config.max_log_size = n as usize;
-        }
-        match proxies.start(config) {
-            Ok(px) => log::info!("restored proxy {id} on {}", px.url()),
-            Err(e) => log::warn!("cannot restore proxy {id}: {e}"),
-        }
-    }
-}
-
 /// A daemon served from a background thread by someone who owns the managers (`agnt up`).
 #[derive(Debug)]
 pub struct BackgroundHandle {
-    ctx: Arc<Ctx>,
+    facts: Arc<DaemonFacts>,
     thread: Option<crate::thread::JoinOnDrop<()>>,
 }
 
 impl BackgroundHandle {
     /// The socket being served.
     pub fn socket(&self) -> Option<&Path> {
-        self.ctx.socket.as_deref()
+        Some(&self.facts.socket)
     }
 }
 
 impl Drop for BackgroundHandle {
     fn drop(&mut self) {
-        self.ctx.request_shutdown();
+        self.facts.shut_down();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
     }
 }
 
-/// Serves `pm` and `proxies` on `socket` from a background thread until the handle is dropped
-/// (the managers are not shut down: their owner does that). Errors when a daemon already runs.
-pub fn serve_in_background(
-    socket: &Path,
-    pm: Arc<ProcessManager>,
-    proxies: Arc<ProxyManager>,
-    project: PathBuf,
-) -> Result<BackgroundHandle> {
+/// Serves `host`'s tools on `socket` from a background thread until the handle is dropped (the
+/// host is not shut down: its owner does that). Errors when a daemon already runs.
+pub fn serve_in_background(socket: &Path, host: Arc<Host>) -> Result<BackgroundHandle> {
     let (listener, guard) = bind(socket)?;
-    let server = Server::new(listener, guard, pm, proxies, None, project);
-    let ctx = server.ctx.clone();
+    let server = Server::new(listener, guard, host);
+    let facts = server.facts.clone();
     let thread = crate::thread::spawn("daemon-accept", 256 * 1024, move || {
         server.accept_loop();
         server.close_connections(CLOSE_TIMEOUT);
     })
     .map_err(|e| Error::io("starting the accept thread", None, e))?;
     Ok(BackgroundHandle {
-        ctx,
+        facts,
         thread: Some(crate::thread::JoinOnDrop::new(thread)),
     })
 }
 
-/// For `agnt up`: when no daemon answers on the default socket, serve `pm` and `proxies` there
-/// for as long as the returned handle lives, so `agnt mcp`, the CLI and agents see and control
-/// the session's processes. When a daemon already runs (or the socket cannot be bound), returns
-/// `None` and the session stays private.
-pub fn serve_if_no_daemon(
-    pm: Arc<ProcessManager>,
-    proxies: Arc<ProxyManager>,
-    project: PathBuf,
-) -> Option<BackgroundHandle> {
-    let socket = socket_path();
+/// For `agnt up`: when no daemon answers on the default socket, serve `host` there for as long
+/// as the returned handle lives, so `agnt mcp`, the CLI and agents see and control the session's
+/// processes. When a daemon already runs (or the socket cannot be bound), returns `None` and the
+/// session stays private.
+pub fn serve_if_no_daemon(host: Arc<Host>) -> Option<BackgroundHandle> {
+    let socket = paths::socket_path();
     if client::probe(&socket, Duration::from_millis(500)).is_some() {
         log::info!(
             "a daemon runs on {}; this session's processes stay private to it",
@@ -455,7 +442,7 @@ pub fn serve_if_no_daemon(
         );
         return None;
     }
-    match serve_in_background(&socket, pm, proxies, project) {
+    match serve_in_background(&socket, host) {
         Ok(h) => {
             log::info!("serving this session on {}", socket.display());
             Some(h)

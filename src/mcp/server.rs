@@ -1,14 +1,15 @@
 //! The MCP server over one [`Connection`]: version negotiation, `server/discover`, `ping`,
-//! `tools/list`, `tools/call`, cancellation and progress.
+//! `tools/list`, `tools/call`, cancellation and progress — protocol only. What the tools are and
+//! do comes from a [`Handler`] (for agnt, `mcp::Toolbox` over the tool table and a `Host`).
 //!
-//! Each `tools/call` runs on its own named thread under `catch_unwind`, so a slow call never
+//! Each `tools/call` runs on a pooled worker thread under `catch_unwind`, so a slow call never
 //! blocks the connection's other requests and a panicking tool becomes an error result. The
 //! dispatch loop itself only reads messages and starts work.
 
 use std::{
     collections::HashMap,
     panic::{AssertUnwindSafe, catch_unwind},
-    path::PathBuf,
+    path::{Path, PathBuf},
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicUsize, Ordering},
@@ -19,10 +20,7 @@ use crossbeam_channel::Sender;
 use parking_lot::Mutex;
 use serde_json::{Map, Value, json};
 
-use super::{
-    jsonrpc::{Connection, Message, Notification, Request, RequestId, Response, code},
-    tools::{self, Call, Ctx},
-};
+use super::jsonrpc::{Connection, Message, Notification, Request, RequestId, Response, code};
 
 /// Protocol versions negotiated through `initialize`, oldest first.
 pub const HANDSHAKE_VERSIONS: &[&str] = &["2025-06-18", "2025-11-25"];
@@ -37,19 +35,66 @@ pub const UNSUPPORTED_PROTOCOL_VERSION: i32 = -32022;
 /// Calls in flight per connection before new ones are refused.
 pub const MAX_INFLIGHT: usize = 64;
 
+/// What a server serves: the tool list and the tool calls. Implementations must not panic on
+/// bad arguments (the server catches panics anyway and answers with an error result).
+pub trait Handler: Send + Sync {
+    /// The `tools/list` entries.
+    fn tools(&self) -> &[Value];
+    /// Runs tool `name`: `None` when there is no such tool; else the structured result, or the
+    /// error message for the agent.
+    fn call_tool(
+        &self,
+        name: &str,
+        args: &Map<String, Value>,
+        ctx: &CallContext<'_>,
+    ) -> Option<Result<Value, String>>;
+    /// The project of calls whose connection and request name none.
+    fn default_project(&self) -> &Path;
+}
+
+/// Reports progress `(done, total, message)` on the caller's connection.
+pub type Progress<'a> = dyn Fn(f64, Option<f64>, &str) + Sync + 'a;
+
+/// What one `tools/call` carries besides its arguments.
+pub struct CallContext<'a> {
+    /// The caller's project (`_meta`, else the connection's, else the handler's default).
+    pub project: PathBuf,
+    /// Set when the client cancels the call.
+    pub cancel: &'a AtomicBool,
+    /// Reports progress `(done, total, message)` when the client asked for it.
+    pub progress: Option<&'a Progress<'a>>,
+    /// Sends a notification `(method, params)` on the caller's connection.
+    pub notify: &'a (dyn Fn(&str, Value) + Send + Sync),
+}
+
+impl std::fmt::Debug for CallContext<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallContext")
+            .field("project", &self.project)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Per-connection state.
-#[derive(Debug)]
 pub struct Session {
-    ctx: Arc<Ctx>,
+    handler: Arc<dyn Handler>,
     sender: Sender<Message>,
     project: Mutex<Option<PathBuf>>,
     inflight: Mutex<HashMap<RequestId, Arc<AtomicBool>>>,
     running: AtomicUsize,
 }
 
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("project", &self.project)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Serves one connection until the peer goes away; returns when every call has answered.
-pub fn serve(conn: Connection, ctx: Arc<Ctx>) {
-    let session = Arc::new(Session::new(ctx, conn.sender.clone()));
+pub fn serve(conn: Connection, handler: Arc<dyn Handler>) {
+    let session = Arc::new(Session::new(handler, conn.sender.clone()));
     for msg in &conn.receiver {
         match msg {
             Message::Request(req) => session.clone().dispatch(req),
@@ -70,9 +115,9 @@ pub fn serve(conn: Connection, ctx: Arc<Ctx>) {
 
 impl Session {
     /// A session that answers on `sender`.
-    pub fn new(ctx: Arc<Ctx>, sender: Sender<Message>) -> Session {
+    pub fn new(handler: Arc<dyn Handler>, sender: Sender<Message>) -> Session {
         Session {
-            ctx,
+            handler,
             sender,
             project: Mutex::new(None),
             inflight: Mutex::new(HashMap::new()),
@@ -157,7 +202,7 @@ impl Session {
             "initialize" => self.initialize(req),
             "server/discover" => Response::ok(id, self.discover()),
             "ping" => Response::ok(id, json!({})),
-            "tools/list" => Response::ok(id, json!({"tools": tools::list()})),
+            "tools/list" => Response::ok(id, json!({"tools": self.handler.tools()})),
             "tools/call" => self.call_tool(req, &AtomicBool::new(false)),
             "logging/setLevel" => Response::ok(id, json!({})),
             "resources/list" | "prompts/list" | "resources/templates/list" => Response::err(
@@ -256,16 +301,6 @@ impl Session {
                 "tools/call: missing string param \"name\"",
             );
         };
-        let Some(tool) = tools::find(name) else {
-            return Response::err(
-                Some(id),
-                code::INVALID_PARAMS,
-                format!(
-                    "unknown tool {name:?}; available tools: {}",
-                    tools::names().join(", ")
-                ),
-            );
-        };
         let empty = Map::new();
         let args = match params.get("arguments") {
             None | Some(Value::Null) => &empty,
@@ -280,7 +315,7 @@ impl Session {
         };
         let project = meta_project(&req.params)
             .or_else(|| self.project.lock().clone())
-            .unwrap_or_else(|| self.ctx.default_project.clone());
+            .unwrap_or_else(|| self.handler.default_project().to_path_buf());
         let progress_token = req
             .params
             .get("_meta")
@@ -302,19 +337,46 @@ impl Session {
                 );
             }
         });
-        let call = Call {
-            args,
+        let notify_sender = self.sender.clone();
+        let notify = move |method: &str, params: Value| {
+            let _ = notify_sender.send(
+                Notification {
+                    method: method.into(),
+                    params,
+                }
+                .into(),
+            );
+        };
+        let ctx = CallContext {
             project,
             cancel,
             progress: progress
                 .as_ref()
-                .map(|p| p as &dyn Fn(f64, Option<f64>, &str)),
+                .map(|p| p as &Progress<'_>),
+            notify: &notify,
         };
-        self.ctx.calls.fetch_add(1, Ordering::Relaxed);
-        let outcome = catch_unwind(AssertUnwindSafe(|| tools::call(&self.ctx, tool, &call)));
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            self.handler.call_tool(name, args, &ctx)
+        }));
         let result = match outcome {
-            Ok(Ok(value)) => tools::ok_result(value),
-            Ok(Err(e)) => tools::error_result(&e.0),
+            Ok(None) => {
+                let names: Vec<&str> = self
+                    .handler
+                    .tools()
+                    .iter()
+                    .filter_map(|t| t["name"].as_str())
+                    .collect();
+                return Response::err(
+                    Some(id),
+                    code::INVALID_PARAMS,
+                    format!(
+                        "unknown tool {name:?}; available tools: {}",
+                        names.join(", ")
+                    ),
+                );
+            }
+            Ok(Some(Ok(value))) => ok_result(value),
+            Ok(Some(Err(msg))) => error_result(&msg),
             Err(panic) => {
                 let what = panic
                     .downcast_ref::<&str>()
@@ -322,7 +384,7 @@ impl Session {
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "unknown panic".into());
                 log::error!("tool {name} panicked: {what}");
-                tools::error_result(&format!(
+                error_result(&format!(
                     "{name}: internal error ({what}); the server keeps running, please report this"
                 ))
             }
@@ -332,6 +394,17 @@ impl Session {
         }
         Response::ok(id, result)
     }
+}
+
+/// A successful `CallToolResult`: the structured content and the same as one text.
+pub fn ok_result(value: Value) -> Value {
+    let text = serde_json::to_string(&value).unwrap_or_default();
+    json!({"content": [{"type": "text", "text": text}], "structuredContent": value, "isError": false})
+}
+
+/// A failed `CallToolResult`: one text saying what to fix.
+pub fn error_result(msg: &str) -> Value {
+    json!({"content": [{"type": "text", "text": msg}], "isError": true})
 }
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -464,7 +537,10 @@ mod tests {
 
     fn session() -> (Arc<Session>, crossbeam_channel::Receiver<Message>) {
         let (tx, rx) = crossbeam_channel::unbounded();
-        (Arc::new(Session::new(Ctx::for_tests(), tx)), rx)
+        let handler = Arc::new(crate::mcp::Toolbox::in_process(
+            crate::host::Host::for_tests(),
+        ));
+        (Arc::new(Session::new(handler, tx)), rx)
     }
 
     fn req(method: &str, params: Value) -> Request {

@@ -10,7 +10,7 @@ use std::{
 
 use serde_json::{Value, json};
 
-use super::{Call, Ctx, Tool, ToolError, input, object, proc, timeout_arg, timeout_schema};
+use super::{Call, Host, Tool, ToolError, input, object, proc, timeout_arg, timeout_schema};
 use crate::supervisor::OutputRequest;
 
 /// The tool.
@@ -110,7 +110,7 @@ impl Waiter<'_, '_> {
     }
 }
 
-fn call(ctx: &Ctx, c: &Call<'_>) -> Result<Value, ToolError> {
+fn call(host: &Host, c: &Call<'_>) -> Result<Value, ToolError> {
     let timeout = timeout_arg(c, Duration::from_secs(30), Duration::from_secs(3600))?;
     let start = Instant::now();
     let mut w = Waiter {
@@ -121,7 +121,7 @@ fn call(ctx: &Ctx, c: &Call<'_>) -> Result<Value, ToolError> {
     };
     match c.str("for").unwrap_or("") {
         "log" => {
-            let pm = ctx.pm()?;
+            let pm = host.pm()?;
             let p = proc::lookup(
                 pm,
                 &c.project(),
@@ -188,7 +188,7 @@ fn call(ctx: &Ctx, c: &Call<'_>) -> Result<Value, ToolError> {
             })
         }
         "proxylog" => {
-            let proxy = ctx
+            let proxy = host
                 .proxies()
                 .get(c.need_str("proxy_id", "the proxy whose log to watch")?)?;
             let types = c.strs("types");

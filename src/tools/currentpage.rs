@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Call, Ctx, Tool, ToolError, input, object};
+use super::{Call, Host, Tool, ToolError, input, object};
 
 /// The tool.
 pub static TOOL: Tool = Tool {
@@ -41,8 +41,8 @@ fn output_schema() -> Value {
     }))
 }
 
-fn call(ctx: &Ctx, c: &Call<'_>) -> Result<Value, ToolError> {
-    let proxy = ctx
+fn call(host: &Host, c: &Call<'_>) -> Result<Value, ToolError> {
+    let proxy = host
         .proxies()
         .get(c.need_str("proxy_id", "the proxy whose pages to read (see proxy list)")?)?;
     let action = c.action("list");

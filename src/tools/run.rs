@@ -9,7 +9,7 @@ use std::{
 use serde_json::{Value, json};
 
 use super::{
-    Call, Ctx, Tool, ToolError, fmt_duration, input, object, proc, timeout_arg, timeout_schema,
+    Call, Host, Tool, ToolError, fmt_duration, input, object, proc, timeout_arg, timeout_schema,
 };
 use crate::supervisor::{CommandLine, OutputRequest, ProcessSpec, StartOutcome, Stream};
 
@@ -186,11 +186,11 @@ pub fn available_scripts(project: &std::path::Path) -> Vec<String> {
     names
 }
 
-fn call(ctx: &Ctx, c: &Call<'_>) -> Result<Value, ToolError> {
+fn call(host: &Host, c: &Call<'_>) -> Result<Value, ToolError> {
     let mode = c.str("mode").unwrap_or("background");
     let timeout = timeout_arg(c, Duration::from_secs(600), Duration::from_secs(24 * 3600))?;
     let spec = resolve(c)?;
-    let pm = ctx.pm()?;
+    let pm = host.pm()?;
     if mode != "background"
         && let Some(live) = pm.get(&spec.project, &spec.id)
         && !live.state().is_terminal()

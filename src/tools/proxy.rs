@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{Call, Ctx, Tool, ToolError, input, object};
+use super::{Call, Host, Tool, ToolError, input, object};
 use crate::proxy::ProxyConfig;
 
 /// The tool.
@@ -62,8 +62,8 @@ fn output_schema() -> Value {
     }))
 }
 
-fn call(ctx: &Ctx, c: &Call<'_>) -> Result<Value, ToolError> {
-    let proxies = ctx.proxies();
+fn call(host: &Host, c: &Call<'_>) -> Result<Value, ToolError> {
+    let proxies = host.proxies();
     let action = c.action("");
     let need_id = || c.need_str("id", &format!("the proxy to {action} (see proxy list)"));
     match action {
@@ -85,7 +85,7 @@ fn call(ctx: &Ctx, c: &Call<'_>) -> Result<Value, ToolError> {
                 config.bind_address = b.to_string();
             }
             let p = proxies.start(config)?;
-            ctx.persist_proxies();
+            host.save_proxies();
             Ok(json!({
                 "id": p.id(),
                 "target_url": p.config().target_url,
@@ -98,7 +98,7 @@ fn call(ctx: &Ctx, c: &Call<'_>) -> Result<Value, ToolError> {
         "stop" => {
             let p = proxies.get(need_id()?)?;
             proxies.stop(p.id())?;
-            ctx.persist_proxies();
+            host.save_proxies();
             Ok(
                 json!({"id": p.id(), "success": true, "message": format!("proxy {} stopped", p.id())}),
             )
@@ -106,7 +106,7 @@ fn call(ctx: &Ctx, c: &Call<'_>) -> Result<Value, ToolError> {
         "restart" => {
             let p = proxies.get(need_id()?)?;
             let p = proxies.restart(p.id())?;
-            ctx.persist_proxies();
+            host.save_proxies();
             Ok(json!({
                 "id": p.id(), "success": true, "url": p.url(), "listen_addr": p.listen_addr().to_string(),
                 "target_url": p.config().target_url, "message": format!("proxy {} restarted on {}", p.id(), p.url()),
@@ -154,7 +154,7 @@ fn call(ctx: &Ctx, c: &Call<'_>) -> Result<Value, ToolError> {
             let budget = c
                 .u64("max_result_bytes")
                 .map_or(crate::proxy::EXEC_RESULT_BUDGET, |n| n.max(256) as usize);
-            let dir = crate::paths::state_dir().join("exec-results");
+            let dir = host.state().exec_results();
             let mut v = out.budgeted(budget, &dir);
             v["message"] = if out.success {
                 format!("JavaScript executed in {} ms", out.duration_ms).into()

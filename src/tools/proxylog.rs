@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Call, Ctx, Tool, ToolError, input, object};
+use super::{Call, Host, Tool, ToolError, input, object};
 use crate::proxy::LogQuery;
 
 /// The tool.
@@ -80,8 +80,8 @@ pub fn query_of(c: &Call<'_>) -> Result<LogQuery, ToolError> {
     })
 }
 
-fn call(ctx: &Ctx, c: &Call<'_>) -> Result<Value, ToolError> {
-    let proxy = ctx
+fn call(host: &Host, c: &Call<'_>) -> Result<Value, ToolError> {
+    let proxy = host
         .proxies()
         .get(c.need_str("proxy_id", "the proxy whose log to read (see proxy list)")?)?;
     match c.action("query") {

@@ -1,11 +1,9 @@
 //! `daemon`: the server's identity and counters (`status`/`info`), stopping every process and
 //! proxy while the server keeps running (`stop_all`), and shutting the daemon down (`shutdown`).
 
-use std::{sync::atomic::Ordering, time::Duration};
-
 use serde_json::{Value, json};
 
-use super::{Call, Ctx, Tool, ToolError, fmt_duration, input, object};
+use super::{Call, Host, ServerInfo, Tool, ToolError, fmt_duration, input, object};
 
 /// The tool.
 pub static TOOL: Tool = Tool {
@@ -38,10 +36,13 @@ fn output_schema() -> Value {
     }))
 }
 
-/// The counters as JSON (also used by `/metrics`).
-pub fn info(ctx: &Ctx) -> Value {
-    let processes = ctx.pm_if_started().map(|pm| pm.stats()).unwrap_or_default();
-    let proxies = ctx
+/// The server's identity and counters as JSON.
+pub fn info(host: &Host, server: &dyn ServerInfo) -> Value {
+    let processes = host
+        .pm_if_started()
+        .map(|pm| pm.stats())
+        .unwrap_or_default();
+    let proxies = host
         .proxies_if_started()
         .map(|p| p.stats())
         .unwrap_or_else(|| json!({"active": 0, "total_started": 0}));
@@ -49,23 +50,23 @@ pub fn info(ctx: &Ctx) -> Value {
         "running": true,
         "version": env!("CARGO_PKG_VERSION"),
         "pid": std::process::id(),
-        "uptime": fmt_duration(ctx.started.elapsed()),
-        "uptime_secs": ctx.started.elapsed().as_secs(),
-        "socket_path": ctx.socket,
-        "state_dir": ctx.state_dir,
-        "client_count": ctx.clients.load(Ordering::Relaxed),
-        "calls": ctx.calls.load(Ordering::Relaxed),
+        "uptime": fmt_duration(host.uptime()),
+        "uptime_secs": host.uptime().as_secs(),
+        "socket_path": server.socket(),
+        "state_dir": host.state().root(),
+        "client_count": server.clients(),
+        "calls": host.calls(),
         "process_info": processes,
         "proxy_info": proxies,
     })
 }
 
-fn call(ctx: &Ctx, c: &Call<'_>) -> Result<Value, ToolError> {
+fn call(host: &Host, c: &Call<'_>) -> Result<Value, ToolError> {
     match c.action("info") {
-        "status" | "info" => Ok(info(ctx)),
+        "status" | "info" => Ok(info(host, c.server)),
         "stop_all" => {
             let mut stopped = 0;
-            if let Some(pm) = ctx.pm_if_started() {
+            if let Some(pm) = host.pm_if_started() {
                 for p in pm.list(None) {
                     if !p.state().is_terminal() && pm.stop(p.project(), p.id(), false).is_ok() {
                         stopped += 1;
@@ -73,14 +74,14 @@ fn call(ctx: &Ctx, c: &Call<'_>) -> Result<Value, ToolError> {
                 }
             }
             let mut proxies_stopped = 0;
-            if let Some(px) = ctx.proxies_if_started() {
+            if let Some(px) = host.proxies_if_started() {
                 for p in px.list(None) {
                     if px.stop(p.id()).is_ok() {
                         proxies_stopped += 1;
                     }
                 }
             }
-            ctx.persist_proxies();
+            host.save_proxies();
             Ok(json!({
                 "success": true,
                 "processes_stopped": stopped,
@@ -89,13 +90,11 @@ fn call(ctx: &Ctx, c: &Call<'_>) -> Result<Value, ToolError> {
             }))
         }
         "shutdown" => {
-            if ctx.socket.is_none() {
+            if !c.server.request_shutdown() {
                 return Err(ToolError::new(
                     "shutdown: this server is not a daemon (use stop_all)",
                 ));
             }
-            ctx.request_shutdown();
-            let _ = Duration::ZERO;
             Ok(
                 json!({"success": true, "message": "daemon shutting down: every process and proxy is being stopped"}),
             )

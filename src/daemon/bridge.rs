@@ -1,4 +1,5 @@
-//! `agnt mcp`: the stdio ↔ daemon-socket bridge, and `agnt mcp --standalone` (tools in-process).
+//! `agnt mcp`: the stdio ↔ daemon-socket bridge, and `agnt mcp --standalone` (a `Host` served
+//! in-process over stdio).
 //!
 //! The bridge starts the daemon when none answers, checks that it is our version (a mismatch is
 //! reported to the agent on every request, with the fix: `agnt daemon restart`), stamps every
@@ -16,90 +17,41 @@ use std::{
 use crossbeam_channel::{Receiver, select};
 use serde_json::{Value, json};
 
-use super::{
-    Connection, Ctx, Message, Request, RequestId, Response,
-    jsonrpc::{IoThreads, Side, code},
-    server::PROJECT_META,
-};
+use super::client::{self, Client, OWN_ID_PREFIX};
 use crate::{
     Error, Result,
-    daemon::client::{self, version_mismatch},
-    supervisor::ManagerConfig,
+    host::{Host, HostOptions},
+    mcp::{
+        Connection, Message, Notification, Request, RequestId, Response, Toolbox, jsonrpc::code,
+        server::PROJECT_META,
+    },
 };
 
-/// Runs tools in this process over stdio until stdin closes, then stops everything it started.
+/// Runs the tools in this process over stdio until stdin closes, then stops everything it
+/// started.
 pub fn standalone() -> Result<()> {
-    let project = client::caller_project();
-    let ctx = Arc::new(Ctx::new(ManagerConfig::default(), project));
+    let host = Arc::new(Host::new(HostOptions::standalone(client::caller_project())));
     let (conn, threads) = Connection::stdio();
-    super::serve(conn, ctx.clone());
-    ctx.shutdown(Duration::from_secs(3));
+    crate::mcp::serve(conn, Arc::new(Toolbox::in_process(host.clone())));
+    host.shutdown(Duration::from_secs(3));
     let _ = threads.join();
     Ok(())
 }
 
-struct Upstream {
-    conn: Connection,
-    _threads: IoThreads,
+/// Why there is no daemon connection right now.
+struct Down {
+    /// A daemon of another version: reconnecting cannot help until the user restarts it.
+    mismatch: bool,
+    message: String,
 }
 
-fn connect(socket: &Path) -> Result<Upstream> {
-    let stream = std::os::unix::net::UnixStream::connect(socket)
-        .map_err(|e| Error::io("connecting to the agnt daemon", Some(socket.into()), e))?;
-    let (conn, threads) =
-        Connection::unix(stream, Side::Client).map_err(|e| Error::io("socket setup", None, e))?;
-    Ok(Upstream {
-        conn,
-        _threads: threads,
-    })
-}
-
-/// Sends a bridge-internal request and waits for its answer, ignoring anything else.
-fn internal(up: &Upstream, n: &mut u64, method: &str, params: Value) -> Result<Value> {
-    *n += 1;
-    let id = RequestId::Str(format!("agnt-bridge-{n}"));
-    up.conn
-        .sender
-        .send(
-            Request {
-                id: id.clone(),
-                method: method.into(),
-                params,
-            }
-            .into(),
-        )
-        .map_err(|_| Error::Other("daemon connection closed".into()))?;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        match up.conn.receiver.recv_deadline(deadline) {
-            Ok(Message::Response(r)) if r.id.as_ref() == Some(&id) => {
-                return r.outcome.map_err(|e| Error::Other(e.message));
-            }
-            Ok(_) => {}
-            Err(_) => return Err(Error::Other("no answer from the agnt daemon".into())),
+impl From<Error> for Down {
+    fn from(e: Error) -> Down {
+        Down {
+            mismatch: matches!(e, Error::VersionMismatch { .. }),
+            message: e.to_string(),
         }
     }
-}
-
-/// Connects (starting the daemon if needed) and checks its version.
-fn connect_checked(socket: &Path, n: &mut u64) -> Result<Upstream> {
-    // Fast path: a daemon answers. Otherwise start one (under the startup lock) and retry.
-    let first = connect(socket)
-        .and_then(|up| internal(&up, n, "server/discover", json!({})).map(|v| (up, v)));
-    let (up, v) = match first {
-        Ok(pair) => pair,
-        Err(_) => {
-            client::ensure_daemon(socket)?;
-            let up = connect(socket)?;
-            let v = internal(&up, n, "server/discover", json!({}))?;
-            (up, v)
-        }
-    };
-    let theirs = v["serverInfo"]["version"].as_str().unwrap_or("unknown");
-    if theirs != env!("CARGO_PKG_VERSION") {
-        return Err(Error::Other(version_mismatch(theirs)));
-    }
-    Ok(up)
 }
 
 fn stamp(params: &mut Value, project: &Path) {
@@ -115,14 +67,18 @@ fn stamp(params: &mut Value, project: &Path) {
     }
 }
 
+/// Whether a response answers a request the bridge's own client made (not the agent's).
+fn is_own(r: &Response) -> bool {
+    matches!(&r.id, Some(RequestId::Str(s)) if s.starts_with(OWN_ID_PREFIX))
+}
+
 /// Runs the bridge until stdin closes.
 pub fn bridge(socket: &Path) -> Result<()> {
     let project: PathBuf = client::caller_project();
-    let mut n = 0u64;
-    let mut upstream: std::result::Result<Upstream, String> =
-        connect_checked(socket, &mut n).map_err(|e| e.to_string());
+    let mut upstream: std::result::Result<Client, Down> =
+        Client::connect_checked(socket, project.clone()).map_err(Down::from);
     if let Err(e) = &upstream {
-        log::error!("agnt mcp: {e}");
+        log::error!("agnt mcp: {}", e.message);
     }
     let (stdio, stdio_threads) = Connection::stdio();
     let mut pending: HashSet<RequestId> = HashSet::new();
@@ -131,7 +87,7 @@ pub fn bridge(socket: &Path) -> Result<()> {
     let never = crossbeam_channel::never::<Message>();
     loop {
         let up_rx: &Receiver<Message> = match &upstream {
-            Ok(up) => &up.conn.receiver,
+            Ok(up) => &up.connection().receiver,
             Err(_) => &never,
         };
         select! {
@@ -147,30 +103,28 @@ pub fn bridge(socket: &Path) -> Result<()> {
                     initialized = true;
                 }
                 // Reconnect lazily after a failure.
-                if let Err(e) = &upstream {
-                    let mismatch = e.contains("agnt daemon restart");
-                    if !mismatch {
-                        upstream = reconnect(socket, &mut n, init.as_ref(), initialized && !matches!(&msg, Message::Request(r) if r.method == "initialize"));
-                    }
+                if matches!(&upstream, Err(d) if !d.mismatch) {
+                    let replay = initialized && !matches!(&msg, Message::Request(r) if r.method == "initialize");
+                    upstream = reconnect(socket, &project, init.as_ref(), replay);
                 }
                 match (&upstream, msg) {
                     (Ok(up), msg) => {
                         if let Message::Request(r) = &msg {
                             pending.insert(r.id.clone());
                         }
-                        if up.conn.sender.send(msg).is_err() {
-                            upstream = Err("daemon connection closed".into());
+                        if up.connection().sender.send(msg).is_err() {
+                            upstream = Err(Error::DaemonClosed.into());
                         }
                     }
                     (Err(e), Message::Request(r)) => {
-                        let _ = stdio.sender.send(Response::err(Some(r.id), code::INTERNAL_ERROR, format!("agnt daemon unavailable: {e}")).into());
+                        let _ = stdio.sender.send(Response::err(Some(r.id), code::INTERNAL_ERROR, format!("agnt daemon unavailable: {}", e.message)).into());
                     }
                     (Err(_), _) => {}
                 }
             }
             recv(up_rx) -> msg => match msg {
                 Ok(Message::Response(r)) => {
-                    if let Some(RequestId::Str(s)) = &r.id && s.starts_with("agnt-bridge-") {
+                    if is_own(&r) {
                         continue;
                     }
                     if let Some(id) = &r.id {
@@ -187,7 +141,7 @@ pub fn bridge(socket: &Path) -> Result<()> {
                         let _ = stdio.sender.send(Response::err(Some(id), code::INTERNAL_ERROR,
                             "the agnt daemon connection was lost (daemon restarted?); the bridge reconnected, retry the call").into());
                     }
-                    upstream = reconnect(socket, &mut n, init.as_ref(), initialized);
+                    upstream = reconnect(socket, &project, init.as_ref(), initialized);
                 }
             }
         }
@@ -197,7 +151,7 @@ pub fn bridge(socket: &Path) -> Result<()> {
     if let Ok(up) = &upstream {
         let deadline = Instant::now() + Duration::from_secs(10);
         while !pending.is_empty() {
-            match up.conn.receiver.recv_deadline(deadline) {
+            match up.connection().receiver.recv_deadline(deadline) {
                 Ok(Message::Response(r)) => {
                     if let Some(id) = &r.id {
                         pending.remove(id);
@@ -220,20 +174,24 @@ pub fn bridge(socket: &Path) -> Result<()> {
 /// Reconnects, retrying for a few seconds, and replays the handshake.
 fn reconnect(
     socket: &Path,
-    n: &mut u64,
+    project: &Path,
     init: Option<&Request>,
     initialized: bool,
-) -> std::result::Result<Upstream, String> {
+) -> std::result::Result<Client, Down> {
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut wait = Duration::from_millis(50);
     loop {
-        match connect_checked(socket, n) {
-            Ok(up) => {
+        match Client::connect_checked(socket, project.to_path_buf()) {
+            Ok(mut up) => {
                 if let Some(init) = init {
-                    let _ = internal(&up, n, "initialize", init.params.clone());
+                    let _ = up.request(
+                        "initialize",
+                        init.params.clone(),
+                        Some(Duration::from_secs(5)),
+                    );
                     if initialized {
-                        let _ = up.conn.sender.send(
-                            super::Notification {
+                        let _ = up.connection().sender.send(
+                            Notification {
                                 method: "notifications/initialized".into(),
                                 params: Value::Null,
                             }
@@ -244,10 +202,10 @@ fn reconnect(
                 return Ok(up);
             }
             Err(e) => {
-                let msg = e.to_string();
-                if msg.contains("agnt daemon restart") || Instant::now() >= deadline {
-                    log::error!("agnt mcp: {msg}");
-                    return Err(msg);
+                let down = Down::from(e);
+                if down.mismatch || Instant::now() >= deadline {
+                    log::error!("agnt mcp: {}", down.message);
+                    return Err(down);
                 }
                 std::thread::sleep(wait);
                 wait = (wait * 2).min(Duration::from_secs(1));

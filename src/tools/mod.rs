@@ -1,23 +1,22 @@
-//! The static tool table and what every tool shares: the context (`Ctx`: the managers and
-//! counters), one call's arguments (`Call`), argument checking against the tool's input schema
-//! (unknown names, wrong types, bad enum values, missing required ones all become error results
-//! that say how to fix the call), and the result envelope (`structuredContent` + one text).
+//! The tool table: each tool's name, agent-facing description, input and output schemas and
+//! handler. A call takes the [`Host`], its arguments and a small call context (project,
+//! cancellation flag, progress sink, notifier, and the facts of the server it runs in) and
+//! returns the structured result or a [`ToolError`] phrased for the agent. Argument checking
+//! against the input schema (unknown names, wrong types, bad enum values, missing required ones)
+//! lives here too. There is no JSON-RPC in this module: `mcp` wraps results into MCP messages.
 
 use std::{
     path::{Path, PathBuf},
     sync::{
-        Arc, OnceLock,
-        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+        OnceLock,
+        atomic::{AtomicBool, Ordering},
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use serde_json::{Map, Value, json};
 
-use crate::{
-    proxy::ProxyManager,
-    supervisor::{ManagerConfig, ProcessManager},
-};
+use crate::host::Host;
 
 pub mod currentpage;
 pub mod daemon;
@@ -37,11 +36,14 @@ pub struct Tool {
     pub description: &'static str,
     /// JSON Schema of the arguments.
     pub input_schema: fn() -> Value,
-    /// JSON Schema of `structuredContent`.
+    /// JSON Schema of the structured result.
     pub output_schema: fn() -> Value,
     /// The handler.
-    pub call: fn(&Ctx, &Call<'_>) -> Result<Value, ToolError>,
+    pub call: fn(&Host, &Call<'_>) -> ToolResult,
 }
+
+/// What a tool returns: the structured result, or what went wrong phrased for the agent.
+pub type ToolResult = Result<Value, ToolError>;
 
 /// Every tool, in the order `tools/list` shows them.
 pub static TOOLS: &[&Tool] = &[
@@ -72,147 +74,41 @@ impl From<crate::Error> for ToolError {
     }
 }
 
-/// Shared state of a server: the managers (created on first use), counters, identity.
-pub struct Ctx {
-    pm_config: ManagerConfig,
-    pm: OnceLock<Arc<ProcessManager>>,
-    proxies: OnceLock<Arc<ProxyManager>>,
-    /// Project used when neither the call nor the connection names one.
-    pub default_project: PathBuf,
-    /// When the server started.
-    pub started: Instant,
-    /// The daemon's socket, if this is the daemon.
-    pub socket: Option<PathBuf>,
-    /// Where proxies are persisted (`proxies.json`), if anywhere.
-    pub state_dir: Option<PathBuf>,
+/// What a tool may know about the server it runs in. The daemon provides the real facts; an
+/// in-process server (`agnt mcp --standalone`, `agnt up` without a daemon, tests) uses
+/// [`NoDaemon`].
+pub trait ServerInfo: Send + Sync {
+    /// The socket this server listens on, if it is the daemon.
+    fn socket(&self) -> Option<&Path>;
     /// Connected clients.
-    pub clients: AtomicUsize,
-    /// Tool calls served.
-    pub calls: AtomicU64,
-    /// Set when someone asked the daemon to shut down.
-    pub shutdown_requested: AtomicBool,
-    /// Woken when `shutdown_requested` is set.
-    pub on_shutdown: Option<Box<dyn Fn() + Send + Sync>>,
+    fn clients(&self) -> usize;
+    /// Asks the server to shut down; `false` when this server cannot (it is not a daemon).
+    fn request_shutdown(&self) -> bool;
 }
 
-impl std::fmt::Debug for Ctx {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ctx")
-            .field("default_project", &self.default_project)
-            .field("socket", &self.socket)
-            .field("state_dir", &self.state_dir)
-            .finish_non_exhaustive()
-    }
-}
+/// The [`ServerInfo`] of a server that is not the daemon.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoDaemon;
 
-impl Ctx {
-    /// A context that creates its managers on first use with `pm_config`.
-    pub fn new(pm_config: ManagerConfig, default_project: PathBuf) -> Ctx {
-        Ctx {
-            pm_config,
-            pm: OnceLock::new(),
-            proxies: OnceLock::new(),
-            default_project,
-            started: Instant::now(),
-            socket: None,
-            state_dir: None,
-            clients: AtomicUsize::new(0),
-            calls: AtomicU64::new(0),
-            shutdown_requested: AtomicBool::new(false),
-            on_shutdown: None,
-        }
+impl ServerInfo for NoDaemon {
+    fn socket(&self) -> Option<&Path> {
+        None
     }
-
-    /// A context around managers someone else owns (`agnt up`).
-    pub fn with_managers(
-        pm: Arc<ProcessManager>,
-        proxies: Arc<ProxyManager>,
-        default_project: PathBuf,
-    ) -> Ctx {
-        let ctx = Ctx::new(ManagerConfig::default(), default_project);
-        let _ = ctx.pm.set(pm);
-        let _ = ctx.proxies.set(proxies);
-        ctx
+    fn clients(&self) -> usize {
+        1
     }
-
-    /// A standalone context for unit tests (no orphan tracking).
-    pub fn for_tests() -> Arc<Ctx> {
-        Arc::new(Ctx::new(ManagerConfig::default(), std::env::temp_dir()))
-    }
-
-    /// The process manager, created on first use.
-    pub fn pm(&self) -> Result<&Arc<ProcessManager>, ToolError> {
-        if let Some(pm) = self.pm.get() {
-            return Ok(pm);
-        }
-        let pm = ProcessManager::new(self.pm_config.clone())
-            .map_err(|e| ToolError::new(format!("cannot start the process manager: {e}")))?;
-        Ok(self.pm.get_or_init(|| pm))
-    }
-
-    /// The process manager if it exists already.
-    pub fn pm_if_started(&self) -> Option<&Arc<ProcessManager>> {
-        self.pm.get()
-    }
-
-    /// The proxy manager, created on first use.
-    pub fn proxies(&self) -> &Arc<ProxyManager> {
-        self.proxies.get_or_init(ProxyManager::new)
-    }
-
-    /// The proxy manager if it exists already.
-    pub fn proxies_if_started(&self) -> Option<&Arc<ProxyManager>> {
-        self.proxies.get()
-    }
-
-    /// Stops every process and proxy (bounded by `deadline`).
-    pub fn shutdown(&self, deadline: Duration) {
-        if let Some(p) = self.proxies.get() {
-            p.shutdown(deadline);
-        }
-        if let Some(pm) = self.pm.get() {
-            pm.shutdown(deadline);
-        }
-    }
-
-    /// Asks the owner (the daemon) to shut down.
-    pub fn request_shutdown(&self) {
-        self.shutdown_requested.store(true, Ordering::SeqCst);
-        if let Some(f) = &self.on_shutdown {
-            f();
-        }
-    }
-
-    /// Writes the list of running proxies to `state_dir/proxies.json` (atomic temp + rename).
-    pub fn persist_proxies(&self) {
-        let (Some(dir), Some(proxies)) = (&self.state_dir, self.proxies.get()) else {
-            return;
-        };
-        let list: Vec<Value> = proxies
-            .list(None)
-            .iter()
-            .filter(|p| p.is_running())
-            .map(|p| {
-                let c = p.config();
-                json!({
-                    "id": c.id, "target_url": c.target_url, "port": p.listen_addr().port(),
-                    "bind_address": c.bind_address, "max_log_size": c.max_log_size, "project": c.project,
-                })
-            })
-            .collect();
-        if let Err(e) = crate::util::fs::write_atomic(
-            &dir.join("proxies.json"),
-            &serde_json::to_vec_pretty(&list).unwrap_or_default(),
-        ) {
-            log::warn!("cannot save proxies: {e}");
-        }
+    fn request_shutdown(&self) -> bool {
+        false
     }
 }
 
 /// Reports progress: `(done, total, message)`.
-pub type ProgressFn = dyn Fn(f64, Option<f64>, &str);
+pub type ProgressFn<'a> = dyn Fn(f64, Option<f64>, &str) + Sync + 'a;
 
-/// One call: arguments, resolved project, cancellation flag, optional progress reporter.
+/// Sends a notification `(method, params)` to the caller's connection.
+pub type NotifyFn<'a> = dyn Fn(&str, Value) + Send + Sync + 'a;
+
+/// One call: arguments and the call context (project, cancellation, progress, notifier, server).
 pub struct Call<'a> {
     /// The arguments, already checked against the input schema.
     pub args: &'a Map<String, Value>,
@@ -221,7 +117,11 @@ pub struct Call<'a> {
     /// Set when the client cancelled the call.
     pub cancel: &'a AtomicBool,
     /// Reports progress `(done, total, message)` when the client asked for it.
-    pub progress: Option<&'a ProgressFn>,
+    pub progress: Option<&'a ProgressFn<'a>>,
+    /// Pushes a notification to the caller's connection (features that push use this).
+    pub notify: &'a NotifyFn<'a>,
+    /// The server this call runs in.
+    pub server: &'a dyn ServerInfo,
 }
 
 impl std::fmt::Debug for Call<'_> {
@@ -350,21 +250,11 @@ pub fn input_schema_of(tool: &Tool) -> &'static Value {
         .unwrap_or_else(|| EMPTY.get_or_init(|| json!({"type": "object"})))
 }
 
-/// Checks the arguments against the tool's schema, then runs it.
-pub fn call(ctx: &Ctx, tool: &Tool, call: &Call<'_>) -> Result<Value, ToolError> {
+/// Checks the arguments against the tool's schema, then runs it (and counts the call).
+pub fn call(host: &Host, tool: &Tool, call: &Call<'_>) -> ToolResult {
+    host.count_call();
     check_args(tool.name, input_schema_of(tool), call.args)?;
-    (tool.call)(ctx, call)
-}
-
-/// A successful `CallToolResult`.
-pub fn ok_result(value: Value) -> Value {
-    let text = serde_json::to_string(&value).unwrap_or_default();
-    json!({"content": [{"type": "text", "text": text}], "structuredContent": value, "isError": false})
-}
-
-/// A failed `CallToolResult`: one text saying what to fix.
-pub fn error_result(msg: &str) -> Value {
-    json!({"content": [{"type": "text", "text": msg}], "isError": true})
+    (tool.call)(host, call)
 }
 
 /// Checks argument names, JSON types, enum values and top-level `required`.

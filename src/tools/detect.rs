@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Call, Ctx, Tool, ToolError, input, object};
+use super::{Call, Host, Tool, ToolError, input, object};
 
 /// The tool.
 pub static TOOL: Tool = Tool {
@@ -37,7 +37,7 @@ fn output_schema() -> Value {
     }))
 }
 
-fn call(_ctx: &Ctx, c: &Call<'_>) -> Result<Value, ToolError> {
+fn call(_host: &Host, c: &Call<'_>) -> Result<Value, ToolError> {
     let dir = c.project();
     let project = crate::detect::detect(&dir)?;
     let mut v = serde_json::to_value(&project).map_err(|e| ToolError::new(e.to_string()))?;

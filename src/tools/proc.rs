@@ -5,7 +5,7 @@ use std::{path::Path, sync::Arc, time::UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
-use super::{Call, Ctx, Tool, ToolError, fmt_duration, input, object};
+use super::{Call, Host, Tool, ToolError, fmt_duration, input, object};
 use crate::supervisor::{CommandLine, ManagedProcess, OutputRequest, ProcessManager, Stream};
 
 /// Default output budget in bytes.
@@ -126,8 +126,8 @@ pub fn lookup(
     Err(ToolError::new(msg))
 }
 
-fn call(ctx: &Ctx, c: &Call<'_>) -> Result<Value, ToolError> {
-    let pm = ctx.pm()?;
+fn call(host: &Host, c: &Call<'_>) -> Result<Value, ToolError> {
+    let pm = host.pm()?;
     let project = c.project();
     let action = c.action("");
     let need_id = || {

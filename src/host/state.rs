@@ -1,0 +1,160 @@
+//! `StateDir`: the single owner of every file agnt keeps under its state directory — the saved
+//! proxies (`proxies.json`), the orphan file's directory, saved `exec` results, screenshots, the
+//! daemon's log and the per-session directories of `agnt up`. Nothing else in the crate joins
+//! file names onto the state directory.
+
+use std::{
+    fs, io,
+    path::{Path, PathBuf},
+};
+
+use serde::{Deserialize, Serialize};
+
+use crate::util::fs::write_atomic;
+
+/// The state directory and the names of everything inside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateDir {
+    root: PathBuf,
+}
+
+/// A proxy saved by one daemon and re-created by the next.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedProxy {
+    /// Proxy id.
+    pub id: String,
+    /// The dev server it fronts.
+    pub target_url: String,
+    /// The port it listened on (kept, so the URL survives a daemon restart).
+    pub port: u16,
+    /// The listen address.
+    pub bind_address: String,
+    /// Traffic log capacity.
+    pub max_log_size: usize,
+    /// The project it belongs to.
+    pub project: PathBuf,
+}
+
+impl StateDir {
+    /// The state directory at `root` (created on first write, mode 0700).
+    pub fn new(root: impl Into<PathBuf>) -> StateDir {
+        StateDir { root: root.into() }
+    }
+
+    /// The user's state directory ([`crate::paths::state_dir`]).
+    pub fn from_env() -> StateDir {
+        StateDir::new(crate::paths::state_dir())
+    }
+
+    /// The directory itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Creates the directory (0700) if needed.
+    pub fn create(&self) -> io::Result<()> {
+        crate::paths::private_dir(&self.root)
+    }
+
+    /// Where a daemon's orphan file lives (the state directory itself).
+    pub fn daemon_orphans(&self) -> PathBuf {
+        self.root.clone()
+    }
+
+    /// Where the orphan file of an `agnt up` session for `project` lives: one directory per
+    /// project, so two sessions of different projects never clean up each other's processes.
+    pub fn session_orphans(&self, project: &Path) -> PathBuf {
+        let hash = fnv1a(project.as_os_str().as_encoded_bytes());
+        self.root.join("up").join(format!("{hash:08x}"))
+    }
+
+    /// Where saved over-budget `exec` results go.
+    pub fn exec_results(&self) -> PathBuf {
+        self.root.join("exec-results")
+    }
+
+    /// Where page screenshots go.
+    pub fn screenshots(&self) -> PathBuf {
+        self.root.join("screenshots")
+    }
+
+    /// The detached daemon's log file.
+    pub fn daemon_log(&self) -> PathBuf {
+        self.root.join("daemon.log")
+    }
+
+    /// The saved proxies file.
+    pub fn proxies_file(&self) -> PathBuf {
+        self.root.join("proxies.json")
+    }
+
+    /// The saved proxies; an unreadable file is logged and treated as empty.
+    pub fn load_proxies(&self) -> Vec<SavedProxy> {
+        let path = self.proxies_file();
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Vec::new(),
+            Err(e) => {
+                log::warn!("cannot read {}: {e}", path.display());
+                return Vec::new();
+            }
+        };
+        serde_json::from_str(&text).unwrap_or_else(|e| {
+            log::warn!("ignoring unreadable {}: {e}", path.display());
+            Vec::new()
+        })
+    }
+
+    /// Replaces the saved proxies (atomic write).
+    pub fn save_proxies(&self, proxies: &[SavedProxy]) -> io::Result<()> {
+        let json = serde_json::to_vec_pretty(proxies).map_err(io::Error::other)?;
+        self.create()?;
+        write_atomic(&self.proxies_file(), &json)
+    }
+}
+
+/// FNV-1a 32: a stable short hash for per-project directory names.
+fn fnv1a(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0x811c_9dc5, |h, &b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_stable_and_per_project() {
+        assert_eq!(fnv1a(b""), 0x811c_9dc5);
+        assert_eq!(fnv1a(b"a"), 0xe40c_292c);
+        let s = StateDir::new("/s");
+        assert_eq!(s.proxies_file(), Path::new("/s/proxies.json"));
+        assert_ne!(
+            s.session_orphans(Path::new("/a")),
+            s.session_orphans(Path::new("/b"))
+        );
+        assert!(s.session_orphans(Path::new("/a")).starts_with("/s/up"));
+    }
+
+    #[test]
+    fn saved_proxies_round_trip_and_bad_files_are_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = StateDir::new(dir.path().join("state"));
+        assert!(s.load_proxies().is_empty());
+        let p = SavedProxy {
+            id: "app".into(),
+            target_url: "http://127.0.0.1:3000".into(),
+            port: 41234,
+            bind_address: "127.0.0.1".into(),
+            max_log_size: 1000,
+            project: "/p".into(),
+        };
+        s.save_proxies(std::slice::from_ref(&p)).unwrap();
+        assert_eq!(s.load_proxies(), vec![p]);
+        fs::write(s.proxies_file(), "{not json").unwrap();
+        assert!(s.load_proxies().is_empty());
+        fs::write(s.proxies_file(), r#"[{"id": 3}]"#).unwrap();
+        assert!(s.load_proxies().is_empty());
+    }
+}
