@@ -306,13 +306,6 @@ impl ManagedProcess {
         self.state()
     }
 
-    /// Blocks until the spec's `ready` check holds (or, without one, until Running).
-    /// Errors with `Timeout` or with a message naming the process and its last output lines
-    /// when it exits first.
-    pub fn wait_ready(&self, timeout: Duration) -> Result<()> {
-        super::ready::wait_ready(self, timeout)
-    }
-
     /// Waits until `cond` holds or `timeout` passes, woken by state changes only (so a
     /// flooding child does not wake state waiters per chunk); returns whether it held.
     pub(crate) fn wait_until(&self, timeout: Duration, cond: impl FnMut() -> bool) -> bool {
