@@ -10,7 +10,7 @@ use std::{
     os::unix::ffi::OsStrExt,
     path::Path,
     sync::{
-        Arc,
+        Arc, Weak,
         atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering},
     },
     time::{Duration, Instant},
@@ -22,7 +22,7 @@ use rustix::process::Signal;
 
 use super::{
     ManagedProcess, ManagerConfig, ManagerStats, ProcessSpec, StartOutcome, State,
-    orphans::OrphanFile, ports, procfs, reaper::Reaper, spawn,
+    orphans::OrphanFile, ports, process::Owner, procfs, reaper::Reaper, spawn,
 };
 use crate::registry::Registry;
 use crate::{Error, Result, thread::JoinOnDrop};
@@ -35,9 +35,10 @@ pub const STARTING_LIMIT: Duration = Duration::from_secs(30);
 /// Registry key: project path bytes, a NUL (never in a Unix path), the id.
 type Key = Box<[u8]>;
 
-/// State shared by the manager, its processes' waiter threads and its helper threads.
+/// State shared by the manager, its processes' waiter threads (as their [`Owner`]) and its
+/// helper threads.
 #[derive(Debug)]
-pub(crate) struct Shared {
+struct Shared {
     config: ManagerConfig,
     registry: Registry<Key, Arc<ManagedProcess>>,
     shutting_down: AtomicBool,
@@ -86,7 +87,8 @@ impl ProcessManager {
             orphans,
         });
         let reaper = if shared.config.subreaper {
-            Some(Reaper::start(Arc::downgrade(&shared))?)
+            let weak = Arc::downgrade(&shared);
+            Some(Reaper::start(move || weak.upgrade().map(|s| s.groups()))?)
         } else {
             None
         };
@@ -296,7 +298,8 @@ impl ProcessManager {
         spawn::prepare(&spec.command, &cwd, &spec.env)?;
         let key = make_key(&spec.project, &spec.id);
         let seq = self.shared.seq.fetch_add(1, Ordering::AcqRel);
-        let p = Arc::new(ManagedProcess::new(spec, seq, Arc::downgrade(&self.shared)));
+        let owner: Weak<dyn Owner> = Arc::downgrade(&self.shared) as _;
+        let p = Arc::new(ManagedProcess::new(spec, seq, owner));
         let outcome = match self.shared.registry.insert_new(key.clone(), Arc::clone(&p)) {
             Ok(()) => StartOutcome::Started,
             Err(cur) if cur.state().is_terminal() => {
@@ -344,8 +347,8 @@ impl Drop for ProcessManager {
     }
 }
 
-impl Shared {
-    pub(crate) fn process_started(&self, p: &ManagedProcess) {
+impl Owner for Shared {
+    fn process_started(&self, p: &ManagedProcess) {
         self.total_started.fetch_add(1, Ordering::AcqRel);
         if !p.counted_active.swap(true, Ordering::AcqRel) {
             self.active.fetch_add(1, Ordering::AcqRel);
@@ -353,11 +356,11 @@ impl Shared {
         self.write_orphans();
     }
 
-    pub(crate) fn process_failed(&self) {
+    fn process_failed(&self) {
         self.total_failed.fetch_add(1, Ordering::AcqRel);
     }
 
-    pub(crate) fn process_exited(&self, p: &ManagedProcess, failed: bool) {
+    fn process_exited(&self, p: &ManagedProcess, failed: bool) {
         if p.counted_active.swap(false, Ordering::AcqRel) {
             self.active.fetch_sub(1, Ordering::AcqRel);
         }
@@ -366,9 +369,11 @@ impl Shared {
         }
         self.write_orphans();
     }
+}
 
+impl Shared {
     /// Pids of every registered process (= their process groups).
-    pub(crate) fn groups(&self) -> Vec<u32> {
+    fn groups(&self) -> Vec<u32> {
         self.registry
             .values()
             .iter()
@@ -376,7 +381,7 @@ impl Shared {
             .collect()
     }
 
-    pub(crate) fn write_orphans(&self) {
+    fn write_orphans(&self) {
         if let Some(o) = &self.orphans {
             o.write(|| {
                 self.registry

@@ -5,8 +5,12 @@
 //! in submodules: `process` (one child: state machine, pump and waiter threads), `manager`
 //! (the registry, counters, health thread, shutdown), `spawn` (the only `Command::new` and the
 //! group signals), `output` (read filters), `ports` (`cleanup_port`), `orphans` (the pid file
-//! a crashed manager leaves behind), `reaper` (child subreaper), `ready` (readiness checks),
-//! `registry` (the concurrent map) and `procfs` (small `/proc` readers).
+//! a crashed manager leaves behind), `reaper` (child subreaper), `ready` (readiness checks and
+//! the one port/HTTP probe) and `procfs` (small `/proc` readers).
+//!
+//! The submodules form no cycle: `manager` uses `process`, `reaper` and `orphans`; a process
+//! reports to its manager only through the `process::Owner` trait, and the reaper asks for
+//! the process groups through a closure. `ready` adds `wait_ready` to `ManagedProcess`.
 //!
 //! Lifecycle of a process: `Pending` (registered) → `Starting` (spawning) → `Running`. When
 //! we stop it: `Running` → `Stopping` → `Stopped` (summary `stopped (signal 15)`). When it
@@ -23,7 +27,7 @@ mod output;
 pub mod ports;
 pub mod process;
 pub mod procfs;
-mod ready;
+pub mod ready;
 mod reaper;
 pub mod spawn;
 
@@ -46,9 +50,9 @@ pub enum CommandLine {
 pub enum ReadyCheck {
     /// A line of combined output matches this regex.
     Log(regex::Regex),
-    /// A TCP connect to 127.0.0.1:port succeeds.
+    /// A TCP connect to port on loopback (127.0.0.1 or ::1) succeeds.
     Port(u16),
-    /// An HTTP GET to this URL answers (any status below 500).
+    /// An HTTP GET to this plain `http://` URL answers (any status below 500).
     Url(String),
 }
 

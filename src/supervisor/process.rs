@@ -26,9 +26,7 @@ use rustix::{
     process::Signal,
 };
 
-use super::{
-    OutputRead, OutputRequest, ProcessSpec, State, Stream, manager::Shared, output, procfs, spawn,
-};
+use super::{OutputRead, OutputRequest, ProcessSpec, State, Stream, output, procfs, spawn};
 use crate::{
     Error, Result,
     ringbuf::{DEFAULT_CAP, RingBuffer},
@@ -114,11 +112,22 @@ pub struct ManagedProcess {
     state_cv: Condvar,
     /// Woken on new output and on state changes.
     output_cv: Condvar,
-    manager: Weak<Shared>,
+    manager: Weak<dyn Owner>,
+}
+
+/// Whoever keeps the books on a process (the manager: its counters and orphan file). A process
+/// holds its owner weakly and reports to it; one that outlives its owner reports to nobody.
+pub(crate) trait Owner: Send + Sync {
+    /// The child was spawned.
+    fn process_started(&self, p: &ManagedProcess);
+    /// The child could not be spawned.
+    fn process_failed(&self);
+    /// The child's exit was recorded; `failed` = it ended in `Failed`.
+    fn process_exited(&self, p: &ManagedProcess, failed: bool);
 }
 
 impl ManagedProcess {
-    pub(crate) fn new(spec: ProcessSpec, seq: u64, manager: Weak<Shared>) -> Self {
+    pub(crate) fn new(spec: ProcessSpec, seq: u64, manager: Weak<dyn Owner>) -> Self {
         let cap = spec.buffer_cap.unwrap_or(DEFAULT_CAP);
         ManagedProcess {
             spec,
@@ -295,13 +304,6 @@ impl ManagedProcess {
             }
         }
         self.state()
-    }
-
-    /// Blocks until the spec's `ready` check holds (or, without one, until Running).
-    /// Errors with `Timeout` or with a message naming the process and its last output lines
-    /// when it exits first.
-    pub fn wait_ready(&self, timeout: Duration) -> Result<()> {
-        super::ready::wait_ready(self, timeout)
     }
 
     /// Waits until `cond` holds or `timeout` passes, woken by state changes only (so a

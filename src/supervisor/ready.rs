@@ -1,26 +1,358 @@
-//! Readiness: `wait_ready` blocks until a process's `ReadyCheck` holds while it runs.
+//! Readiness: [`ManagedProcess::wait_ready`] blocks until a process's `ReadyCheck` holds while
+//! it runs, and the one port/HTTP probe ([`probe_port`], [`probe_http`]) that it and the `wait`
+//! tool share.
 //!
 //! `Log` follows the combined output with `wait_output` cursors (no polling). `Port` and `Url`
 //! must ask the socket, so they retry every 50 ms, sleeping on the process's condition
-//! variable so an exit ends the wait at once. `Url` is a tiny HTTP/1.0 GET over a std
-//! `TcpStream` (plain `http://` only); any status below 500 counts as ready.
+//! variable so an exit ends the wait at once; any status below 500 counts as ready.
+//!
+//! The probes are a tiny HTTP/1.1 GET over a std `TcpStream` (plain `http://` only), bounded by
+//! one deadline for connect, request and status line. `localhost` means 127.0.0.1 and ::1
+//! (dev servers bind either), other names try every address they resolve to, and IPv6 literals
+//! are bracketed in the `Host` header. They never panic, whatever the URL or the answer.
 
 use std::{
-    io::{Read, Write},
-    net::{SocketAddr, TcpStream, ToSocketAddrs},
+    fmt,
+    io::{self, Read, Write},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, ToSocketAddrs},
     time::{Duration, Instant},
 };
 
 use regex::Regex;
 
-use super::{ManagedProcess, OutputRequest, ReadyCheck, State, Stream};
+use super::{ManagedProcess, ReadyCheck, State, Stream};
 use crate::{Error, Result};
 
 const RETRY: Duration = Duration::from_millis(50);
-const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+/// One probe of `wait_ready` takes at most this long.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
 const LAST_LINES: usize = 10;
+/// The status line must fit in this many bytes (longer reason phrases are cut, not refused).
+const STATUS_LINE_MAX: usize = 512;
+/// Both loopback addresses: what `localhost` and a bare port mean.
+const LOOPBACK: [IpAddr; 2] = [
+    IpAddr::V4(Ipv4Addr::LOCALHOST),
+    IpAddr::V6(Ipv6Addr::LOCALHOST),
+];
 
-pub(crate) fn wait_ready(p: &ManagedProcess, timeout: Duration) -> Result<()> {
+impl ManagedProcess {
+    /// Blocks until the spec's `ready` check holds (or, without one, until Running).
+    /// Errors with `Timeout` or with a message naming the process and its last output lines
+    /// when it exits first.
+    pub fn wait_ready(&self, timeout: Duration) -> Result<()> {
+        wait_ready(self, timeout)
+    }
+}
+
+/// Connects to `port` on loopback (127.0.0.1, then ::1) within `timeout`.
+pub fn probe_port(port: u16, timeout: Duration) -> Result<(), ProbeError> {
+    let deadline = Deadline::after(timeout);
+    connect_any(&LOOPBACK.map(|ip| SocketAddr::new(ip, port)), deadline).map(drop)
+}
+
+/// GETs a plain `http://` URL and returns the answer's status code (any code 100-599; the
+/// caller decides which count). Connect, request and status line share one `timeout`.
+pub fn probe_http(url: &str, timeout: Duration) -> Result<u16, ProbeError> {
+    HttpTarget::parse(url)?.probe(timeout)
+}
+
+/// Why a probe got no status (or no connection).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeError {
+    /// The URL cannot be probed: not `http://`, no host, a bad port, a space in the path...
+    InvalidUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// An `https://` URL: TLS probes are not supported yet.
+    Https {
+        /// The URL as given.
+        url: String,
+    },
+    /// The host name resolved to no address.
+    Resolve {
+        /// The name.
+        host: String,
+        /// The resolver's answer.
+        reason: String,
+    },
+    /// No address accepted a connection: `addr: error` for each address tried.
+    Connect(String),
+    /// The answer did not start with an HTTP/1.0 or HTTP/1.1 status line (its start, lossy).
+    NotHttp(String),
+    /// Sending the request or reading the answer failed.
+    Io(String),
+    /// No answer within the probe's timeout.
+    Timeout(Duration),
+}
+
+impl ProbeError {
+    /// The URL itself is the problem: retrying cannot help.
+    pub fn is_invalid_url(&self) -> bool {
+        matches!(
+            self,
+            ProbeError::InvalidUrl { .. } | ProbeError::Https { .. }
+        )
+    }
+}
+
+impl fmt::Display for ProbeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProbeError::InvalidUrl { url, reason } => {
+                write!(
+                    f,
+                    "invalid url {url:?}: {reason}; expected http://host[:port]/path"
+                )
+            }
+            ProbeError::Https { url } => write!(
+                f,
+                "cannot probe {url:?}: https readiness probes are not supported yet"
+            ),
+            ProbeError::Resolve { host, reason } => write!(f, "cannot resolve {host:?}: {reason}"),
+            ProbeError::Connect(tried) => write!(f, "cannot connect: {tried}"),
+            ProbeError::NotHttp(start) => write!(f, "not an HTTP/1.x answer: {start:?}"),
+            ProbeError::Io(msg) => f.write_str(msg),
+            ProbeError::Timeout(t) => write!(f, "no answer within {t:?}"),
+        }
+    }
+}
+
+impl std::error::Error for ProbeError {}
+
+/// A parsed plain `http://` URL: what a probe connects to and asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpTarget {
+    /// Host name or IP address (an IPv6 address without its brackets).
+    pub host: String,
+    /// Port (80 when the URL names none).
+    pub port: u16,
+    /// Request target: path and query, never empty (`/`), without the fragment.
+    pub path: String,
+}
+
+impl HttpTarget {
+    /// Parses `http://host[:port][/path][?query][#fragment]`; hosts may be names, IPv4 or
+    /// bracketed IPv6 addresses (`http://[::1]:3000/`).
+    pub fn parse(url: &str) -> Result<HttpTarget, ProbeError> {
+        let bad = |reason: &'static str| ProbeError::InvalidUrl {
+            url: url.to_string(),
+            reason,
+        };
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return Err(bad("no scheme"));
+        };
+        if scheme.eq_ignore_ascii_case("https") {
+            return Err(ProbeError::Https {
+                url: url.to_string(),
+            });
+        }
+        if !scheme.eq_ignore_ascii_case("http") {
+            return Err(bad("only http:// URLs can be probed"));
+        }
+        let (authority, tail) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
+        let tail = tail.split('#').next().unwrap_or_default();
+        let path = match tail {
+            "" => "/".to_string(),
+            t if t.starts_with('/') => t.to_string(),
+            t => format!("/{t}"),
+        };
+        if path.bytes().any(|b| b <= b' ' || b == 0x7f) {
+            return Err(bad("spaces and control characters must be percent-encoded"));
+        }
+        if authority.contains('@') {
+            return Err(bad("user info is not supported"));
+        }
+        let (host, port) = match authority.strip_prefix('[') {
+            Some(v6) => {
+                let Some((host, after)) = v6.split_once(']') else {
+                    return Err(bad("unclosed [ in the host"));
+                };
+                if host.parse::<Ipv6Addr>().is_err() {
+                    return Err(bad("bad IPv6 address"));
+                }
+                match after {
+                    "" => (host, None),
+                    _ => match after.strip_prefix(':') {
+                        Some(port) => (host, Some(port)),
+                        None => return Err(bad("unexpected text after ]")),
+                    },
+                }
+            }
+            None => match authority.split_once(':') {
+                Some((_, port)) if port.contains(':') => {
+                    return Err(bad("IPv6 addresses need brackets, e.g. http://[::1]:3000/"));
+                }
+                Some((host, port)) => (host, Some(port)),
+                None => (authority, None),
+            },
+        };
+        if host.is_empty() {
+            return Err(bad("missing host"));
+        }
+        if !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._:".contains(&b))
+        {
+            return Err(bad("bad host"));
+        }
+        let port = match port {
+            None => 80,
+            Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
+                match p.parse::<u16>() {
+                    Ok(port) if port != 0 => port,
+                    _ => return Err(bad("bad port")),
+                }
+            }
+            Some(_) => return Err(bad("bad port")),
+        };
+        Ok(HttpTarget {
+            host: host.to_string(),
+            port,
+            path,
+        })
+    }
+
+    /// `host:port`, with an IPv6 address in brackets (what the `Host` header carries).
+    pub fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
+    /// GETs the target and returns the answer's status code; see [`probe_http`].
+    pub fn probe(&self, timeout: Duration) -> Result<u16, ProbeError> {
+        let deadline = Deadline::after(timeout);
+        let mut stream = connect_any(&self.addrs()?, deadline)?;
+        let request = format!(
+            "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: agnt-probe\r\nAccept: */*\r\nConnection: close\r\n\r\n",
+            self.path,
+            self.authority()
+        );
+        let io_err = |what: &str, e: io::Error| match e.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => ProbeError::Timeout(timeout),
+            _ => ProbeError::Io(format!("{what}: {e}")),
+        };
+        stream
+            .set_write_timeout(Some(deadline.left()?))
+            .and_then(|()| stream.write_all(request.as_bytes()))
+            .map_err(|e| io_err("sending the request", e))?;
+        let mut buf = [0u8; STATUS_LINE_MAX];
+        let mut n = 0;
+        let line = loop {
+            if let Some(end) = buf[..n].iter().position(|&b| b == b'\n') {
+                break &buf[..end];
+            }
+            if n == buf.len() {
+                break &buf[..n];
+            }
+            stream
+                .set_read_timeout(Some(deadline.left()?))
+                .map_err(|e| io_err("reading the answer", e))?;
+            match stream.read(&mut buf[n..]) {
+                Ok(0) if n == 0 => {
+                    return Err(ProbeError::Io(
+                        "the server closed the connection without an answer".into(),
+                    ));
+                }
+                Ok(0) => break &buf[..n],
+                Ok(k) => n += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io_err("reading the answer", e)),
+            }
+        };
+        parse_status_line(line).ok_or_else(|| {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let start = &line[..line.len().min(64)];
+            ProbeError::NotHttp(String::from_utf8_lossy(start).into_owned())
+        })
+    }
+
+    /// Where to connect, in order: the address itself, both loopbacks for `localhost`, else
+    /// every address the name resolves to.
+    fn addrs(&self) -> Result<Vec<SocketAddr>, ProbeError> {
+        if let Ok(ip) = self.host.parse::<IpAddr>() {
+            return Ok(vec![SocketAddr::new(ip, self.port)]);
+        }
+        if self.host.eq_ignore_ascii_case("localhost") {
+            return Ok(LOOPBACK.map(|ip| SocketAddr::new(ip, self.port)).to_vec());
+        }
+        let resolve_err = |reason: String| ProbeError::Resolve {
+            host: self.host.clone(),
+            reason,
+        };
+        let addrs: Vec<SocketAddr> = (self.host.as_str(), self.port)
+            .to_socket_addrs()
+            .map_err(|e| resolve_err(e.to_string()))?
+            .collect();
+        if addrs.is_empty() {
+            return Err(resolve_err("no address".into()));
+        }
+        Ok(addrs)
+    }
+}
+
+/// The status code of an HTTP/1.0 or HTTP/1.1 status line (`HTTP/1.1 200 OK`, with or without
+/// reason phrase and `\r`); `None` for anything else, including codes outside 100-599.
+pub fn parse_status_line(line: &[u8]) -> Option<u16> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let rest = line
+        .strip_prefix(b"HTTP/1.1 ")
+        .or_else(|| line.strip_prefix(b"HTTP/1.0 "))?;
+    let (code, after) = rest.split_at_checked(3)?;
+    if !code.iter().all(u8::is_ascii_digit) || !(after.is_empty() || after[0] == b' ') {
+        return None;
+    }
+    let code = code.iter().fold(0u16, |n, &d| n * 10 + u16::from(d - b'0'));
+    (100..=599).contains(&code).then_some(code)
+}
+
+/// The end of a probe's time budget.
+#[derive(Debug, Clone, Copy)]
+struct Deadline {
+    at: Instant,
+    budget: Duration,
+}
+
+impl Deadline {
+    fn after(budget: Duration) -> Deadline {
+        let now = Instant::now();
+        Deadline {
+            at: now
+                .checked_add(budget)
+                .unwrap_or(now + Duration::from_secs(3600)),
+            budget,
+        }
+    }
+
+    /// Time left; `Timeout` once it is up (so no socket timeout is ever zero).
+    fn left(self) -> Result<Duration, ProbeError> {
+        let left = self.at.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            Err(ProbeError::Timeout(self.budget))
+        } else {
+            Ok(left)
+        }
+    }
+}
+
+/// Connects to the first address that accepts; the error lists every address tried.
+fn connect_any(addrs: &[SocketAddr], deadline: Deadline) -> Result<TcpStream, ProbeError> {
+    let mut tried = Vec::new();
+    for addr in addrs {
+        match TcpStream::connect_timeout(addr, deadline.left()?) {
+            Ok(s) => return Ok(s),
+            Err(e) => tried.push(format!("{addr}: {e}")),
+        }
+    }
+    Err(ProbeError::Connect(tried.join("; ")))
+}
+
+fn wait_ready(p: &ManagedProcess, timeout: Duration) -> Result<()> {
     let deadline = Instant::now() + timeout;
     // First: Running (or finished).
     p.wait_until(timeout, || {
@@ -29,13 +361,14 @@ pub(crate) fn wait_ready(p: &ManagedProcess, timeout: Duration) -> Result<()> {
     match p.spec().ready.clone() {
         None => check_running(p, deadline, timeout),
         Some(ReadyCheck::Log(re)) => wait_log(p, &re, deadline, timeout),
-        Some(ReadyCheck::Port(port)) => wait_probe(p, deadline, timeout, || {
-            TcpStream::connect_timeout(&SocketAddr::from(([127, 0, 0, 1], port)), CONNECT_TIMEOUT)
-                .is_ok()
-        }),
+        Some(ReadyCheck::Port(port)) => {
+            wait_probe(p, deadline, timeout, |t| probe_port(port, t).is_ok())
+        }
         Some(ReadyCheck::Url(url)) => {
-            let target = parse_http_url(&url)?;
-            wait_probe(p, deadline, timeout, || http_ok(&target))
+            let target = HttpTarget::parse(&url).map_err(|e| Error::invalid(e.to_string()))?;
+            wait_probe(p, deadline, timeout, |t| {
+                target.probe(t).is_ok_and(|status| status < 500)
+            })
         }
     }
 }
@@ -89,13 +422,14 @@ fn wait_probe(
     p: &ManagedProcess,
     deadline: Instant,
     timeout: Duration,
-    mut probe: impl FnMut() -> bool,
+    mut probe: impl FnMut(Duration) -> bool,
 ) -> Result<()> {
     loop {
         if p.state() != State::Running {
             return Err(exited_early(p));
         }
-        if probe() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if probe(PROBE_TIMEOUT.min(left).max(Duration::from_millis(1))) {
             return if p.state() == State::Running {
                 Ok(())
             } else {
@@ -138,127 +472,210 @@ fn timed_out(p: &ManagedProcess, timeout: Duration) -> Error {
     ))
 }
 
-/// Host, port and path of a plain `http://` URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct HttpTarget {
-    host: String,
-    port: u16,
-    path: String,
-}
-
-fn parse_http_url(url: &str) -> Result<HttpTarget> {
-    let bad = |why: &str| Error::invalid(format!("ready-url {url:?}: {why}"));
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| bad("only http:// URLs can be probed"))?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    if authority.is_empty() || authority.contains('@') {
-        return Err(bad("missing or unsupported host"));
-    }
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
-            (h, p.parse::<u16>().map_err(|_| bad("bad port"))?)
-        }
-        _ => (authority, 80),
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if host.is_empty() || port == 0 {
-        return Err(bad("missing host or port"));
-    }
-    Ok(HttpTarget {
-        host: host.to_string(),
-        port,
-        path: path.to_string(),
-    })
-}
-
-fn http_ok(t: &HttpTarget) -> bool {
-    let Ok(mut addrs) = (t.host.as_str(), t.port).to_socket_addrs() else {
-        return false;
-    };
-    let Some(addr) = addrs.next() else {
-        return false;
-    };
-    let Ok(mut s) = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(CONNECT_TIMEOUT));
-    let _ = s.set_write_timeout(Some(CONNECT_TIMEOUT));
-    let req = format!(
-        "GET {} HTTP/1.0\r\nHost: {}:{}\r\nConnection: close\r\n\r\n",
-        t.path, t.host, t.port
-    );
-    if s.write_all(req.as_bytes()).is_err() {
-        return false;
-    }
-    let mut head = [0u8; 64];
-    let mut n = 0;
-    while n < 12 {
-        match s.read(&mut head[n..]) {
-            Ok(0) | Err(_) => break,
-            Ok(k) => n += k,
-        }
-    }
-    status_below_500(&head[..n])
-}
-
-/// `HTTP/1.1 204 ...` → true; 5xx, garbage or a short answer → false.
-fn status_below_500(head: &[u8]) -> bool {
-    let Ok(text) = std::str::from_utf8(&head[..head.len().min(12)]) else {
-        return false;
-    };
-    let mut parts = text.split(' ');
-    let (Some(proto), Some(code)) = (parts.next(), parts.next()) else {
-        return false;
-    };
-    proto.starts_with("HTTP/")
-        && code.len() == 3
-        && code.parse::<u16>().is_ok_and(|c| (100..500).contains(&c))
-}
-
-#[allow(dead_code)]
-fn _assert_request_type(_: &OutputRequest) {}
-
 #[cfg(test)]
 mod tests {
+    use std::net::TcpListener;
+
     use super::*;
+
+    fn target(host: &str, port: u16, path: &str) -> HttpTarget {
+        HttpTarget {
+            host: host.into(),
+            port,
+            path: path.into(),
+        }
+    }
 
     #[test]
     fn parses_http_urls() {
-        assert_eq!(
-            parse_http_url("http://127.0.0.1:8080/health?x=1").unwrap(),
-            HttpTarget {
-                host: "127.0.0.1".into(),
-                port: 8080,
-                path: "/health?x=1".into()
-            }
-        );
-        assert_eq!(parse_http_url("http://localhost").unwrap().port, 80);
-        assert_eq!(parse_http_url("http://[::1]:9/").unwrap().host, "::1");
+        for (url, want) in [
+            (
+                "http://127.0.0.1:8080/health?x=1",
+                target("127.0.0.1", 8080, "/health?x=1"),
+            ),
+            ("http://localhost", target("localhost", 80, "/")),
+            ("HTTP://Example.com:81", target("Example.com", 81, "/")),
+            ("http://[::1]:9/", target("::1", 9, "/")),
+            ("http://[::1]", target("::1", 80, "/")),
+            ("http://h?q=1#frag", target("h", 80, "/?q=1")),
+            ("http://h/a#b", target("h", 80, "/a")),
+            ("http://h#b", target("h", 80, "/")),
+            ("http://h:65535/a/b/", target("h", 65535, "/a/b/")),
+        ] {
+            assert_eq!(HttpTarget::parse(url), Ok(want), "{url}");
+        }
+        assert_eq!(target("::1", 9, "/").authority(), "[::1]:9");
+        assert_eq!(target("localhost", 80, "/").authority(), "localhost:80");
+    }
+
+    #[test]
+    fn refuses_bad_urls() {
         for bad in [
-            "https://x",
+            "",
+            "x",
             "ftp://x",
             "http://",
+            "http:///p",
             "http://:80/",
+            "http://h:/",
+            "http://h:0/",
             "http://h:99999/",
+            "http://h:+80/",
+            "http://h:8a/",
             "http://u@h/",
-            "x",
+            "http://[::1/",
+            "http://[::1]x/",
+            "http://[nope]:80/",
+            "http://::1:80/",
+            "http://h/a b",
+            "http://h/\r\nX: y",
+            "http://h\u{e9}/",
+            "http://h h/",
+            "http://[]:80/",
         ] {
-            assert!(parse_http_url(bad).is_err(), "{bad}");
+            match HttpTarget::parse(bad) {
+                Err(e @ ProbeError::InvalidUrl { .. }) => {
+                    assert!(e.to_string().contains("invalid url"), "{bad}: {e}")
+                }
+                other => panic!("{bad:?}: {other:?}"),
+            }
         }
+        let e = HttpTarget::parse("https://localhost:3000/").unwrap_err();
+        assert!(e.is_invalid_url());
+        assert!(
+            e.to_string()
+                .contains("https readiness probes are not supported yet"),
+            "{e}"
+        );
     }
 
     #[test]
     fn status_lines() {
-        assert!(status_below_500(b"HTTP/1.1 200 OK\r\n"));
-        assert!(status_below_500(b"HTTP/1.0 404 Not"));
-        assert!(!status_below_500(b"HTTP/1.1 503 Busy"));
-        assert!(!status_below_500(b"SSH-2.0"));
-        assert!(!status_below_500(b""));
-        assert!(!status_below_500(b"HTTP/1.1 2"));
-        assert!(!status_below_500(&[0xff; 12]));
+        for (line, want) in [
+            (&b"HTTP/1.1 200 OK\r"[..], Some(200)),
+            (b"HTTP/1.1 200 OK", Some(200)),
+            (b"HTTP/1.0 404 Not Found", Some(404)),
+            (b"HTTP/1.1 204", Some(204)),
+            (b"HTTP/1.1 204\r", Some(204)),
+            (b"HTTP/1.1 503 Busy", Some(503)),
+            (b"HTTP/1.1 101 Switching Protocols", Some(101)),
+            (b"HTTP/1.1 099 Low", None),
+            (b"HTTP/1.1 600 High", None),
+            (b"HTTP/1.1 2", None),
+            (b"HTTP/1.1 20", None),
+            (b"HTTP/1.1 2000", None),
+            (b"HTTP/1.1 20x OK", None),
+            (b"HTTP/1.1  200 OK", None),
+            (b"HTTP/2 200", None),
+            (b"HTTP/1.1", None),
+            (b"http/1.1 200 OK", None),
+            (b"ICY 200 OK", None),
+            (b"SSH-2.0-OpenSSH", None),
+            (b"", None),
+            (&[0xff; 12], None),
+            (b"HTTP/1.1 \xff\xff\xff", None),
+        ] {
+            assert_eq!(
+                parse_status_line(line),
+                want,
+                "{}",
+                String::from_utf8_lossy(line)
+            );
+        }
+    }
+
+    /// Serves one connection with `answer` and returns the request it read.
+    fn serve_once(
+        listener: TcpListener,
+        answer: &'static [u8],
+    ) -> crate::thread::JoinOnDrop<String> {
+        let h = crate::thread::spawn("test-http", 64 * 1024, move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut req = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !req.ends_with(b"\r\n\r\n") {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => req.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = s.write_all(answer);
+            String::from_utf8_lossy(&req).into_owned()
+        })
+        .unwrap();
+        crate::thread::JoinOnDrop::new(h)
+    }
+
+    #[test]
+    fn probes_v4_v6_and_localhost() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let srv = serve_once(l, b"HTTP/1.0 204 No Content\r\n\r\n");
+        let t = Duration::from_secs(10);
+        assert_eq!(
+            probe_http(&format!("http://localhost:{port}/h?x"), t),
+            Ok(204)
+        );
+        let req = srv.join().unwrap();
+        assert!(
+            req.starts_with(&format!("GET /h?x HTTP/1.1\r\nHost: localhost:{port}\r\n")),
+            "{req}"
+        );
+        // IPv6 may be off in a container: only probe it when we can listen there.
+        if let Ok(l) = TcpListener::bind("[::1]:0") {
+            let port = l.local_addr().unwrap().port();
+            let srv = serve_once(l, b"HTTP/1.1 500 Oops\r\n\r\n");
+            assert_eq!(probe_http(&format!("http://[::1]:{port}/"), t), Ok(500));
+            let req = srv.join().unwrap();
+            assert!(
+                req.contains(&format!("\r\nHost: [::1]:{port}\r\n")),
+                "{req}"
+            );
+            // localhost tries ::1 after 127.0.0.1 refuses.
+            let l = TcpListener::bind(("::1", port)).unwrap();
+            let _srv = serve_once(l, b"HTTP/1.1 200 OK\r\n\r\n");
+            assert_eq!(probe_port(port, t), Ok(()));
+        }
+    }
+
+    #[test]
+    fn probe_errors_are_values() {
+        let t = Duration::from_secs(10);
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let _srv = serve_once(l, b"SSH-2.0-OpenSSH\r\n");
+        let e = probe_http(&format!("http://127.0.0.1:{port}/"), t).unwrap_err();
+        assert!(
+            matches!(e, ProbeError::NotHttp(ref s) if s == "SSH-2.0-OpenSSH"),
+            "{e}"
+        );
+
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let _srv = serve_once(l, b"");
+        let e = probe_http(&format!("http://127.0.0.1:{port}/"), t).unwrap_err();
+        assert!(matches!(e, ProbeError::Io(_)), "{e}");
+
+        // Accepts but never answers: the read deadline ends the probe.
+        let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = silent.local_addr().unwrap().port();
+        let e = probe_http(
+            &format!("http://127.0.0.1:{port}/"),
+            Duration::from_millis(200),
+        )
+        .unwrap_err();
+        assert_eq!(e, ProbeError::Timeout(Duration::from_millis(200)));
+        drop(silent);
+
+        let e = probe_port(port, t).unwrap_err();
+        assert!(
+            matches!(e, ProbeError::Connect(ref s) if s.contains("127.0.0.1")),
+            "{e}"
+        );
+        assert!(
+            probe_http("https://127.0.0.1/", t)
+                .unwrap_err()
+                .is_invalid_url()
+        );
     }
 }

@@ -7,12 +7,10 @@
 //! (group leaders) are reaped by their own waiter threads, and children other code spawned
 //! (their own groups) are left to their owners.
 
-use std::sync::{Arc, Weak};
-
 use rustix::process::{Pid, WaitOptions};
 use signal_hook::{consts::SIGCHLD, iterator::Signals};
 
-use super::{manager::Shared, procfs};
+use super::procfs;
 use crate::{Error, Result, thread::JoinOnDrop};
 
 /// The running reaper thread.
@@ -23,8 +21,10 @@ pub(crate) struct Reaper {
 }
 
 impl Reaper {
-    /// Becomes the child subreaper and starts the thread.
-    pub(crate) fn start(shared: Weak<Shared>) -> Result<Reaper> {
+    /// Becomes the child subreaper and starts the thread. On every SIGCHLD it asks `groups`
+    /// for the process groups of the managed processes; `None` (the owner is gone) ends the
+    /// thread.
+    pub(crate) fn start(groups: impl Fn() -> Option<Vec<u32>> + Send + 'static) -> Result<Reaper> {
         rustix::process::set_child_subreaper(Some(rustix::process::getpid()))
             .map_err(|e| Error::io("becoming the child subreaper", None, e.into()))?;
         let mut signals = Signals::new([SIGCHLD])
@@ -32,9 +32,9 @@ impl Reaper {
         let handle = signals.handle();
         let thread = crate::thread::spawn("agnt-reaper", crate::thread::SMALL_STACK, move || {
             for _ in signals.forever() {
-                match shared.upgrade() {
-                    Some(s) => {
-                        reap(&s);
+                match groups() {
+                    Some(groups) => {
+                        reap(&groups);
                     }
                     None => return,
                 }
@@ -55,9 +55,8 @@ impl Reaper {
 }
 
 /// Reaps adopted zombies of managed groups; returns how many.
-fn reap(shared: &Arc<Shared>) -> usize {
+fn reap(groups: &[u32]) -> usize {
     let me = std::process::id();
-    let groups = shared.groups();
     let mut n = 0;
     for pid in procfs::pids() {
         let Some(st) = procfs::stat(pid) else {

@@ -2,24 +2,31 @@
 //! proxy logs a matching entry — with a deadline, cancellable, reporting progress. A timeout is a
 //! result (`matched: false`) that says what was last seen.
 
-use std::{
-    io::{Read, Write},
-    net::{SocketAddr, TcpStream, ToSocketAddrs},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use super::{Call, Host, Tool, ToolError, input, object, proc, timeout_arg, timeout_schema};
-use crate::supervisor::OutputRequest;
+use crate::supervisor::{
+    ManagedProcess, OutputRequest,
+    ready::{HttpTarget, probe_port},
+};
+
+/// How many lines of a process's last output an "ended before ..." error shows.
+const LAST_LINES: usize = 20;
+/// One port probe (a loopback connect) takes at most this long.
+const PORT_PROBE: Duration = Duration::from_millis(500);
+/// One HTTP probe takes at most this long (a dev server may compile on its first request).
+const HTTP_PROBE: Duration = Duration::from_secs(5);
 
 /// The tool.
 pub static TOOL: Tool = Tool {
     name: "wait",
     description: "Wait for something instead of polling: `for: log` (a line of process_id's output \
-matches the regex `pattern`), `port` (127.0.0.1:port accepts connections), `http` (GET url answers; \
+matches the regex `pattern`), `port` (port accepts connections on 127.0.0.1 or ::1), `http` (GET url answers; \
 with `status`, exactly that status, else any status below 500), `proxylog` (proxy_id logs an entry \
-of `types`, optionally whose URL contains `pattern`). Returns what matched, or matched: false with \
+of `types`, optionally whose URL contains `pattern`). For log, port and http, the wait fails at once \
+with the process's last output when process_id exits first. Returns what matched, or matched: false with \
 what was last seen when `timeout` (default 30 s) passes. Example: {\"for\": \"log\", \"process_id\": \
 \"dev\", \"pattern\": \"ready|listening\", \"timeout\": 60}",
     input_schema,
@@ -31,11 +38,11 @@ fn input_schema() -> Value {
     input(
         json!({
             "for": {"type": "string", "enum": ["log", "port", "http", "proxylog"], "description": "What to wait for"},
-            "process_id": {"type": "string", "description": "log: the process whose output to watch"},
+            "process_id": {"type": "string", "description": "log: the process whose output to watch; port, http (optional): the process that should open the port or serve the URL (the wait fails at once, with its last output, if it exits first)"},
             "pattern": {"type": "string", "description": "log: regex to match a line; proxylog: URL substring"},
             "since": {"type": "integer", "minimum": 0, "description": "log: only output after this offset (default: all buffered output); proxylog: only entries after this seq (default: entries logged from now on)"},
-            "port": {"type": "integer", "minimum": 1, "maximum": 65535, "description": "port: TCP port on 127.0.0.1"},
-            "url": {"type": "string", "description": "http: http:// URL to GET"},
+            "port": {"type": "integer", "minimum": 1, "maximum": 65535, "description": "port: TCP port on loopback (127.0.0.1 or ::1)"},
+            "url": {"type": "string", "description": "http: http:// URL to GET (https is not supported yet)"},
             "status": {"type": "integer", "minimum": 100, "maximum": 599, "description": "http: expected status (default any below 500)"},
             "proxy_id": {"type": "string", "description": "proxylog: the proxy"},
             "types": {"type": "array", "items": {"type": "string"}, "description": "proxylog: entry types (default any)"},
@@ -142,11 +149,7 @@ fn call(host: &Host, c: &Call<'_>) -> Result<Value, ToolError> {
                 }
                 since = read.next_offset;
                 if p.state().is_terminal() && p.output_end(crate::supervisor::Stream::Combined) <= since {
-                    let tail = p.output(&OutputRequest { tail: Some(5), ..Default::default() })?;
-                    return Err(ToolError::new(format!(
-                        "process {:?} ended ({}) before printing a line matching {pattern:?}; last output:\n{}",
-                        p.id(), p.summary(), tail.text
-                    )));
+                    return Err(ended_early(&p, &format!("printing a line matching {pattern:?}")));
                 }
                 p.wait_output(since, left.min(Duration::from_millis(500)));
                 let tail = p.output(&OutputRequest { tail: Some(3), max_bytes: Some(2048), ..Default::default() })?;
@@ -160,30 +163,36 @@ fn call(host: &Host, c: &Call<'_>) -> Result<Value, ToolError> {
                 .ok_or_else(|| {
                     ToolError::new("missing required parameter \"port\" (1-65535) for for: port")
                 })? as u16;
-            let addr = SocketAddr::from(([127, 0, 0, 1], port));
-            w.run(
-                "port",
-                Duration::from_millis(100),
-                |_| match TcpStream::connect_timeout(&addr, Duration::from_millis(500)) {
-                    Ok(_) => Ok(Step::Done(json!({"port": port}))),
+            let watched = watched_process(host, c)?;
+            let deadline = w.deadline;
+            w.run("port", Duration::from_millis(100), |_| {
+                check_alive(
+                    watched.as_deref(),
+                    &format!("port {port} accepted connections"),
+                )?;
+                match probe_port(port, probe_timeout(deadline, PORT_PROBE)) {
+                    Ok(()) => Ok(Step::Done(json!({"port": port}))),
                     Err(e) => Ok(Step::Again(json!({"port": port, "error": e.to_string()}))),
-                },
-            )
+                }
+            })
         }
         "http" => {
             let url = c.need_str(
                 "url",
                 "the http:// URL to GET, e.g. \"http://127.0.0.1:3000/\"",
             )?;
-            let target = parse_http_url(url)?;
+            let target = HttpTarget::parse(url).map_err(|e| ToolError::new(e.to_string()))?;
             let want = c.u64("status");
+            let watched = watched_process(host, c)?;
+            let deadline = w.deadline;
             w.run("http", Duration::from_millis(200), |_| {
-                match http_status(&target) {
+                check_alive(watched.as_deref(), &format!("{url} answered"))?;
+                match target.probe(probe_timeout(deadline, HTTP_PROBE)) {
                     Ok(status) if want.map_or(status < 500, |w| w == status as u64) => {
                         Ok(Step::Done(json!({"url": url, "status": status})))
                     }
                     Ok(status) => Ok(Step::Again(json!({"url": url, "status": status}))),
-                    Err(e) => Ok(Step::Again(json!({"url": url, "error": e}))),
+                    Err(e) => Ok(Step::Again(json!({"url": url, "error": e.to_string()}))),
                 }
             })
         }
@@ -231,101 +240,43 @@ fn call(host: &Host, c: &Call<'_>) -> Result<Value, ToolError> {
     }
 }
 
-/// Host, port, path of an `http://` URL.
-#[derive(Debug, PartialEq)]
-struct HttpTarget {
-    host: String,
-    port: u16,
-    path: String,
+/// `process_id` of a port or http wait: the process whose exit ends the wait.
+fn watched_process(
+    host: &Host,
+    c: &Call<'_>,
+) -> Result<Option<std::sync::Arc<ManagedProcess>>, ToolError> {
+    match c.str("process_id") {
+        Some(id) => Ok(Some(proc::lookup(host.pm()?, &c.project(), id)?)),
+        None => Ok(None),
+    }
 }
 
-fn parse_http_url(url: &str) -> Result<HttpTarget, ToolError> {
-    let bad = || {
-        ToolError::new(format!(
-            "invalid url {url:?}; expected http://host[:port]/path"
-        ))
-    };
-    let rest = url.strip_prefix("http://").ok_or_else(bad)?;
-    let (authority, path) = rest
-        .find('/')
-        .map(|i| (&rest[..i], &rest[i..]))
-        .unwrap_or((rest, "/"));
-    let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
-        // [v6]:port or [v6]
-        let (h, tail) = rest.split_once(']').ok_or_else(bad)?;
-        match tail.strip_prefix(':') {
-            Some(p) => (h, p.parse::<u16>().map_err(|_| bad())?),
-            None if tail.is_empty() => (h, 80),
-            None => return Err(bad()),
-        }
+/// An error once the watched process has ended.
+fn check_alive(p: Option<&ManagedProcess>, what: &str) -> Result<(), ToolError> {
+    match p {
+        Some(p) if p.state().is_terminal() => Err(ended_early(p, what)),
+        _ => Ok(()),
+    }
+}
+
+/// "process "dev" ended (failed (exit 3)) before port 3000 accepted connections; last output: ..."
+fn ended_early(p: &ManagedProcess, what: &str) -> ToolError {
+    let last = p.last_lines(LAST_LINES);
+    let last = if last.trim().is_empty() {
+        "(no output)"
     } else {
-        match authority.rsplit_once(':') {
-            Some((h, p)) => (h, p.parse::<u16>().map_err(|_| bad())?),
-            None => (authority, 80),
-        }
+        last.trim_end()
     };
-    if host.is_empty() {
-        return Err(bad());
-    }
-    Ok(HttpTarget {
-        host: host.trim_matches(['[', ']']).to_string(),
-        port,
-        path: path.to_string(),
-    })
+    ToolError::new(format!(
+        "process {:?} ended ({}) before {what}; last output:\n{last}",
+        p.id(),
+        p.summary()
+    ))
 }
 
-fn http_status(t: &HttpTarget) -> Result<u16, String> {
-    let addr = (t.host.as_str(), t.port)
-        .to_socket_addrs()
-        .map_err(|e| e.to_string())?
-        .next()
-        .ok_or("no address")?;
-    let mut s =
-        TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))
-        .map_err(|e| e.to_string())?;
-    write!(
-        s,
-        "GET {} HTTP/1.1\r\nHost: {}:{}\r\nConnection: close\r\nUser-Agent: agnt-wait\r\n\r\n",
-        t.path, t.host, t.port
-    )
-    .map_err(|e| e.to_string())?;
-    let mut buf = [0u8; 64];
-    let mut n = 0;
-    while n < 12 {
-        match s.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) => return Err(e.to_string()),
-        }
-    }
-    let line = String::from_utf8_lossy(&buf[..n]);
-    line.split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| format!("not an HTTP response: {line:?}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_urls() {
-        assert_eq!(
-            parse_http_url("http://127.0.0.1:8080/x?y").unwrap(),
-            HttpTarget {
-                host: "127.0.0.1".into(),
-                port: 8080,
-                path: "/x?y".into()
-            }
-        );
-        assert_eq!(parse_http_url("http://localhost").unwrap().port, 80);
-        assert!(parse_http_url("https://x").is_err());
-        assert!(parse_http_url("http://:80/").is_err());
-        assert!(parse_http_url("http://h:notaport/").is_err());
-        assert_eq!(parse_http_url("http://[::1]:8080/").unwrap().host, "::1");
-        assert_eq!(parse_http_url("http://[::1]").unwrap().port, 80);
-        assert!(parse_http_url("http://[::1/").is_err());
-    }
+/// At most `cap`, and not past the wait's deadline (but never zero: the waiter checks the
+/// deadline itself).
+fn probe_timeout(deadline: Instant, cap: Duration) -> Duration {
+    let left = deadline.saturating_duration_since(Instant::now());
+    cap.min(left).max(Duration::from_millis(50))
 }

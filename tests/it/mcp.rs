@@ -344,3 +344,67 @@ fn foreground_runs_return_exit_code_runtime_and_output() {
     let msg = m.rpc.err("run", json!({"script_name": "nope"}));
     assert!(msg.contains("Available: hello"), "{msg}");
 }
+
+#[test]
+fn wait_fails_at_once_when_its_process_exits_first() {
+    let (env, mut m) = standalone();
+    m.rpc.initialize(&env.project);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/");
+    // One process has exited before the wait begins, one exits while it waits.
+    for (id, script) in [
+        ("doomed", "echo boom; exit 3"),
+        ("late", "sleep 1; echo boom; exit 3"),
+    ] {
+        for args in [
+            json!({"for": "port", "port": port}),
+            json!({"for": "http", "url": url}),
+            json!({"for": "log", "pattern": "never printed"}),
+        ] {
+            m.rpc.ok(
+                "run",
+                json!({"raw": true, "command": "sh", "args": ["-c", script], "id": id}),
+            );
+            let mut args = args;
+            args["process_id"] = id.into();
+            args["timeout"] = 60.into();
+            // Well before the wait's own 60 s timeout.
+            let r = response_within(&mut m, &args, Duration::from_secs(20));
+            assert_eq!(r["result"]["isError"], true, "{args} -> {r}");
+            let text = r["result"]["content"][0]["text"].as_str().unwrap();
+            assert!(
+                text.contains(&format!("process {id:?} ended"))
+                    && text.contains("exit 3")
+                    && text.contains("boom"),
+                "{args} -> {text}"
+            );
+        }
+    }
+    let e = m.rpc.err(
+        "wait",
+        json!({"for": "port", "port": port, "process_id": "ghost", "timeout": 60}),
+    );
+    assert!(e.contains("not found"), "{e}");
+}
+
+/// Calls `wait` with `args` and returns its response, which must come within `limit`.
+fn response_within(m: &mut McpChild, args: &Value, limit: Duration) -> Value {
+    let id = m
+        .rpc
+        .start("tools/call", json!({"name": "wait", "arguments": args}));
+    let deadline = Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let v = m
+            .rpc
+            .try_recv(left)
+            .unwrap_or_else(|| panic!("wait {args} did not return within {limit:?}"));
+        if v["id"] == id {
+            return v;
+        }
+    }
+}
