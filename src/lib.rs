@@ -17,7 +17,6 @@ pub mod ringbuf;
 pub mod signals;
 pub mod supervisor;
 pub mod thread;
-pub mod toolcli;
 pub mod up;
 pub mod urlwatch;
 pub mod util;
