@@ -20,83 +20,90 @@ pub fn run(action: DaemonAction) -> ExitCode {
             foreground,
             socket,
             http_port,
-        } => {
-            let mut opts = daemon::DaemonOptions::from_env();
-            if let Some(s) = socket {
-                opts.socket = s;
-            }
-            if http_port.is_some() {
-                opts.http_port = http_port;
-            }
-            if foreground {
-                return match daemon::run(opts) {
-                    Ok(()) => ExitCode::SUCCESS,
-                    Err(e) => {
-                        eprintln!("agnt daemon: {e}");
-                        ExitCode::FAILURE
-                    }
-                };
-            }
-            if client::probe(&opts.socket, Duration::from_secs(2)).is_some() {
-                println!("agnt daemon already running on {}", opts.socket.display());
-                return ExitCode::SUCCESS;
-            }
-            match client::ensure_daemon(&opts.socket) {
-                Ok(()) => {
-                    println!("agnt daemon started on {}", opts.socket.display());
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("agnt daemon: {e}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
+        } => start(foreground, socket, http_port),
         DaemonAction::Stop { common } => stop(&socket_of(&common), common.json),
-        DaemonAction::Status { common } => {
-            let socket = socket_of(&common);
-            let info = client::Client::connect(&socket, PathBuf::from("/"))
-                .and_then(|mut c| c.call_tool("daemon", json!({"action": "status"})));
-            match info {
-                Ok(r) => {
-                    let v = &r["structuredContent"];
-                    if common.json {
-                        println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
-                    } else {
-                        print!("{}", render::daemon_status(&socket, v));
-                    }
-                    ExitCode::SUCCESS
-                }
-                Err(_) => {
-                    if common.json {
-                        println!("{}", json!({"running": false, "socket_path": socket}));
-                    } else {
-                        println!("agnt daemon not running ({})", socket.display());
-                    }
-                    ExitCode::from(3)
-                }
+        DaemonAction::Status { common } => status(&socket_of(&common), common.json),
+        DaemonAction::Restart { common } => restart(&socket_of(&common)),
+    }
+}
+
+/// Starts the daemon: in this process with `foreground`, else detached (unless one answers).
+fn start(foreground: bool, socket: Option<PathBuf>, http_port: Option<u16>) -> ExitCode {
+    let mut opts = daemon::DaemonOptions::from_env();
+    if let Some(s) = socket {
+        opts.socket = s;
+    }
+    if http_port.is_some() {
+        opts.http_port = http_port;
+    }
+    if foreground {
+        return match daemon::run(opts) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("agnt daemon: {e}");
+                ExitCode::FAILURE
             }
+        };
+    }
+    if client::probe(&opts.socket, Duration::from_secs(2)).is_some() {
+        println!("agnt daemon already running on {}", opts.socket.display());
+        return ExitCode::SUCCESS;
+    }
+    match client::ensure_daemon(&opts.socket) {
+        Ok(()) => {
+            println!("agnt daemon started on {}", opts.socket.display());
+            ExitCode::SUCCESS
         }
-        DaemonAction::Restart { common } => {
-            let socket = socket_of(&common);
-            let code = stop(&socket, false);
-            if code != ExitCode::SUCCESS {
-                return code;
+        Err(e) => {
+            eprintln!("agnt daemon: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Reports the daemon on `socket`; exit status 3 when none answers.
+fn status(socket: &Path, json_out: bool) -> ExitCode {
+    let info = client::Client::connect(socket, PathBuf::from("/"))
+        .and_then(|mut c| c.call_tool("daemon", json!({"action": "status"})));
+    match info {
+        Ok(r) => {
+            let v = &r["structuredContent"];
+            if json_out {
+                println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+            } else {
+                print!("{}", render::daemon_status(socket, v));
             }
-            match client::ensure_daemon(&socket) {
-                Ok(()) => {
-                    println!(
-                        "agnt daemon {} started on {}",
-                        env!("CARGO_PKG_VERSION"),
-                        socket.display()
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("agnt daemon: {e}");
-                    ExitCode::FAILURE
-                }
+            ExitCode::SUCCESS
+        }
+        Err(_) => {
+            if json_out {
+                println!("{}", json!({"running": false, "socket_path": socket}));
+            } else {
+                println!("agnt daemon not running ({})", socket.display());
             }
+            ExitCode::from(3)
+        }
+    }
+}
+
+/// Stops the daemon (and everything it runs) and starts this binary's version.
+fn restart(socket: &Path) -> ExitCode {
+    let code = stop(socket, false);
+    if code != ExitCode::SUCCESS {
+        return code;
+    }
+    match client::ensure_daemon(socket) {
+        Ok(()) => {
+            println!(
+                "agnt daemon {} started on {}",
+                env!("CARGO_PKG_VERSION"),
+                socket.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("agnt daemon: {e}");
+            ExitCode::FAILURE
         }
     }
 }
