@@ -18,7 +18,6 @@ pub mod ringbuf;
 pub mod signals;
 pub mod supervisor;
 pub mod thread;
-pub mod toolcli;
 pub mod tools;
 pub mod up;
 pub mod urlwatch;

@@ -53,6 +53,8 @@ fn output_schema() -> Value {
         "output": {"type": "string"},
         "processes": {"type": "array", "items": {"type": "object"}},
         "count": {"type": "integer"},
+        "total_in_daemon": {"type": "integer", "description": "list: processes of every project"},
+        "other_projects_processes": {"type": "integer", "description": "list: processes of other projects, not listed (0 with global)"},
         "success": {"type": "boolean"},
     }))
 }
@@ -141,12 +143,14 @@ fn call(host: &Host, c: &Call<'_>) -> Result<Value, ToolError> {
             let global = c.bool("global");
             let list = pm.list(if global { None } else { Some(&project) });
             let procs: Vec<Value> = list.iter().map(|p| process_json(p)).collect();
+            let total = pm.list(None).len();
             Ok(json!({
                 "count": procs.len(),
                 "processes": procs,
                 "project_path": project,
                 "global": global,
-                "total_in_daemon": pm.list(None).len(),
+                "total_in_daemon": total,
+                "other_projects_processes": total.saturating_sub(procs.len()),
             }))
         }
         "status" => {

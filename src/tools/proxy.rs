@@ -59,6 +59,8 @@ fn output_schema() -> Value {
         "message": {"type": "string"},
         "proxies": {"type": "array", "items": {"type": "object"}},
         "count": {"type": "integer"},
+        "total_in_daemon": {"type": "integer", "description": "list: proxies of every project"},
+        "other_projects_proxies": {"type": "integer", "description": "list: proxies of other projects, not listed (0 with global)"},
     }))
 }
 
@@ -135,9 +137,11 @@ fn call(host: &Host, c: &Call<'_>) -> Result<Value, ToolError> {
                     v
                 })
                 .collect();
-            Ok(
-                json!({"count": list.len(), "proxies": list, "project_path": project, "global": global}),
-            )
+            let total = proxies.list(None).len();
+            Ok(json!({
+                "count": list.len(), "proxies": list, "project_path": project, "global": global,
+                "total_in_daemon": total, "other_projects_proxies": total.saturating_sub(list.len()),
+            }))
         }
         "exec" if c.bool("help") => Ok(crate::proxy::script::help()),
         "exec" if c.str("describe").is_some() => {

@@ -24,7 +24,7 @@ use crate::{
 };
 
 /// Kills Chromium's whole process group when dropped (also when the test fails).
-struct Browser {
+pub(crate) struct Browser {
     child: Child,
 }
 
@@ -39,7 +39,7 @@ impl Drop for Browser {
     }
 }
 
-fn chromium() -> Option<&'static str> {
+pub(crate) fn chromium() -> Option<&'static str> {
     [
         "/usr/bin/chromium",
         "/usr/bin/chromium-browser",
@@ -50,7 +50,7 @@ fn chromium() -> Option<&'static str> {
 }
 
 #[allow(clippy::disallowed_methods)] // a test helper: the browser is not a supervised dev process
-fn launch(url: &str, profile: &Path) -> Browser {
+pub(crate) fn launch(url: &str, profile: &Path) -> Browser {
     use std::os::unix::process::CommandExt;
     let bin = chromium().expect("checked");
     let child = Command::new(bin)

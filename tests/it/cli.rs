@@ -204,3 +204,105 @@ fn python_sdk_end_to_end() {
     assert_eq!(v["http_auto"], "2026-07-28");
     assert_eq!(v["http_legacy"], "2025-11-25");
 }
+
+#[test]
+fn proc_list_outside_the_project_points_at_other_projects() {
+    let env = Env::new();
+    let (code, _, err) = env.run(&["run", "--id", "nap", "--", "sleep", "30"]);
+    assert_eq!(code, 0, "{err}");
+    let other = env.dir.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    let in_other = |args: &[&str]| {
+        let out = env.cmd(args).current_dir(&other).output().unwrap();
+        assert!(out.status.success(), "agnt {args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let list = in_other(&["proc", "list"]);
+    assert!(
+        list.starts_with("no processes in ")
+            && list.contains("1 process in other projects")
+            && list.contains("agnt proc list --global"),
+        "{list}"
+    );
+    let v = json_of(&in_other(&["proc", "list", "--json"]));
+    assert_eq!(v["count"], 0, "{v}");
+    assert_eq!(v["other_projects_processes"], 1, "{v}");
+    assert_eq!(v["total_in_daemon"], 1, "{v}");
+    let global = in_other(&["proc", "list", "--global"]);
+    assert!(
+        global.contains("PROJECT") && global.contains("nap") && !global.contains("other projects"),
+        "{global}"
+    );
+    let mine = json_of(&env.run(&["proc", "list", "--json"]).1);
+    assert_eq!(mine["count"], 1, "{mine}");
+    assert_eq!(mine["other_projects_processes"], 0, "{mine}");
+    env.run(&["daemon", "stop"]);
+}
+
+#[test]
+fn proxy_exec_prints_the_value_the_error_and_where_a_cut_result_went() {
+    if crate::browser::chromium().is_none() {
+        if std::env::var("AGNT_SKIP_BROWSER").as_deref() == Ok("1") {
+            return;
+        }
+        panic!(
+            "chromium not found: install it (apt-get install chromium) or set AGNT_SKIP_BROWSER=1"
+        );
+    }
+    let up = crate::proxy::Upstream::start(std::sync::Arc::new(
+        |_: &crate::proxy::Req, s: &mut std::net::TcpStream| {
+            crate::proxy::respond(
+                s,
+                "200 OK",
+                &[("Content-Type", "text/html; charset=utf-8")],
+                b"<!doctype html><html><head><title>agnt cli exec</title></head><body>hi</body></html>",
+            )
+        },
+    ));
+    let env = Env::new();
+    let (code, out, err) = env.run(&[
+        "proxy",
+        "start",
+        "app",
+        "--target",
+        &up.url(),
+        "--port",
+        "0",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let url = json_of(&out)["url"].as_str().unwrap().to_string();
+    let profile = tempfile::tempdir().unwrap();
+    let _browser = crate::browser::launch(&format!("{url}/"), profile.path());
+    let mut last = (0, String::new(), String::new());
+    let connected = crate::support::wait_until(std::time::Duration::from_secs(60), || {
+        last = env.run(&["proxy", "exec", "app", "document.title"]);
+        last.0 == 0
+    });
+    assert!(connected, "exec never succeeded: {last:?}");
+    assert_eq!(last.1, "agnt cli exec\n", "{last:?}");
+    let (code, out, err) = env.run(&["proxy", "exec", "app", "nope.x"]);
+    assert_eq!(code, 1, "{out} {err}");
+    assert!(
+        out.is_empty() && err.contains("JavaScript error: ReferenceError: nope is not defined"),
+        "{out} {err}"
+    );
+    let (code, out, err) = env.run(&[
+        "proxy",
+        "exec",
+        "app",
+        "'x'.repeat(1000)",
+        "--max-result-bytes",
+        "300",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("\"xxx") && out.len() <= 302, "{out}");
+    let file = err
+        .split("the whole result is in ")
+        .nth(1)
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("no file named: {err}"));
+    let saved = std::fs::read_to_string(file).unwrap();
+    assert_eq!(saved.len(), 1002, "{saved}");
+    env.run(&["daemon", "stop"]);
+}

@@ -1,0 +1,173 @@
+//! `agnt daemon start|stop|status|restart`: start the per-user daemon (detached or in the
+//! foreground), ask it to shut down and wait until its process is gone, and report whether one
+//! answers on the socket. The tool subcommands never come here: they start a daemon on demand.
+
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+    time::{Duration, Instant},
+};
+
+use serde_json::json;
+
+use super::{args::DaemonAction, render, socket_of};
+use crate::daemon::{self, client};
+
+/// Runs a daemon subcommand.
+pub fn run(action: DaemonAction) -> ExitCode {
+    match action {
+        DaemonAction::Start {
+            foreground,
+            socket,
+            http_port,
+        } => start(foreground, socket, http_port),
+        DaemonAction::Stop { common } => stop(&socket_of(&common), common.json),
+        DaemonAction::Status { common } => status(&socket_of(&common), common.json),
+        DaemonAction::Restart { common } => restart(&socket_of(&common)),
+    }
+}
+
+/// Starts the daemon: in this process with `foreground`, else detached (unless one answers).
+fn start(foreground: bool, socket: Option<PathBuf>, http_port: Option<u16>) -> ExitCode {
+    let mut opts = daemon::DaemonOptions::from_env();
+    if let Some(s) = socket {
+        opts.socket = s;
+    }
+    if http_port.is_some() {
+        opts.http_port = http_port;
+    }
+    if foreground {
+        return match daemon::run(opts) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("agnt daemon: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if client::probe(&opts.socket, Duration::from_secs(2)).is_some() {
+        println!("agnt daemon already running on {}", opts.socket.display());
+        return ExitCode::SUCCESS;
+    }
+    match client::ensure_daemon(&opts.socket) {
+        Ok(()) => {
+            println!("agnt daemon started on {}", opts.socket.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("agnt daemon: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Reports the daemon on `socket`; exit status 3 when none answers.
+fn status(socket: &Path, json_out: bool) -> ExitCode {
+    let info = client::Client::connect(socket, PathBuf::from("/"))
+        .and_then(|mut c| c.call_tool("daemon", json!({"action": "status"})));
+    match info {
+        Ok(r) => {
+            let v = &r["structuredContent"];
+            if json_out {
+                println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+            } else {
+                print!("{}", render::daemon_status(socket, v));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(_) => {
+            if json_out {
+                println!("{}", json!({"running": false, "socket_path": socket}));
+            } else {
+                println!("agnt daemon not running ({})", socket.display());
+            }
+            ExitCode::from(3)
+        }
+    }
+}
+
+/// Stops the daemon (and everything it runs) and starts this binary's version.
+fn restart(socket: &Path) -> ExitCode {
+    let code = stop(socket, false);
+    if code != ExitCode::SUCCESS {
+        return code;
+    }
+    match client::ensure_daemon(socket) {
+        Ok(()) => {
+            println!(
+                "agnt daemon {} started on {}",
+                env!("CARGO_PKG_VERSION"),
+                socket.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("agnt daemon: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Asks the daemon to shut down and waits until its socket is gone.
+fn stop(socket: &Path, json_out: bool) -> ExitCode {
+    let Ok(mut c) = client::Client::connect(socket, PathBuf::from("/")) else {
+        if json_out {
+            println!("{}", json!({"running": false, "stopped": false}));
+        } else {
+            println!("agnt daemon not running");
+        }
+        return ExitCode::SUCCESS;
+    };
+    let pid = c
+        .call_tool("daemon", json!({"action": "info"}))
+        .ok()
+        .and_then(|v| v["structuredContent"]["pid"].as_i64())
+        .and_then(|p| i32::try_from(p).ok())
+        .or_else(|| {
+            std::fs::read_to_string(daemon::pid_path(socket))
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+        })
+        .unwrap_or(0);
+    match c.call_tool("daemon", json!({"action": "shutdown"})) {
+        Ok(_) => {}
+        // We asked it to go: a daemon that closes the connection before its answer arrives is
+        // doing what we asked, as long as it then exits (checked below).
+        Err(crate::Error::DaemonClosed) if pid > 0 => {
+            log::debug!("daemon closed the connection after the shutdown request");
+        }
+        Err(e) => {
+            eprintln!("agnt daemon stop: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    drop(c);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        // Wait for that daemon process to exit (a bridge may already have started the next one).
+        if !pid_alive(pid) {
+            if json_out {
+                println!("{}", json!({"running": false, "stopped": true}));
+            } else {
+                println!("agnt daemon stopped");
+            }
+            return ExitCode::SUCCESS;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!("agnt daemon stop: the daemon did not exit within 15s");
+    ExitCode::FAILURE
+}
+
+/// Whether `pid` is a live (non-zombie) process.
+fn pid_alive(pid: i32) -> bool {
+    let Some(p) = rustix::process::Pid::from_raw(pid) else {
+        return false;
+    };
+    if rustix::process::test_kill_process(p).is_err() {
+        return false;
+    }
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| !s.contains(") Z "))
+        .unwrap_or(true)
+}

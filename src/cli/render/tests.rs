@@ -1,0 +1,315 @@
+//! The renderings on the exact structured results the tools return: what the user asked for is
+//! shown, hints appear where they help, and nothing from a page reaches the terminal raw.
+
+use serde_json::{Value, json};
+
+use super::{Human, escape, human};
+
+fn out(tool: &str, args: Value, v: Value) -> String {
+    let h = human(tool, &args, &v);
+    assert!(h.stderr.is_empty(), "unexpected stderr: {}", h.stderr);
+    h.stdout
+}
+
+/// No ESC, BEL, CR or C1 control anywhere in what we print.
+fn assert_inert(s: &str) {
+    assert!(
+        !s.chars().any(|c| c.is_control() && c != '\n' && c != '\t'),
+        "control character in {s:?}"
+    );
+}
+
+#[test]
+fn escape_keeps_layout_and_neutralises_controls() {
+    assert_eq!(escape("a\tb\nc"), "a\tb\nc");
+    assert_eq!(
+        escape("\x1b[31mred\x07\r\u{9b}x"),
+        "\\x1b[31mred\\x07\\r\\u{9b}x"
+    );
+    assert_eq!(super::cell(&json!("a\nb")), "a\\nb");
+    assert_eq!(super::cell(&Value::Null), "-");
+}
+
+#[test]
+fn exec_prints_the_value() {
+    let args = json!({"action": "exec", "id": "app", "code": "document.title"});
+    let v = json!({"duration_ms": 0, "error": null, "execution_id": "exec-2",
+        "message": "JavaScript executed in 0 ms", "page_id": "tab-1", "result": "Hello agnt",
+        "success": true});
+    assert_eq!(out("proxy", args.clone(), v), "Hello agnt\n");
+    let v = json!({"success": true, "result": {"a": 1, "s": "\u{1b}]0;pwned\u{7}"}});
+    let s = out("proxy", args.clone(), v);
+    assert!(s.contains("\"a\": 1"), "{s}");
+    assert_inert(&s);
+    let s = out(
+        "proxy",
+        args.clone(),
+        json!({"success": true, "result": null}),
+    );
+    assert_eq!(s, "null\n");
+    let s = out(
+        "proxy",
+        args,
+        json!({"success": true, "result": "\u{1b}[2Jgone"}),
+    );
+    assert_eq!(s, "\\x1b[2Jgone\n");
+}
+
+#[test]
+fn exec_error_goes_to_stderr_once() {
+    let args = json!({"action": "exec", "id": "app", "code": "nope.x"});
+    let v = json!({"duration_ms": 0, "execution_id": "exec-3", "result": null, "success": false,
+        "error": "ReferenceError: nope is not defined\nReferenceError: nope is not defined\n    at eval (<anonymous>)",
+        "message": "JavaScript failed: ReferenceError: nope is not defined"});
+    let h = human("proxy", &args, &v);
+    assert_eq!(h.stdout, "");
+    assert_eq!(
+        h.stderr,
+        "agnt proxy exec: JavaScript error: ReferenceError: nope is not defined\n    at eval (<anonymous>)\n"
+    );
+}
+
+#[test]
+fn exec_cut_result_says_where_the_whole_is() {
+    let args = json!({"action": "exec", "id": "app", "code": "big()"});
+    let v = json!({"success": true, "execution_id": "exec-4", "result": "\"xxxx", "result_truncated": true,
+        "result_bytes": 40002, "result_file": "/state/exec-results/exec-4-1.json",
+        "note": "result is 40002 bytes, over the 16384-byte budget"});
+    let h = human("proxy", &args, &v);
+    assert_eq!(h.stdout, "\"xxxx\n");
+    assert!(
+        h.stderr.contains("40002 bytes") && h.stderr.contains("/state/exec-results/exec-4-1.json"),
+        "{}",
+        h.stderr
+    );
+}
+
+#[test]
+fn exec_api_and_describe_are_readable() {
+    let v = json!({"api": "window.__devtool", "count": 1, "usage": "…",
+        "functions": [{"name": "inspect", "signature": "__devtool.inspect(selector)", "summary": "Everything about one element."}]});
+    let s = out("proxy", json!({"action": "exec", "help": true}), v);
+    assert!(s.starts_with("window.__devtool: 1 function"), "{s}");
+    assert!(
+        s.contains("  __devtool.inspect(selector)\n      Everything about one element.\n"),
+        "{s}"
+    );
+    let v = json!({"name": "inspect", "signature": "__devtool.inspect(selector)",
+        "description": "Everything.", "defined_in": "src/proxy/script/03-inspect.js"});
+    let s = out("proxy", json!({"action": "exec", "describe": "inspect"}), v);
+    assert!(
+        s.starts_with("__devtool.inspect(selector)\n\nEverything.\n"),
+        "{s}"
+    );
+}
+
+#[test]
+fn proc_list_points_at_other_projects() {
+    let args = json!({"action": "list"});
+    let v = json!({"count": 0, "processes": [], "project_path": "/p2", "global": false,
+        "total_in_daemon": 2, "other_projects_processes": 2});
+    assert_eq!(
+        out("proc", args.clone(), v),
+        "no processes in /p2\n2 processes in other projects: `agnt proc list --global` lists them\n"
+    );
+    let v = json!({"count": 1, "project_path": "/p1", "global": false, "total_in_daemon": 1,
+        "other_projects_processes": 0, "processes": [{"id": "web", "summary": "running",
+        "pid": 7, "runtime": "1s", "command": "python3 -m http.server", "project_path": "/p1"}]});
+    assert_eq!(
+        out("proc", args, v),
+        "ID   STATE    PID  RUNTIME  COMMAND\nweb  running  7    1s       python3 -m http.server\n"
+    );
+    let v = json!({"count": 1, "project_path": "/p2", "global": true, "total_in_daemon": 1,
+        "other_projects_processes": 0, "processes": [{"id": "web", "summary": "running",
+        "pid": 7, "runtime": "1s", "command": "x", "project_path": "/p1"}]});
+    let s = out("proc", json!({"action": "list", "global": true}), v);
+    assert!(
+        s.starts_with("ID   STATE    PID  RUNTIME  PROJECT  COMMAND\n"),
+        "{s}"
+    );
+}
+
+#[test]
+fn proxy_list_points_at_other_projects() {
+    let v = json!({"count": 0, "proxies": [], "project_path": "/p2", "global": false,
+        "total_in_daemon": 1, "other_projects_proxies": 1});
+    assert_eq!(
+        out("proxy", json!({"action": "list"}), v),
+        "no proxies in /p2\n1 proxy in other projects: `agnt proxy list --global` lists them\n"
+    );
+}
+
+#[test]
+fn proc_status_is_fields_not_json() {
+    let v = json!({"command": "sleep 9", "exit_code": null, "id": "sl", "pid": 42,
+        "process_id": "sl", "project_path": "/p", "runtime": "2s", "state": "running",
+        "summary": "running"});
+    assert_eq!(
+        out("proc", json!({"action": "status", "process_id": "sl"}), v),
+        "sl: running\n  pid      42\n  command  sleep 9\n  runtime  2s\n  project  /p\n"
+    );
+}
+
+#[test]
+fn proxylog_lines_are_one_per_entry_and_inert() {
+    let v = json!({"count": 2, "total_matched": 5, "truncated": true, "last_seq": 6, "entries": [
+        {"data": {"duration_ms": 1.6, "id": "req-1", "method": "GET", "status_code": 200, "url": "/"},
+         "id": "req-1", "seq": 1, "timestamp": "2026-11-30T16:53:23.225Z", "type": "http"},
+        {"data": {"message": "Uncaught Error: boom \u{1b}[31mred", "source": "http://x/i.html",
+         "lineno": 1, "colno": 190, "stack": "Error: boom\n at x"},
+         "id": "error-6", "seq": 6, "timestamp": "2026-11-30T16:53:31.147Z", "type": "error"}]});
+    let s = out("proxylog", json!({"proxy_id": "app"}), v);
+    assert_eq!(
+        s,
+        "16:53:23.225  req-1             GET 200 / (1.6 ms)\n\
+         16:53:31.147  error-6           Uncaught Error: boom \\x1b[31mred at http://x/i.html:1:190\n\
+         (the newest 2 of 5 matching entries; --limit N shows more)\n"
+    );
+    let s = out(
+        "proxylog",
+        json!({"proxy_id": "app"}),
+        json!({"count": 0, "entries": []}),
+    );
+    assert_eq!(s, "no entries\n");
+}
+
+#[test]
+fn proxylog_stats_summary_and_get() {
+    let v = json!({"available_entries": 2, "dropped": 0, "last_seq": 2, "max_size": 1000, "total_entries": 2});
+    assert_eq!(
+        out("proxylog", json!({"proxy_id": "a", "action": "stats"}), v),
+        "2 entries in the log (capacity 1000); 2 logged since the last clear, 0 dropped; last seq 2\n"
+    );
+    let v = json!({"total_entries": 2, "entries_by_type": {"http": 2},
+        "time_range": {"start": "2026-11-30T16:53:23.225Z", "end": "2026-11-30T16:53:23.339Z"},
+        "error_count": 0, "unique_errors": [], "recent_errors": [], "http_count": 2,
+        "http_failures": 0, "http_by_status": {"2xx": 1, "4xx": 1}, "http_by_method": {"GET": 2},
+        "recent_http": [{"id": "req-2", "method": "GET", "status_code": 404, "url": "/nope", "duration_ms": 3.6}],
+        "performance_count": 0, "avg_load_time_ms": null, "interaction_count": 0,
+        "mutation_count": 0, "other_count": 0, "detail_sections": [], "detail_limit": 10});
+    let s = out("proxylog", json!({"proxy_id": "a", "action": "summary"}), v);
+    assert!(
+        s.starts_with("2 entries from 16:53:23.225 to 16:53:23.339 (http 2)\n"),
+        "{s}"
+    );
+    assert!(
+        s.contains("http          2 requests, 0 failed; 2xx 1, 4xx 1; GET 2\n"),
+        "{s}"
+    );
+    assert!(
+        s.contains("Recent requests:\n  req-2  GET 404 /nope (3.6 ms)\n"),
+        "{s}"
+    );
+    let v = json!({"id": "req-2", "seq": 2, "timestamp": "2026-11-30T16:53:23.339Z", "type": "http",
+        "data": {"method": "POST", "url": "/x", "status_code": 501, "duration_ms": 1.0,
+        "request_headers": {"Host": "h"}, "response_headers": {"X-Evil": "\u{1b}]52;c;x\u{7}"},
+        "request_body": {"size": 3, "encoding": "utf-8", "text": "a=1", "truncated": false},
+        "response_body": {"size": 0, "encoding": "utf-8", "text": "", "truncated": false}}});
+    let s = out(
+        "proxylog",
+        json!({"proxy_id": "a", "action": "get", "entry_id": "req-2"}),
+        v,
+    );
+    assert!(
+        s.contains("POST 501 /x (1.0 ms)") && s.contains("Request body (3 bytes, utf-8):\na=1\n"),
+        "{s}"
+    );
+    assert_inert(&s);
+}
+
+#[test]
+fn currentpage_list_and_summary() {
+    let args = json!({"proxy_id": "app"});
+    let s = out(
+        "currentpage",
+        args.clone(),
+        json!({"count": 0, "sessions": []}),
+    );
+    assert!(s.contains("open the proxy's URL in a browser"), "{s}");
+    let v = json!({"count": 1, "sessions": [{"id": "page-3", "page_title": "Hi \u{1b}[5m", "url": "/",
+        "error_count": 1, "request_count": 2, "interaction_count": 0,
+        "last_activity": "2026-11-30T16:53:44.449Z"}]});
+    let s = out("currentpage", args, v);
+    assert!(
+        s.contains("page-3  Hi \\x1b[5m  /    1       2         0             16:53:44.449"),
+        "{s}"
+    );
+    let v = json!({"id": "page-3", "page_title": "Hello", "url": "/", "active": true,
+        "start_time": "2026-11-30T16:53:30.955Z", "last_activity": "2026-11-30T16:53:44.449Z",
+        "request_count": 2, "error_count": 1, "interaction_count": 1, "mutation_count": 0,
+        "resource_count": 0, "performance": {"load_time_ms": 179, "ttfb_ms": 126},
+        "unique_errors": [{"count": 1, "message": "Uncaught Error: boom"}],
+        "recent_interactions": [{"event_type": "click", "target": "#b", "text": "x"}]});
+    let s = out(
+        "currentpage",
+        json!({"proxy_id": "app", "action": "summary", "session_id": "page-3"}),
+        v,
+    );
+    assert!(s.starts_with("page-3: Hello (/)\n"), "{s}");
+    assert!(
+        s.contains("  load         load 179 ms, TTFB 126 ms\n"),
+        "{s}"
+    );
+    assert!(
+        s.contains("Distinct errors:\n  1× Uncaught Error: boom\n"),
+        "{s}"
+    );
+    assert!(s.contains("Recent interactions:\n  click #b x\n"), "{s}");
+}
+
+#[test]
+fn wait_says_what_happened() {
+    let v = json!({"for": "port", "matched": true, "port": 8765, "waited_ms": 3});
+    assert_eq!(
+        out("wait", json!({"for": "port"}), v),
+        "port 8765 is open (after 3 ms)\n"
+    );
+    let v = json!({"for": "port", "matched": false, "timed_out": true, "waited_ms": 300,
+        "last_seen": {"error": "Connection refused (os error 111)", "port": 1}});
+    let h = human("wait", &json!({"for": "port"}), &v);
+    assert_eq!(h.stdout, "");
+    assert_eq!(
+        h.stderr,
+        "agnt wait: timed out after 300 ms waiting for port; last seen: Connection refused (os error 111)\n"
+    );
+}
+
+#[test]
+fn run_foreground_keeps_the_streams_apart() {
+    let v = json!({"process_id": "sh", "exit_code": 7, "summary": "failed (exit 7)",
+        "runtime": "0.01s", "stdout": "hi", "stderr": "oops\n", "state": "failed"});
+    assert_eq!(
+        human("run", &json!({}), &v),
+        Human {
+            stdout: "hi\nsh: failed (exit 7) in 0.01s\n".into(),
+            stderr: "oops\n".into()
+        }
+    );
+    let v = json!({"process_id": "web", "pid": 9, "command": "npm run dev", "state": "running"});
+    assert_eq!(
+        out("run", json!({}), v),
+        "web started (pid 9): npm run dev\n"
+    );
+}
+
+#[test]
+fn detect_without_scripts_says_so() {
+    let v =
+        json!({"type": "unknown", "path": "/p", "scripts": [], "script_names": [], "config": null});
+    assert_eq!(
+        out("detect", json!({}), v),
+        "/p: unknown\nno scripts found (run a command with `agnt run -- CMD ARGS…`)\n"
+    );
+}
+
+#[test]
+fn unknown_shapes_fall_back_to_message_or_json() {
+    let s = out(
+        "proxy",
+        json!({"action": "stop"}),
+        json!({"message": "proxy app stopped", "success": true}),
+    );
+    assert_eq!(s, "proxy app stopped\n");
+    let s = out("daemon", json!({}), json!({"x": "\u{9b}31m"}));
+    assert_inert(&s);
+}
