@@ -4,6 +4,7 @@
 #
 #   benches/proxy/run.sh            # from the repository root; prints a Markdown table
 #   DURATION=5s benches/proxy/run.sh
+#   AGNT_BEFORE_BIN=/path/to/old/examples/proxy benches/proxy/run.sh   # adds a "before" row
 #
 # Ports 18080-18084 must be free. ROUNDS (default 3) interleaved rounds per cell, median shown. Everything started here is stopped on exit.
 set -eu
@@ -19,7 +20,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-UP=18080; AGNT=18081; NGX=18082; GO=18083
+UP=18080; AGNT=18081; NGX=18082; GO=18083; BEFORE=18085
 
 # --- content -----------------------------------------------------------------
 mkdir -p "$W/www"
@@ -72,8 +73,15 @@ AGNT_BIN=${AGNT_BIN:-$ROOT/target/release/examples/proxy}
 "$AGNT_BIN" "http://127.0.0.1:$UP" "$AGNT" --quiet > "$W/agnt.log" 2>&1 &
 AGNT_PID=$!
 PIDS="$PIDS $AGNT_PID"
+SERVERS="direct:$UP nginx:$NGX agnt:$AGNT go:$GO"
+if [ -n "${AGNT_BEFORE_BIN:-}" ]; then
+    # Another build of the same proxy (e.g. the commit before a refactor), in the same rounds.
+    "$AGNT_BEFORE_BIN" "http://127.0.0.1:$UP" "$BEFORE" --quiet > "$W/before.log" 2>&1 &
+    PIDS="$PIDS $!"
+    SERVERS="$SERVERS before:$BEFORE"
+fi
 
-for p in $UP $AGNT $NGX $GO; do
+for s in $SERVERS; do p=${s#*:}
     i=0; until [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$p/small.txt")" = 200 ]; do i=$((i+1)); [ $i -gt 100 ] && { echo "port $p not up" >&2; exit 1; }; sleep 0.1; done
 done
 
@@ -107,14 +115,14 @@ for path in /small.txt /large.txt; do
         : > "$W/res"
         r=0
         while [ $r -lt "$ROUNDS" ]; do
-            for s in direct:$UP nginx:$NGX agnt:$AGNT go:$GO; do
+            for s in $SERVERS; do
                 echo "${s%%:*} $(run "${s#*:}" "$path" "$c")" >> "$W/res"
             done
             r=$((r+1))
         done
         # p50/p99 to microseconds for the medians.
         us() { awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); print v} else if (v ~ /ms$/) {sub(/ms$/,"",v); print v*1000} else if (v ~ /s$/) {sub(/s$/,"",v); print v*1000000} else print v}'; }
-        for name in direct nginx agnt go; do
+        for name in $(for s in $SERVERS; do echo "${s%%:*}"; done); do
             rps=$(awk -v n=$name '$1==n {print $2}' "$W/res" | median)
             p50=$(awk -v n=$name '$1==n {print $3}' "$W/res" | us | median)
             p99=$(awk -v n=$name '$1==n {print $4}' "$W/res" | us | median)
@@ -124,6 +132,12 @@ for path in /small.txt /large.txt; do
             [ "$name" != direct ] && added="$(awk -v a="$p50" -v b="$p50_direct" 'BEGIN{printf "%+d us", a-b}')"
             [ "$name" = nginx ] && ratio=1.00
             echo "| ${path#/} | $c | $name | $rps | ${p50}us | ${p99}us | $ratio | $added |"
+        done
+        # Each round's req/s ratio to that round's nginx (the regression rule reads these).
+        for name in agnt before; do
+            grep -q "^$name " "$W/res" || continue
+            per=$(awk -v n=$name '$1=="nginx" {ng[++i]=$2} $1==n {me[++j]=$2} END {for (k=1;k<=j;k++) printf "%s%.2f", (k>1?" ":""), (ng[k]>0?me[k]/ng[k]:0)}' "$W/res")
+            echo "|  |  | $name/nginx per round | $per |  |  |  |  |"
         done
     done
 done
