@@ -267,13 +267,14 @@ mod tests {
         let hs: Vec<_> = (0..4)
             .map(|t| {
                 let r = Arc::clone(&r);
-                std::thread::spawn(move || {
+                crate::thread::spawn("test-writer", crate::thread::SMALL_STACK, move || {
                     for i in 0..200 {
                         let k = t * 1000 + i;
                         r.insert_new(k, k).unwrap();
                         r.values();
                     }
                 })
+                .unwrap()
             })
             .collect();
         for h in hs {

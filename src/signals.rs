@@ -20,6 +20,7 @@ pub fn shutdown_signals() -> Result<Receiver<i32>> {
     let mut signals = Signals::new([SIGINT, SIGTERM])
         .map_err(|e| Error::io("installing signal handlers", None, e))?;
     let (tx, rx) = crossbeam_channel::bounded(16);
+    // Detached: it forwards signals for the life of the process (the handlers stay too).
     crate::thread::spawn("agnt-signals", crate::thread::SMALL_STACK, move || {
         for sig in signals.forever() {
             if tx.send(sig).is_err() {

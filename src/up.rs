@@ -202,6 +202,7 @@ impl Session {
         let (ready_tx, ready_rx) = crossbeam_channel::unbounded();
         for (p, timeout) in procs {
             let (p, timeout, tx) = (p.clone(), *timeout, ready_tx.clone());
+            // Detached: `wait_ready` ends by its timeout or the exit; its answer may go unread.
             crate::thread::spawn(
                 format!("agnt-ready-{}", p.id()),
                 crate::thread::SMALL_STACK,
@@ -342,6 +343,7 @@ impl Session {
         }
         let (pm, proxies) = (self.pm.clone(), self.proxies.clone());
         let (tx, rx) = crossbeam_channel::bounded::<()>(1);
+        // Detached: a second signal must not wait for it; shutdown is idempotent and bounded.
         let graceful =
             crate::thread::spawn("agnt-up-teardown", crate::thread::SMALL_STACK, move || {
                 proxies.shutdown(TEARDOWN_DEADLINE);
@@ -663,6 +665,7 @@ mod remote {
         }
         let killer = remote.killer();
         let (tx, rx) = crossbeam_channel::bounded::<()>(1);
+        // Detached: a second signal must not wait for it; the daemon bounds each stop.
         let graceful =
             crate::thread::spawn("agnt-up-teardown", crate::thread::SMALL_STACK, move || {
                 remote.stop_all();
@@ -706,6 +709,7 @@ mod remote {
             .collect();
         let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
         let checker = remote.second_connection();
+        // Detached: it ends by the scripts' ready timeouts; its answer may go unread.
         crate::thread::spawn("agnt-up-ready", crate::thread::SMALL_STACK * 2, move || {
             let result = match checker {
                 Some(mut c) => waits.iter().try_for_each(|(name, ready, timeout)| {
@@ -737,6 +741,7 @@ mod remote {
         };
         let pgid = child.id();
         let (exit_tx, exit_rx) = crossbeam_channel::bounded(1);
+        // Detached: it ends when the command exits, which we TERM and KILL on the way out.
         crate::thread::spawn("agnt-up-cmd", crate::thread::SMALL_STACK, move || {
             let _ = exit_tx.send(child.wait());
         })

@@ -234,7 +234,7 @@ fn spawn_detached(socket: &Path) -> Result<()> {
             program: exe.display().to_string(),
             source: e,
         })?;
-    // Reap it if it exits while we live (no zombie); it normally outlives us.
+    // Detached: it only reaps the daemon if it exits while we live; it normally outlives us.
     let _ = crate::thread::spawn("daemon-reaper", crate::thread::SMALL_STACK, move || {
         child.wait()
     });

@@ -340,6 +340,7 @@ impl Server {
                 self.live.lock().insert(key, closer);
             }
             let live = self.live.clone();
+            // Detached: `live` and `clients` track it; `close_connections` ends it via its socket.
             let spawned = crate::thread::spawn("daemon-conn", 256 * 1024, move || {
                 match Connection::unix(stream, Side::Server) {
                     Ok((conn, threads)) => {
@@ -379,6 +380,7 @@ fn refuse(mut stream: UnixStream) {
 /// SIGTERM/SIGINT → shutdown request.
 fn signal_thread(facts: Arc<DaemonFacts>) -> Result<()> {
     let rx = crate::signals::shutdown_signals()?;
+    // Detached: it only waits for the first signal, for the life of the process.
     crate::thread::spawn("daemon-signals", crate::thread::SMALL_STACK, move || {
         if let Ok(sig) = rx.recv() {
             log::info!("signal {sig}: shutting down");

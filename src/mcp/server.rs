@@ -436,6 +436,7 @@ impl Pool {
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
             .is_ok();
         if !claimed {
+            // Detached: a pool worker of a static pool; it exits after a minute without work.
             crate::thread::spawn("mcp-call", 1024 * 1024, move || self.work())?;
         }
         let _ = self.tx.send(job);

@@ -416,12 +416,14 @@ impl ManagedProcess {
         let threads = (|| -> io::Result<()> {
             if let Some(pipe) = out {
                 let me = Arc::clone(self);
+                // Detached: it ends at its pipe's EOF; the waiter counts open pumps, not handles.
                 crate::thread::spawn(format!("agnt-out-{}", self.id()), SMALL_STACK, move || {
                     me.pump(pipe, Stream::Stdout)
                 })?;
             }
             if let Some(pipe) = err {
                 let me = Arc::clone(self);
+                // Detached: it ends at its pipe's EOF; the waiter counts open pumps, not handles.
                 crate::thread::spawn(format!("agnt-err-{}", self.id()), SMALL_STACK, move || {
                     me.pump(pipe, Stream::Stderr)
                 })?;
@@ -436,6 +438,7 @@ impl ManagedProcess {
             let _ = spawn::signal_group(child.id(), Signal::KILL);
         }
         let me = Arc::clone(self);
+        // Detached: it ends once the child is reaped; callers wait on the state, not the thread.
         if let Err(e) =
             crate::thread::spawn(format!("agnt-wait-{}", self.id()), SMALL_STACK, move || {
                 me.wait_child(child)
@@ -766,7 +769,7 @@ mod tests {
         let wins: usize = (0..8)
             .map(|i| {
                 let m = Arc::clone(&m);
-                std::thread::spawn(move || {
+                crate::thread::spawn("test-cas", SMALL_STACK, move || {
                     let to = if i % 2 == 0 {
                         State::Stopping
                     } else {
@@ -774,6 +777,7 @@ mod tests {
                     };
                     m.transition(State::Running, to).is_ok() as usize
                 })
+                .unwrap()
             })
             .collect::<Vec<_>>()
             .into_iter()

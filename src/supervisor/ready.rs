@@ -51,7 +51,8 @@ pub fn probe_port(port: u16, timeout: Duration) -> Result<(), ProbeError> {
 }
 
 /// GETs a plain `http://` URL and returns the answer's status code (any code 100-599; the
-/// caller decides which count). Connect, request and status line share one `timeout`.
+/// caller decides which count). Connect, request and status line share one `timeout` (name
+/// resolution does not: `localhost` and IP addresses need none).
 pub fn probe_http(url: &str, timeout: Duration) -> Result<u16, ProbeError> {
     HttpTarget::parse(url)?.probe(timeout)
 }

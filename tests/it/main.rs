@@ -8,5 +8,6 @@ mod mcp;
 mod proxy;
 mod supervisor;
 mod support;
+mod tidy;
 
 mod up;
