@@ -16,7 +16,7 @@ use std::{
 const MAX_LINES: usize = 800;
 
 /// Layers, top to bottom. Faces may use anything.
-const FACES: &[&str] = &["cli", "toolcli", "up", "daemon"];
+const FACES: &[&str] = &["cli", "up", "daemon"];
 const LEAVES: &[&str] = &[
     "ringbuf", "registry", "paths", "util", "thread", "error", "signals", "config", "detect",
     "urlwatch",
@@ -40,7 +40,6 @@ fn every_file_starts_with_a_module_doc() {
 }
 
 #[test]
-#[ignore = "enabled once the application-core refactor lands"]
 fn no_module_imports_a_layer_above_it() {
     let files = sources();
     let roots = root_reexports(&files);
@@ -57,6 +56,65 @@ fn no_module_imports_a_layer_above_it() {
     }
     assert!(seen > 100, "found only {seen} crate:: references");
     bad.check("layering");
+}
+
+#[test]
+fn no_import_cycle_among_top_level_modules() {
+    let files = sources();
+    let roots = root_reexports(&files);
+    let mut edges: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for f in &files {
+        let from = f.module();
+        for (to, line) in crate_refs(f, &roots) {
+            if to != from {
+                edges
+                    .entry(from.clone())
+                    .or_default()
+                    .entry(to)
+                    .or_insert_with(|| format!("src/{}:{line}", f.rel));
+            }
+        }
+    }
+    assert!(
+        edges.len() > 10,
+        "found only {} importing modules",
+        edges.len()
+    );
+    // Depth-first search; a back edge closes a cycle, reported with the line of each step.
+    fn visit(
+        m: &str,
+        edges: &BTreeMap<String, BTreeMap<String, String>>,
+        path: &mut Vec<String>,
+        done: &mut std::collections::BTreeSet<String>,
+        cycles: &mut Vec<String>,
+    ) {
+        if let Some(i) = path.iter().position(|p| p == m) {
+            let ring: Vec<String> = path[i..]
+                .iter()
+                .zip(path[i + 1..].iter().chain(std::iter::once(&m.to_string())))
+                .map(|(a, b)| format!("{a} -> {b} ({})", edges[a][b]))
+                .collect();
+            cycles.push(ring.join(", "));
+            return;
+        }
+        if !done.insert(m.to_string()) {
+            return;
+        }
+        path.push(m.to_string());
+        for next in edges.get(m).into_iter().flat_map(|e| e.keys()) {
+            visit(next, edges, path, done, cycles);
+        }
+        path.pop();
+    }
+    let (mut done, mut cycles) = (Default::default(), Vec::new());
+    for m in edges.keys() {
+        visit(m, &edges, &mut Vec::new(), &mut done, &mut cycles);
+    }
+    assert!(
+        cycles.is_empty(),
+        "import cycles:\n  {}",
+        cycles.join("\n  ")
+    );
 }
 
 #[test]
