@@ -350,9 +350,7 @@ impl Session {
         let ctx = CallContext {
             project,
             cancel,
-            progress: progress
-                .as_ref()
-                .map(|p| p as &Progress<'_>),
+            progress: progress.as_ref().map(|p| p as &Progress<'_>),
             notify: &notify,
         };
         let outcome = catch_unwind(AssertUnwindSafe(|| {
