@@ -194,3 +194,34 @@ impl UrlWatch {
         Some((url, std::mem::take(&mut self.pending)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(name: &str, script: &str) -> ProxyEntry {
+        ProxyEntry {
+            name: name.into(),
+            target: None,
+            script: Some(script.into()),
+            port: None,
+            autostart: false,
+            max_log_size: None,
+        }
+    }
+
+    #[test]
+    fn url_watch_hands_out_its_proxies_once() {
+        let mut w = UrlWatch {
+            matchers: vec![],
+            pending: vec![entry("web", "site"), entry("web2", "site")],
+        };
+        assert!(w.take("compiling...\n").is_none());
+        let (url, pending) = w
+            .take("compiled\n  Local:   http://localhost:5173/\n")
+            .expect("a URL");
+        assert_eq!(url, "http://localhost:5173");
+        assert_eq!(pending.len(), 2);
+        assert!(w.take("Local: http://localhost:5173/\n").is_none());
+    }
+}

@@ -169,3 +169,23 @@ fn stop_proxy(client: &mut Client, id: &str) {
         log::warn!("stopping proxy {id}: {e}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owned_closes_once_and_refuses_later_proxies() {
+        let owned = Owned::default();
+        owned.add_process("web");
+        assert!(owned.add_proxy("app"));
+        let (processes, proxies) = owned.close();
+        assert_eq!(
+            (processes, proxies),
+            (vec!["web".into()], vec!["app".into()])
+        );
+        // A proxy that starts after teardown took its list must stop itself.
+        assert!(!owned.add_proxy("late"));
+        assert_eq!(owned.close().1, vec!["app".to_string()]);
+    }
+}

@@ -5,7 +5,7 @@
 //! One session, two places for the tools: when a daemon of our version runs, the scripts and
 //! proxies live there (agents see them); otherwise the session creates its own `Host`, serves it
 //! on the daemon socket for other clients while it runs, and reaches it over in-memory
-//! connections. Either way everything goes THROUGH THE TOOLS ([`link`]): `run` (with the
+//! connections. Either way everything goes through the tools (`link.rs`): `run` (with the
 //! caller's environment as `base_env`), `proc`, `proxy`, `wait`. Signals are registered before
 //! any thread starts; the first SIGINT/SIGTERM stops what this session started gracefully
 //! (proxies first, then processes), a second one kills it at once.
