@@ -106,12 +106,13 @@ fn run_session(opts: UpOptions) -> Result<u8> {
         .unwrap_or_default();
 
     let mut session = Session::open(root, config.as_ref(), &scripts, signals)?;
-    let result = session
-        .start(&scripts, &entries)
-        .and_then(|()| match opts.cmd.is_empty() {
-            true => Ok(session.supervise(scripts.len())),
-            false => session.run_cmd(&scripts, &opts.cmd, &cwd),
-        });
+    let result = session.start(&scripts, &entries).and_then(|()| {
+        if opts.cmd.is_empty() {
+            Ok(session.supervise(scripts.len()))
+        } else {
+            session.run_cmd(&scripts, &opts.cmd, &cwd)
+        }
+    });
     session.teardown();
     result
 }
