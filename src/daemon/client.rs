@@ -1,12 +1,14 @@
 //! The one client of the daemon socket, used by the stdio bridge, the CLI and `agnt up`:
 //! connect, check the daemon's version, start a detached daemon under a lock when none answers,
-//! send MCP requests and wait for their answers. Failures the callers branch on are variants of
+//! send MCP requests and wait for their answers. [`Client::in_process`] is the same client over
+//! a handler served in this process (`agnt up` without a daemon). Failures the callers branch on are variants of
 //! `Error` (`DaemonClosed`, `VersionMismatch`, `Daemon`), never matched by their text.
 
 use std::{
     fs,
     os::unix::net::UnixStream,
     path::{Path, PathBuf},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -19,7 +21,7 @@ use crate::{
     host::StateDir,
     mcp::{
         jsonrpc::{Connection, IoThreads, Message, Request, RequestId, Side},
-        server::PROJECT_META,
+        server::{Handler, PROJECT_META},
     },
 };
 
@@ -31,6 +33,8 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Client {
     conn: Connection,
     threads: Option<IoThreads>,
+    /// In process: the thread serving the other end (it ends once `conn` is dropped).
+    server: Option<crate::thread::JoinOnDrop<()>>,
     next_id: i64,
     /// The project sent with every tool call.
     pub project: PathBuf,
@@ -40,6 +44,12 @@ impl Drop for Client {
     fn drop(&mut self) {
         if let Some(t) = self.threads.take() {
             t.detach();
+        }
+        if let Some(server) = self.server.take() {
+            // Closing our end ends the server loop; it cancels the calls still waiting.
+            let (sender, _) = crossbeam_channel::unbounded();
+            drop(std::mem::replace(&mut self.conn.sender, sender));
+            server.join();
         }
     }
 }
@@ -54,6 +64,25 @@ impl Client {
         Ok(Client {
             conn,
             threads: Some(threads),
+            server: None,
+            next_id: 1,
+            project,
+        })
+    }
+
+    /// A client of `handler` served in this process over [`Connection::memory`] by a thread of
+    /// its own (joined when the client is dropped): the same calls as over the socket, with no
+    /// daemon (`agnt up` without one).
+    pub fn in_process(handler: Arc<dyn Handler>, project: PathBuf) -> Result<Client> {
+        let (conn, theirs) = Connection::memory();
+        let server = crate::thread::spawn("agnt-in-process", 256 * 1024, move || {
+            crate::mcp::serve(theirs, handler)
+        })
+        .map_err(|e| Error::io("starting an in-process server", None, e))?;
+        Ok(Client {
+            conn,
+            threads: None,
+            server: Some(crate::thread::JoinOnDrop::new(server)),
             next_id: 1,
             project,
         })

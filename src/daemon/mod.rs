@@ -13,7 +13,6 @@
 pub mod bridge;
 pub mod client;
 pub mod http;
-pub mod remote;
 
 use std::{
     fs,

@@ -69,6 +69,9 @@ pub struct ProcessSpec {
     pub cwd: Option<PathBuf>,
     /// Extra environment on top of the inherited one (later entries win).
     pub env: BTreeMap<String, String>,
+    /// Start from an empty environment instead of the inherited one: `env` is then the whole
+    /// environment (`agnt up` sends its caller's).
+    pub clear_env: bool,
     /// Optional readiness check, used by `ManagedProcess::wait_ready`.
     pub ready: Option<ReadyCheck>,
     /// Ring capacity per stream in bytes; `None` = 256 KiB.
@@ -84,6 +87,7 @@ impl ProcessSpec {
             command,
             cwd: None,
             env: BTreeMap::new(),
+            clear_env: false,
             ready: None,
             buffer_cap: None,
         }

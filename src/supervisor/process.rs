@@ -360,6 +360,9 @@ impl ManagedProcess {
             .unwrap_or_else(|| self.spec.project.clone());
         let spawned =
             spawn::prepare(&self.spec.command, &cwd, &self.spec.env).and_then(|mut cmd| {
+                if self.spec.clear_env {
+                    cmd.env_clear().envs(&self.spec.env);
+                }
                 cmd.spawn().map_err(|source| {
                     // chdir failures surface as the program's ENOENT: say which it was.
                     let source = if cwd.is_dir() {

@@ -42,6 +42,8 @@ fn input_schema() -> Value {
             "path": {"type": "string", "description": "Project directory: process cwd and id scope (default: the caller's project)"},
             "mode": {"type": "string", "enum": ["background", "foreground", "foreground-raw"], "description": "background (default) returns at once; foreground waits for exit; foreground-raw also returns output"},
             "env": {"type": "object", "additionalProperties": {"type": "string"}, "description": "Extra environment variables"},
+            "config": {"type": "string", "description": "The .agnt.kdl that defines script_name (default: the one found from path upward)"},
+            "base_env": {"type": "object", "additionalProperties": {"type": "string"}, "description": "The whole environment to start from instead of the server's (agnt up sends its caller's); the script's .agnt.kdl env, then env, apply on top. Default: the server's environment"},
             "timeout": timeout_schema("Foreground only: seconds (or \"2m\") before the process is stopped; default 600"),
             "max_bytes": {"type": "integer", "minimum": 0, "description": "foreground-raw: output budget per stream in bytes (default 65536; the newest output is kept)"},
         }),
@@ -128,7 +130,10 @@ fn resolve(c: &Call<'_>) -> Result<ProcessSpec, ToolError> {
             )));
         };
         let id = c.str("id").unwrap_or(name).to_string();
-        let cfg = crate::config::find(&project).and_then(|p| crate::config::load(&p).ok());
+        let cfg = match c.str("config") {
+            Some(file) => Some(crate::config::load(std::path::Path::new(file))?),
+            None => crate::config::find(&project).and_then(|p| crate::config::load(&p).ok()),
+        };
         if let Some(sc) = cfg.as_ref().and_then(|cfg| cfg.script(name)) {
             let mut spec = sc.to_spec(&id, &project);
             spec.command = with_args(spec.command, &args);
@@ -155,19 +160,38 @@ fn resolve(c: &Call<'_>) -> Result<ProcessSpec, ToolError> {
             }
         }
     };
-    if let Some(Value::Object(env)) = c.args.get("env") {
-        let mut extra = BTreeMap::new();
-        for (k, v) in env {
-            let Some(v) = v.as_str() else {
-                return Err(ToolError::new(format!(
-                    "env value for {k:?} must be a string"
-                )));
-            };
-            extra.insert(k.clone(), v.to_string());
-        }
+    if let Some(mut base) = env_arg(c, "base_env")? {
+        base.append(&mut spec.env);
+        spec.env = base;
+        spec.clear_env = true;
+    }
+    if let Some(extra) = env_arg(c, "env")? {
         spec.env.extend(extra);
     }
     Ok(spec)
+}
+
+/// An object-of-strings argument (`env`, `base_env`).
+fn env_arg(c: &Call<'_>, key: &str) -> Result<Option<BTreeMap<String, String>>, ToolError> {
+    let env = match c.args.get(key) {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Object(env)) => env,
+        Some(_) => {
+            return Err(ToolError::new(format!(
+                "{key} must be an object of strings, e.g. {{\"PORT\": \"3000\"}}"
+            )));
+        }
+    };
+    let mut out = BTreeMap::new();
+    for (k, v) in env {
+        let Some(v) = v.as_str() else {
+            return Err(ToolError::new(format!(
+                "{key} value for {k:?} must be a string"
+            )));
+        };
+        out.insert(k.clone(), v.to_string());
+    }
+    Ok(Some(out))
 }
 
 /// Script names from .agnt.kdl and detect, for error messages.

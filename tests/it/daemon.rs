@@ -924,58 +924,6 @@ fn restart_cleanup_port_stop_all_and_log_actions() {
 }
 
 #[test]
-fn remote_session_runs_config_scripts_in_the_daemon() {
-    use std::sync::{Arc, Mutex};
-    let mut env = Env::new();
-    env.start_foreground(&[]);
-    std::fs::write(
-        env.project.join(".agnt.kdl"),
-        "scripts {\n  web {\n    run \"echo hello-remote; echo $GREETING; exec sleep 1000\"\n    env {\n      GREETING \"hi-env\"\n    }\n    autostart true\n  }\n}\n",
-    )
-    .unwrap();
-    let mut s = agnt::daemon::remote::RemoteSession::connect(&env.socket, &env.project)
-        .expect("daemon answers");
-    s.start_script("web").unwrap();
-    let seen = Arc::new(Mutex::new(String::new()));
-    let sink = seen.clone();
-    let follower = s
-        .follow("web", move |t| sink.lock().unwrap().push_str(t))
-        .unwrap();
-    let ready = regex::Regex::new("hello-remote").unwrap();
-    s.wait_ready(
-        "web",
-        Some(&agnt::supervisor::ReadyCheck::Log(ready)),
-        Duration::from_secs(30),
-    )
-    .unwrap();
-    assert!(
-        wait_until(Duration::from_secs(20), || seen
-            .lock()
-            .unwrap()
-            .contains("hi-env")),
-        "{}",
-        seen.lock().unwrap()
-    );
-    // Visible to any other client of the daemon.
-    let mut c = env.session();
-    let pid = c.ok("proc", json!({"action": "status", "process_id": "web"}))["pid"]
-        .as_i64()
-        .unwrap() as i32;
-    s.stop_all();
-    assert!(wait_until(Duration::from_secs(10), || !alive(pid)));
-    drop(follower);
-    let st = c.ok("proc", json!({"action": "status", "process_id": "web"}));
-    assert_ne!(st["state"], "running");
-    assert!(
-        agnt::daemon::remote::RemoteSession::connect(
-            &env.dir.path().join("nope.sock"),
-            &env.project
-        )
-        .is_none()
-    );
-}
-
-#[test]
 fn up_with_a_daemon_running_runs_the_scripts_there() {
     let mut env = Env::new();
     env.start_foreground(&[]);

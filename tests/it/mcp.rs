@@ -285,6 +285,20 @@ fn wait_times_out_with_what_it_last_saw() {
 }
 
 #[test]
+fn run_base_env_replaces_the_servers_environment() {
+    let (env, mut m) = standalone();
+    m.rpc.initialize(&env.project);
+    // HOME is in the server's environment, not in base_env: the process must not see it.
+    let path = std::env::var("PATH").unwrap();
+    let v = m.rpc.ok(
+        "run",
+        json!({"raw": true, "command": "sh", "args": ["-c", "echo \"$AGNT_T_BASE $AGNT_T_BOTH ${HOME-unset}\""], "mode": "foreground-raw",
+            "base_env": {"PATH": path, "AGNT_T_BASE": "base", "AGNT_T_BOTH": "base"}, "env": {"AGNT_T_BOTH": "call"}}),
+    );
+    assert_eq!(v["stdout"], "base call unset\n", "{v}");
+}
+
+#[test]
 fn foreground_runs_return_exit_code_runtime_and_output() {
     let (env, mut m) = standalone();
     m.rpc.initialize(&env.project);
