@@ -237,8 +237,8 @@ pub fn metrics(ctx: &Ctx) -> String {
     if let Some(px) = ctx.proxies_if_started() {
         for p in px.list(None) {
             let s = p.log_stats();
-            logged += n(&s["total_entries"]);
-            dropped += n(&s["dropped"]);
+            logged += s.total_entries as i64;
+            dropped += s.dropped as i64;
         }
     }
     metric(

@@ -30,10 +30,13 @@ pub mod inject;
 pub mod pages;
 pub mod script;
 mod session;
+mod status;
 pub mod traffic;
 pub mod ws;
 
 pub use script::AGNT_JS;
+pub use status::{ManagerStats, ProxyStatus};
+pub use traffic::LogStats;
 
 /// How to start a proxy.
 #[derive(Debug, Clone)]
@@ -458,38 +461,37 @@ impl ProxyServer {
     pub fn is_running(&self) -> bool {
         self.shared.running.load(Ordering::SeqCst)
     }
-    /// Status object: id, target_url, listen_addr, bind_address, running, uptime,
-    /// total_requests, upstream_connects, log_stats, last_error, restart_count, ...
-    pub fn status(&self) -> serde_json::Value {
+    /// Identity, liveness and counters (see [`ProxyStatus`]).
+    pub fn status(&self) -> ProxyStatus {
         let s = &self.shared;
         let st = &s.stats;
         let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        json!({
-            "id": s.config.id,
-            "target_url": s.config.target_url,
-            "listen_addr": s.listen_addr.to_string(),
-            "url": s.url,
-            "bind_address": s.config.bind_address,
-            "path": s.config.project,
-            "running": self.is_running(),
-            "uptime": format!("{}s", s.started.elapsed().as_secs()),
-            "uptime_seconds": s.started.elapsed().as_secs(),
-            "started_at": crate::util::time::rfc3339(s.started_at),
-            "total_requests": l(&st.total_requests),
-            "upstream_connects": l(&st.upstream_connects),
-            "upstream_errors": l(&st.upstream_errors),
-            "active_connections": l(&st.active_connections),
-            "total_connections": l(&st.total_connections),
-            "ws_clients": l(&st.ws_clients),
-            "ws_errors": l(&st.ws_errors),
-            "bad_requests": l(&st.bad_requests),
-            "timeouts": l(&st.timeouts),
-            "injected": l(&st.injected),
-            "log_stats": s.log.stats(),
-            "last_error": *s.last_error.lock(),
-            "restart_count": s.restart_count.load(Ordering::Relaxed),
-            "auto_restart": true,
-        })
+        ProxyStatus {
+            id: s.config.id.clone(),
+            target_url: s.config.target_url.clone(),
+            listen_addr: s.listen_addr.to_string(),
+            url: s.url.clone(),
+            bind_address: s.config.bind_address.clone(),
+            path: s.config.project.clone(),
+            running: self.is_running(),
+            uptime: format!("{}s", s.started.elapsed().as_secs()),
+            uptime_seconds: s.started.elapsed().as_secs(),
+            started_at: crate::util::time::rfc3339(s.started_at),
+            total_requests: l(&st.total_requests),
+            upstream_connects: l(&st.upstream_connects),
+            upstream_errors: l(&st.upstream_errors),
+            active_connections: l(&st.active_connections),
+            total_connections: l(&st.total_connections),
+            ws_clients: l(&st.ws_clients),
+            ws_errors: l(&st.ws_errors),
+            bad_requests: l(&st.bad_requests),
+            timeouts: l(&st.timeouts),
+            injected: l(&st.injected),
+            log_stats: s.log.stats(),
+            last_error: s.last_error.lock().clone(),
+            restart_count: s.restart_count.load(Ordering::Relaxed),
+            auto_restart: true,
+        }
     }
     /// `{entries: [{seq, id, type, timestamp, data:{...}}], count}` in time order.
     pub fn log_query(&self, q: &LogQuery) -> Result<serde_json::Value> {
@@ -505,8 +507,8 @@ impl ProxyServer {
     ) -> Result<serde_json::Value> {
         self.shared.log.summary(q, detail, limit)
     }
-    /// `{total_entries, available_entries, max_size, dropped}`.
-    pub fn log_stats(&self) -> serde_json::Value {
+    /// The traffic log's counters.
+    pub fn log_stats(&self) -> LogStats {
         self.shared.log.stats()
     }
     pub fn log_clear(&self) {
@@ -688,10 +690,12 @@ impl ProxyManager {
             self.proxies.remove(p.id());
         }
     }
-    /// `{active, total_started}`.
-    pub fn stats(&self) -> serde_json::Value {
-        let active = self.sorted().iter().filter(|p| p.is_running()).count();
-        json!({"active": active, "total_started": self.total_started.load(Ordering::Relaxed)})
+    /// Running proxies and proxies ever started.
+    pub fn stats(&self) -> ManagerStats {
+        ManagerStats {
+            active: self.sorted().iter().filter(|p| p.is_running()).count(),
+            total_started: self.total_started.load(Ordering::Relaxed),
+        }
     }
 }
 

@@ -451,8 +451,8 @@ fn keep_alive_reuses_upstream_connection() {
         "12 requests should share one upstream connection"
     );
     let st = px.p.status();
-    assert_eq!(st["upstream_connects"], 1);
-    assert_eq!(st["total_requests"], 12);
+    assert_eq!(st.upstream_connects, 1);
+    assert_eq!(st.total_requests, 12);
 }
 
 #[test]
@@ -648,7 +648,7 @@ fn html_injection_positions_and_encodings() {
     let js = c.get(&v);
     assert!(js.header("cache-control").unwrap().contains("immutable"));
     assert!(js.text().contains("/__agnt/ws"));
-    assert!(px.p.status()["injected"].as_u64().unwrap() >= 9);
+    assert!(px.p.status().injected >= 9);
 }
 
 #[test]
@@ -821,13 +821,14 @@ fn bad_input_is_answered_or_closed_and_the_loop_keeps_going() {
         }
     }
     assert!(closed);
-    assert!(wait_until(
-        Duration::from_secs(5),
-        || px.p.status()["ws_errors"].as_u64() >= Some(1)
-    ));
+    assert!(wait_until(Duration::from_secs(5), || px
+        .p
+        .status()
+        .ws_errors
+        >= 1));
     // Still serving.
     assert_eq!(px.client().get("/ok").status, 200);
-    assert!(px.p.status()["bad_requests"].as_u64().unwrap() >= 6);
+    assert!(px.p.status().bad_requests >= 6);
 }
 
 #[test]
@@ -846,7 +847,7 @@ fn slowloris_is_closed_while_others_are_served() {
     assert!(slow.closed_by_server());
     assert!(start.elapsed() < Duration::from_secs(10));
     assert_eq!(fast.get("/").status, 200);
-    assert!(px.p.status()["timeouts"].as_u64().unwrap() >= 1);
+    assert!(px.p.status().timeouts >= 1);
 }
 
 #[test]
@@ -864,19 +865,13 @@ fn traffic_log_queries_limits_and_wrap() {
         );
         c.read_response("GET").unwrap();
     }
-    assert!(wait_until(
-        Duration::from_secs(5),
-        || px.p.log_stats()["total_entries"] == 8
-    ));
+    assert!(wait_until(Duration::from_secs(5), || px
+        .p
+        .log_stats()
+        .total_entries
+        == 8));
     let st = px.p.log_stats();
-    assert_eq!(
-        (
-            st["available_entries"].as_u64(),
-            st["max_size"].as_u64(),
-            st["dropped"].as_u64()
-        ),
-        (Some(5), Some(5), Some(3))
-    );
+    assert_eq!((st.available_entries, st.max_size, st.dropped), (5, 5, 3));
     let v = px.query(|_| {});
     let urls: Vec<&str> = v["entries"]
         .as_array()
@@ -950,10 +945,11 @@ fn browser_event_becomes_error_entry_and_page_session() {
     );
     // Malformed JSON closes the channel and is counted.
     ws.send(tungstenite::Message::text("{not json")).unwrap();
-    assert!(wait_until(
-        Duration::from_secs(5),
-        || px.p.status()["ws_errors"].as_u64() >= Some(1)
-    ));
+    assert!(wait_until(Duration::from_secs(5), || px
+        .p
+        .status()
+        .ws_errors
+        >= 1));
 }
 
 #[test]
@@ -970,10 +966,11 @@ fn exec_round_trip_and_errors() {
         r#"{"type":"hello","data":{},"url":"http://a/","page_id":"tab-9"}"#,
     ))
     .unwrap();
-    assert!(wait_until(
-        Duration::from_secs(5),
-        || px.p.status()["ws_clients"] == 1
-    ));
+    assert!(wait_until(Duration::from_secs(5), || px
+        .p
+        .status()
+        .ws_clients
+        == 1));
     // The proxy's first message is the page config.
     let cfg: serde_json::Value =
         serde_json::from_str(ws.read().unwrap().to_text().unwrap()).unwrap();
@@ -1068,12 +1065,13 @@ fn default_port_is_the_stable_hash() {
 fn auto_restart_is_limited_to_five_a_minute() {
     let up = Upstream::start(echo());
     let px = Px::start(&up.url(), |_| {});
-    for n in 1..=5u64 {
+    for n in 1..=5u32 {
         assert!(px.p.debug_panic_loop());
-        assert!(wait_until(
-            Duration::from_secs(5),
-            || px.p.status()["restart_count"] == n
-        ));
+        assert!(wait_until(Duration::from_secs(5), || px
+            .p
+            .status()
+            .restart_count
+            == n));
         assert!(wait_until(Duration::from_secs(5), || px.p.is_running()));
         // Same address, still serving.
         assert!(wait_until(Duration::from_secs(5), || {
@@ -1086,20 +1084,10 @@ fn auto_restart_is_limited_to_five_a_minute() {
             c.read_response("GET").is_some_and(|r| r.status == 200)
         }));
     }
-    assert!(
-        px.p.status()["last_error"]
-            .as_str()
-            .unwrap()
-            .contains("panicked")
-    );
+    assert!(px.p.status().last_error.unwrap().contains("panicked"));
     assert!(px.p.debug_panic_loop());
     assert!(wait_until(Duration::from_secs(5), || !px.p.is_running()));
-    assert!(
-        px.p.status()["last_error"]
-            .as_str()
-            .unwrap()
-            .contains("not restarting")
-    );
+    assert!(px.p.status().last_error.unwrap().contains("not restarting"));
     assert!(px.p.exec("1", Duration::from_secs(1)).is_err());
 }
 
@@ -1118,10 +1106,11 @@ fn half_closed_client_still_gets_its_response() {
     c.send(b"GET / HTTP/1.1\r\nHos");
     c.s.shutdown(std::net::Shutdown::Write).unwrap();
     assert!(c.read_response("GET").is_none());
-    assert!(wait_until(
-        Duration::from_secs(5),
-        || px.p.status()["active_connections"] == 0
-    ));
+    assert!(wait_until(Duration::from_secs(5), || px
+        .p
+        .status()
+        .active_connections
+        == 0));
 }
 
 #[test]
@@ -1179,14 +1168,12 @@ fn random_bytes_never_wedge_the_loop() {
     // Still serving, and every one of those connections is gone.
     assert_eq!(px.client().get("/alive").status, 200);
     assert!(
-        wait_until(
-            Duration::from_secs(10),
-            || px.p.status()["active_connections"] == 0
-        ),
-        "{:#}",
+        wait_until(Duration::from_secs(10), || px.p.status().active_connections
+            == 0),
+        "{:#?}",
         px.p.status()
     );
-    assert_eq!(px.p.status()["restart_count"], 0);
+    assert_eq!(px.p.status().restart_count, 0);
 }
 
 #[test]

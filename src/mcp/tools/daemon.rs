@@ -44,7 +44,7 @@ pub fn info(ctx: &Ctx) -> Value {
     let proxies = ctx
         .proxies_if_started()
         .map(|p| p.stats())
-        .unwrap_or_else(|| json!({"active": 0, "total_started": 0}));
+        .unwrap_or_default();
     json!({
         "running": true,
         "version": env!("CARGO_PKG_VERSION"),

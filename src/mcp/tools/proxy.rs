@@ -114,7 +114,7 @@ fn call(ctx: &Ctx, c: &Call<'_>) -> Result<Value, ToolError> {
         }
         "status" => {
             let p = proxies.get(need_id()?)?;
-            let mut v = p.status();
+            let mut v = json!(p.status());
             if v.is_object() {
                 v["url"] = p.url().into();
             }
@@ -127,7 +127,7 @@ fn call(ctx: &Ctx, c: &Call<'_>) -> Result<Value, ToolError> {
                 .list(if global { None } else { Some(&project) })
                 .iter()
                 .map(|p| {
-                    let mut v = p.status();
+                    let mut v = json!(p.status());
                     if v.is_object() {
                         v["url"] = p.url().into();
                         v["path"] = json!(p.config().project);
