@@ -172,7 +172,7 @@ pub fn run(opts: DaemonOptions) -> Result<()> {
         ..ManagerConfig::default()
     };
     let pm = ProcessManager::new(pm_config)?;
-    let proxies = ProxyManager::new();
+    let proxies = ProxyManager::with_screenshot_dir(crate::paths::state_dir().join("screenshots"));
     restore_proxies(&proxies, &opts.state_dir);
     let server = Server::new(
         listener,

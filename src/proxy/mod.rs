@@ -1,11 +1,13 @@
 //! The instrumenting reverse proxy: `ProxyManager` (registry of proxies) and `ProxyServer`
 //! (one listening proxy, its traffic log and its page sessions).
 //!
-//! Each proxy owns one `mio` event loop thread (`event_loop`), which accepts clients, forwards
-//! HTTP/1.1 to the target (`session`), injects the agnt script into HTML (`inject`), serves the
-//! proxy-owned routes under `/__agnt/` and the page WebSocket (`ws`). Other threads talk to the
-//! loop only through a crossbeam channel plus a `mio::Waker`; the loop writes the traffic log
-//! (`traffic`) and page sessions (`pages`) under short locks. See `LIFECYCLE.md` beside this file.
+//! Each proxy owns one `mio` event loop thread (`event_loop`), which accepts clients and drives
+//! each connection (`session`, with `half`, `forward`, `exchange`, `headers`, `answers`): HTTP/1.1
+//! forwarded to the target, the agnt script injected into HTML (`inject`), the proxy-owned routes
+//! under `/__agnt/` and the page channel (`channel`, `ws`). Other threads talk to the loop only
+//! through a bounded crossbeam channel plus a `mio::Waker` (`control`); the loop writes the
+//! traffic log (`traffic`) and page sessions (`pages`) under short locks. Page screenshots are
+//! written by a per-proxy writer thread (`screenshot`), never the loop. See `LIFECYCLE.md`.
 
 use std::{
     collections::HashMap,
@@ -18,22 +20,32 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Sender;
 use parking_lot::Mutex;
 use serde_json::json;
 
 use crate::{Error, Result, registry::Registry};
 
+mod answers;
+mod channel;
+mod control;
 mod event_loop;
+mod exchange;
+mod forward;
+mod half;
+mod headers;
 pub mod http;
 pub mod inject;
 pub mod pages;
+pub mod screenshot;
 pub mod script;
 mod session;
 mod status;
 pub mod traffic;
 pub mod ws;
 
+use control::{Control, Inbox};
+pub use screenshot::{FileStore, ScreenshotStore};
 pub use script::AGNT_JS;
 pub use status::{ManagerStats, ProxyStatus};
 pub use traffic::LogStats;
@@ -59,7 +71,8 @@ pub struct ProxyConfig {
     pub idle_timeout: Duration,
     /// Show the user's message panel (floating button) in proxied pages. Default true.
     pub panel: bool,
-    /// Where screenshots from the page are written; `None` = `<state dir>/screenshots`.
+    /// Where screenshots from the page are written; `None` = the manager's
+    /// (`ProxyManagerOptions::screenshot_dir`). With neither, screenshots are refused.
     pub screenshot_dir: Option<PathBuf>,
 }
 
@@ -223,7 +236,7 @@ pub(crate) struct Target {
 }
 
 impl Target {
-    fn parse(url: &str) -> Result<Target> {
+    pub(crate) fn parse(url: &str) -> Result<Target> {
         let bad = |why: &str| {
             Error::invalid(format!(
                 "invalid target_url {url:?}: {why} (expected http://host:port)"
@@ -294,18 +307,6 @@ impl Target {
     }
 }
 
-/// Messages from other threads to the loop.
-#[derive(Debug)]
-pub(crate) enum Control {
-    Exec {
-        id: String,
-        code: String,
-    },
-    Stop,
-    /// Test hook: make the loop panic.
-    Panic,
-}
-
 /// Counters the loop bumps; read by `status`.
 #[derive(Debug, Default)]
 pub(crate) struct Stats {
@@ -339,22 +340,20 @@ pub(crate) struct Shared {
     pub restart_count: AtomicU32,
     pub started: Instant,
     pub started_at: SystemTime,
-    pub ctl_tx: Sender<Control>,
-    pub waker: Mutex<Option<Arc<mio::Waker>>>,
+    /// The loop's control channel and waker.
+    pub inbox: Arc<Inbox>,
+    /// The screenshot writer thread (`None`: no screenshot directory, screenshots refused).
+    pub screenshots: Option<screenshot::ScreenshotWriter>,
+    pub screenshot_dir: Option<PathBuf>,
     pub pending: Mutex<HashMap<String, ExecReply>>,
     pub exec_seq: AtomicU64,
     pub thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl Shared {
+    /// Sends a control message and wakes the loop (never called on the loop thread).
     pub(crate) fn send(&self, c: Control) -> bool {
-        if self.ctl_tx.send(c).is_err() {
-            return false;
-        }
-        match self.waker.lock().as_ref() {
-            Some(w) => w.wake().is_ok(),
-            None => false,
-        }
+        self.inbox.send(c)
     }
 }
 
@@ -365,7 +364,7 @@ pub struct ProxyServer {
 }
 
 impl ProxyServer {
-    fn start(config: ProxyConfig) -> Result<ProxyServer> {
+    fn start(config: ProxyConfig, opts: &ProxyManagerOptions) -> Result<ProxyServer> {
         let target = Target::parse(&config.target_url)?;
         let ip: IpAddr = if config.bind_address.eq_ignore_ascii_case("localhost")
             || config.bind_address.is_empty()
@@ -394,7 +393,24 @@ impl ProxyServer {
         } else {
             format!("http://{host}:{}", listen_addr.port())
         };
-        let (ctl_tx, ctl_rx) = crossbeam_channel::unbounded();
+        let (inbox, ctl_rx) = Inbox::new();
+        let screenshot_dir = config
+            .screenshot_dir
+            .clone()
+            .or_else(|| opts.screenshot_dir.clone());
+        let screenshots = match &screenshot_dir {
+            None => None,
+            Some(_) => Some(
+                screenshot::ScreenshotWriter::start(
+                    format!("shots-{}", listen_addr.port()),
+                    opts.screenshot_store
+                        .clone()
+                        .unwrap_or_else(|| Arc::new(FileStore)),
+                    opts.screenshot_queue,
+                )
+                .map_err(|e| Error::io("starting the screenshot writer thread", None, e))?,
+            ),
+        };
         let shared = Arc::new(Shared {
             log: traffic::TrafficLogger::new(config.max_log_size.max(1)),
             config,
@@ -409,8 +425,9 @@ impl ProxyServer {
             restart_count: AtomicU32::new(0),
             started: Instant::now(),
             started_at: SystemTime::now(),
-            ctl_tx,
-            waker: Mutex::new(None),
+            inbox: Arc::new(inbox),
+            screenshots,
+            screenshot_dir,
             pending: Mutex::new(HashMap::new()),
             exec_seq: AtomicU64::new(0),
             thread: Mutex::new(None),
@@ -441,6 +458,9 @@ impl ProxyServer {
             if h.is_finished() {
                 let _ = h.join();
             }
+        }
+        if let Some(w) = &self.shared.screenshots {
+            w.stop(deadline);
         }
         self.shared.running.store(false, Ordering::SeqCst);
     }
@@ -586,20 +606,74 @@ impl Drop for ProxyServer {
     }
 }
 
+/// What a `ProxyManager` gives every proxy it starts.
+#[derive(Clone)]
+pub struct ProxyManagerOptions {
+    /// Where page screenshots are written (a proxy's `ProxyConfig::screenshot_dir` wins). The
+    /// daemon passes `<state dir>/screenshots`. `None` (the default): only proxies whose config
+    /// names a directory accept screenshots; the others refuse them with an `error` entry.
+    pub screenshot_dir: Option<PathBuf>,
+    /// What writes screenshot files, on each proxy's writer thread; default [`FileStore`].
+    pub screenshot_store: Option<Arc<dyn ScreenshotStore>>,
+    /// Screenshots that may wait for a proxy's writer; more are refused while it is full.
+    /// Default [`screenshot::DEFAULT_QUEUE`].
+    pub screenshot_queue: usize,
+}
+
+impl Default for ProxyManagerOptions {
+    fn default() -> Self {
+        ProxyManagerOptions {
+            screenshot_dir: None,
+            screenshot_store: None,
+            screenshot_queue: screenshot::DEFAULT_QUEUE,
+        }
+    }
+}
+
+impl std::fmt::Debug for ProxyManagerOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyManagerOptions")
+            .field("screenshot_dir", &self.screenshot_dir)
+            .field(
+                "screenshot_store",
+                &self.screenshot_store.as_ref().map(|_| ".."),
+            )
+            .field("screenshot_queue", &self.screenshot_queue)
+            .finish()
+    }
+}
+
 /// The registry of proxies.
 #[derive(Debug)]
 pub struct ProxyManager {
     proxies: Registry<String, Arc<ProxyServer>>,
     total_started: AtomicU64,
     shutting_down: AtomicBool,
+    options: ProxyManagerOptions,
 }
 
 impl ProxyManager {
+    /// A manager with default options: no screenshot directory (see
+    /// [`ProxyManagerOptions::screenshot_dir`]).
     pub fn new() -> Arc<ProxyManager> {
+        ProxyManager::with_options(ProxyManagerOptions::default())
+    }
+
+    /// A manager whose proxies write page screenshots under `dir` (other options default).
+    pub fn with_screenshot_dir(dir: PathBuf) -> Arc<ProxyManager> {
+        ProxyManager::with_options(ProxyManagerOptions {
+            screenshot_dir: Some(dir),
+            ..ProxyManagerOptions::default()
+        })
+    }
+
+    /// A manager with the given options.
+    pub fn with_options(options: ProxyManagerOptions) -> Arc<ProxyManager> {
         Arc::new(ProxyManager {
             proxies: Registry::new(),
             total_started: AtomicU64::new(0),
             shutting_down: AtomicBool::new(false),
+            options,
         })
     }
     /// `AlreadyExists` for a duplicate id; `PortInUse` naming the port; `InvalidArgument` for a bad URL.
@@ -617,7 +691,7 @@ impl ProxyManager {
             });
         }
         let id = config.id.clone();
-        let p = Arc::new(ProxyServer::start(config)?);
+        let p = Arc::new(ProxyServer::start(config, &self.options)?);
         if self.proxies.insert_new(id.clone(), p.clone()).is_err() {
             p.stop_loop(Duration::from_secs(5));
             return Err(Error::AlreadyExists { kind: "proxy", id });
@@ -698,9 +772,6 @@ impl ProxyManager {
         }
     }
 }
-
-/// Receiver type the loop thread owns.
-pub(crate) type ControlRx = Receiver<Control>;
 
 #[cfg(test)]
 mod tests {

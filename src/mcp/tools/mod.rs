@@ -157,7 +157,9 @@ impl Ctx {
 
     /// The proxy manager, created on first use.
     pub fn proxies(&self) -> &Arc<ProxyManager> {
-        self.proxies.get_or_init(ProxyManager::new)
+        self.proxies.get_or_init(|| {
+            ProxyManager::with_screenshot_dir(crate::paths::state_dir().join("screenshots"))
+        })
     }
 
     /// The proxy manager if it exists already.
