@@ -11,7 +11,7 @@
 
 use std::{
     collections::HashMap,
-    net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs},
+    net::{IpAddr, Ipv4Addr, SocketAddr},
     path::{Path, PathBuf},
     sync::{
         Arc,
@@ -22,7 +22,6 @@ use std::{
 
 use crossbeam_channel::Sender;
 use parking_lot::Mutex;
-use serde_json::json;
 
 use crate::{Error, Result, registry::Registry};
 
@@ -31,6 +30,7 @@ mod channel;
 mod control;
 mod event_loop;
 mod exchange;
+mod exec;
 mod forward;
 mod half;
 mod headers;
@@ -41,13 +41,16 @@ pub mod screenshot;
 pub mod script;
 mod session;
 mod status;
+mod target;
 pub mod traffic;
 pub mod ws;
 
 use control::{Control, Inbox};
+pub use exec::{EXEC_RESULT_BUDGET, ExecOutcome};
 pub use screenshot::{FileStore, ScreenshotStore};
 pub use script::AGNT_JS;
 pub use status::{ManagerStats, ProxyStatus};
+use target::Target;
 pub use traffic::LogStats;
 
 /// How to start a proxy.
@@ -122,189 +125,6 @@ pub struct LogQuery {
     pub since_seq: Option<u64>,
     /// Default 100.
     pub limit: Option<usize>,
-}
-
-/// Result of an `exec` in the page.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ExecOutcome {
-    pub execution_id: String,
-    pub success: bool,
-    /// The JSON-encoded result value (when `success`).
-    pub result: Option<serde_json::Value>,
-    /// The JS error message (when not `success`).
-    pub error: Option<String>,
-    pub duration_ms: u64,
-    pub page_id: Option<String>,
-}
-
-/// Default budget for an exec result handed to an agent (bytes of JSON).
-pub const EXEC_RESULT_BUDGET: usize = 16 * 1024;
-
-impl ExecOutcome {
-    /// The outcome as JSON for an agent: a `result` whose JSON is longer than `budget` bytes is
-    /// replaced by its first `budget` bytes (as a string) plus a note, and the full result is
-    /// written to `<dir>/<execution_id>-<millis>.json`, whose path is returned as
-    /// `result_file`. A failed write is reported in the note (the truncated result stays).
-    pub fn budgeted(&self, budget: usize, dir: &Path) -> serde_json::Value {
-        let mut v = serde_json::to_value(self).unwrap_or_else(|_| json!({}));
-        let Some(result) = &self.result else {
-            return v;
-        };
-        let text = result.to_string();
-        if text.len() <= budget {
-            return v;
-        }
-        let mut cut = budget.min(text.len());
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        v["result"] = json!(&text[..cut]);
-        v["result_truncated"] = json!(true);
-        v["result_bytes"] = json!(text.len());
-        let stamp = SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis();
-        let id: String = self
-            .execution_id
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let path = dir.join(format!("{id}-{stamp}.json"));
-        prune_old_results(dir, Duration::from_secs(24 * 3600));
-        let written = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, &text));
-        v["note"] = match written {
-            Ok(()) => {
-                v["result_file"] = json!(path.display().to_string());
-                json!(format!(
-                    "result is {} bytes, over the {budget}-byte budget: `result` holds the first {cut} bytes of its JSON; the full result is in {}",
-                    text.len(),
-                    path.display()
-                ))
-            }
-            Err(e) => json!(format!(
-                "result is {} bytes, over the {budget}-byte budget: truncated; saving the full result to {} failed: {e}",
-                text.len(),
-                path.display()
-            )),
-        };
-        v
-    }
-}
-
-/// Removes saved exec results (`exec-*.json`) at least `age` old from `dir` (best effort).
-fn prune_old_results(dir: &Path, age: Duration) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let now = SystemTime::now();
-    for e in rd.flatten() {
-        let name = e.file_name();
-        let name = name.to_string_lossy();
-        if !(name.starts_with("exec-") && name.ends_with(".json")) {
-            continue;
-        }
-        let old = e
-            .metadata()
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| now.duration_since(t).ok())
-            .is_some_and(|d| d >= age);
-        if old {
-            let _ = std::fs::remove_file(e.path());
-        }
-    }
-}
-
-/// Where the proxy forwards to.
-#[derive(Debug, Clone)]
-pub(crate) struct Target {
-    /// Resolved address (IPv4 `127.0.0.1` for `localhost`).
-    pub addr: SocketAddr,
-    /// `Host` header value sent upstream.
-    pub host_header: String,
-    /// Host name without port (for cookie `Domain=`).
-    pub host: String,
-    /// Origins (`http://host:port`) whose `Location`s we rewrite to the proxy.
-    pub origins: Vec<String>,
-}
-
-impl Target {
-    pub(crate) fn parse(url: &str) -> Result<Target> {
-        let bad = |why: &str| {
-            Error::invalid(format!(
-                "invalid target_url {url:?}: {why} (expected http://host:port)"
-            ))
-        };
-        let rest = if let Some(r) = url.strip_prefix("http://") {
-            r
-        } else if url.starts_with("https://") {
-            return Err(bad("https targets are not supported yet"));
-        } else if url.contains("://") {
-            return Err(bad("unsupported scheme"));
-        } else {
-            url
-        };
-        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-        if authority.is_empty()
-            || authority.contains('@')
-            || authority
-                .bytes()
-                .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
-        {
-            return Err(bad("missing or bad host"));
-        }
-        let (host, port) = if let Some(h) = authority.strip_prefix('[') {
-            let (h, p) = h.split_once(']').ok_or_else(|| bad("bad IPv6 literal"))?;
-            (h.to_string(), p.strip_prefix(':'))
-        } else {
-            match authority.rsplit_once(':') {
-                Some((h, p)) => (h.to_string(), Some(p)),
-                None => (authority.to_string(), None),
-            }
-        };
-        let port: u16 = match port {
-            Some(p) => p.parse().map_err(|_| bad("bad port"))?,
-            None => 80,
-        };
-        let addr = if host.eq_ignore_ascii_case("localhost") {
-            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)
-        } else if let Ok(ip) = host.parse::<IpAddr>() {
-            SocketAddr::new(ip, port)
-        } else {
-            let addrs: Vec<SocketAddr> = (host.as_str(), port)
-                .to_socket_addrs()
-                .map_err(|e| Error::invalid(format!("cannot resolve target host {host:?}: {e}")))?
-                .collect();
-            *addrs
-                .iter()
-                .find(|a| a.is_ipv4())
-                .or(addrs.first())
-                .ok_or_else(|| bad("host resolves to nothing"))?
-        };
-        let mut origins = vec![format!("http://{authority}")];
-        if port == 80 {
-            origins.push(format!("http://{authority}:80"));
-        }
-        if host.eq_ignore_ascii_case("localhost") || host == "127.0.0.1" {
-            origins.push(format!("http://localhost:{port}"));
-            origins.push(format!("http://127.0.0.1:{port}"));
-        }
-        origins.sort();
-        origins.dedup();
-        Ok(Target {
-            addr,
-            host_header: authority.to_string(),
-            host,
-            origins,
-        })
-    }
 }
 
 /// Counters the loop bumps; read by `status`.
@@ -783,48 +603,5 @@ mod tests {
         assert_eq!(p, default_port("http://localhost:3000"));
         assert!((10000..60000).contains(&p));
         assert_ne!(p, default_port("http://localhost:3001"));
-    }
-
-    #[test]
-    fn exec_results_over_budget_are_cut_and_saved() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut o = ExecOutcome {
-            execution_id: "exec-7".into(),
-            success: true,
-            result: Some(json!({"big": "é".repeat(5000)})),
-            error: None,
-            duration_ms: 1,
-            page_id: None,
-        };
-        let v = o.budgeted(1000, dir.path());
-        assert_eq!(v["result_truncated"], true);
-        assert!(v["result"].as_str().unwrap().len() <= 1000);
-        let file = v["result_file"].as_str().unwrap();
-        let full: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
-        assert_eq!(full, o.result.clone().unwrap());
-        assert!(v["note"].as_str().unwrap().contains(file));
-        // Old results are pruned, other files left alone.
-        std::fs::write(dir.path().join("keep.txt"), "x").unwrap();
-        prune_old_results(dir.path(), Duration::ZERO);
-        assert!(!Path::new(file).exists());
-        assert!(dir.path().join("keep.txt").exists());
-        o.result = Some(json!(42));
-        let v = o.budgeted(1000, dir.path());
-        assert_eq!(v["result"], 42);
-        assert!(v.get("result_truncated").is_none());
-    }
-
-    #[test]
-    fn target_parsing() {
-        let t = Target::parse("http://localhost:3000/app").unwrap();
-        assert_eq!(t.addr, "127.0.0.1:3000".parse().unwrap());
-        assert_eq!(t.host_header, "localhost:3000");
-        assert!(t.origins.contains(&"http://127.0.0.1:3000".to_string()));
-        assert_eq!(Target::parse("127.0.0.1:8080").unwrap().addr.port(), 8080);
-        assert!(Target::parse("https://x").is_err());
-        assert!(Target::parse("http://").is_err());
-        assert!(Target::parse("http://a b:1").is_err());
-        assert!(Target::parse("http://localhost:99999").is_err());
     }
 }
