@@ -12,7 +12,10 @@ use std::{
     time::Duration,
 };
 
-use agnt::proxy::{LogQuery, ProxyConfig, ProxyManager, ProxyServer, http::ChunkedDecoder};
+use agnt::proxy::{
+    FileStore, LogQuery, ProxyConfig, ProxyManager, ProxyManagerOptions, ProxyServer,
+    ScreenshotStore, http::ChunkedDecoder,
+};
 
 use crate::support::wait_until;
 
@@ -1199,4 +1202,146 @@ fn pipelined_requests_from_a_slow_reader_are_all_answered() {
         assert_eq!(r.status, 200);
         assert!(r.body.len() > 10_000);
     }
+}
+
+/// A screenshot store that says when a write starts and then waits for the test's go-ahead.
+struct GatedStore {
+    started: crossbeam_channel::Sender<String>,
+    go: crossbeam_channel::Receiver<()>,
+}
+
+impl ScreenshotStore for GatedStore {
+    fn write(&self, path: &std::path::Path, png: &[u8]) -> std::io::Result<()> {
+        let _ = self.started.send(path.display().to_string());
+        // Bounded, so a failing test cannot leave the writer thread stuck for ever.
+        let _ = self.go.recv_timeout(Duration::from_secs(30));
+        FileStore.write(path, png)
+    }
+}
+
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\nnot-really-a-png";
+
+fn shot(req: &str) -> tungstenite::Message {
+    let data_url = format!("data:image/png;base64,{}", agnt::util::base64::base64(PNG));
+    let v = serde_json::json!({"type": "screenshot", "req": req,
+        "data": {"name": "stuck", "width": 1, "height": 1, "data_url": data_url}});
+    tungstenite::Message::text(v.to_string())
+}
+
+/// The next message from the proxy on a page channel (the socket has a read timeout).
+fn next_msg(
+    ws: &mut tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<TcpStream>>,
+) -> serde_json::Value {
+    serde_json::from_str(ws.read().unwrap().to_text().unwrap()).unwrap()
+}
+
+fn page_channel(px: &Px) -> tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<TcpStream>> {
+    let mut ws = ws_connect(px);
+    if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_mut() {
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    }
+    assert_eq!(next_msg(&mut ws)["type"], "config");
+    ws
+}
+
+#[test]
+fn a_stuck_screenshot_writer_blocks_neither_the_loop_nor_the_page() {
+    let up = Upstream::start(echo());
+    let shots = tempfile::tempdir().unwrap();
+    let (started_tx, started) = crossbeam_channel::unbounded();
+    let (go, go_rx) = crossbeam_channel::unbounded();
+    let mgr = ProxyManager::with_options(ProxyManagerOptions {
+        screenshot_dir: Some(shots.path().to_path_buf()),
+        screenshot_store: Some(Arc::new(GatedStore {
+            started: started_tx,
+            go: go_rx,
+        })),
+        screenshot_queue: 1,
+    });
+    let mut cfg = ProxyConfig::new("shots", up.url(), "/tmp/agnt-test");
+    cfg.port = Some(0);
+    let px = Px {
+        p: mgr.start(cfg).unwrap(),
+        mgr,
+    };
+    let mut ws = page_channel(&px);
+
+    // shot-1 reaches the writer, which blocks in the store; shot-2 fills the queue (1 slot);
+    // shot-3 finds it full and is refused at once.
+    ws.send(shot("shot-1")).unwrap();
+    let first = started
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the writer never started on shot-1");
+    ws.send(shot("shot-2")).unwrap();
+    ws.send(shot("shot-3")).unwrap();
+    let ack = next_msg(&mut ws);
+    assert_eq!(
+        (ack["type"].as_str(), ack["req"].as_str()),
+        (Some("screenshot_saved"), Some("shot-3")),
+        "{ack}"
+    );
+    let why = ack["error"].as_str().unwrap();
+    assert!(why.contains("refused") && why.contains("waiting"), "{why}");
+    let errors = px.query(|q| q.types = vec!["error".into()]);
+    assert_eq!(errors["count"], 1, "{errors:#}");
+    assert_eq!(errors["entries"][0]["data"]["message"], why);
+
+    // While the writer is stuck, other clients of the same proxy are served, and the page
+    // channel still works.
+    let mut clients: Vec<Client> = (0..3).map(|_| px.client()).collect();
+    for (i, c) in clients.iter_mut().enumerate() {
+        c.send(
+            format!(
+                "POST /during-{i} HTTP/1.1\r\nHost: proxy.test\r\nContent-Length: 10\r\n\r\nstill here"
+            )
+            .as_bytes(),
+        );
+        let r = c.read_response("POST").expect("response");
+        assert_eq!((r.status, r.body.as_slice()), (200, &b"still here"[..]));
+    }
+    ws.send(tungstenite::Message::text(
+        r#"{"type":"error","data":{"message":"page still talking"}}"#,
+    ))
+    .unwrap();
+    assert!(wait_until(Duration::from_secs(5), || {
+        px.query(|q| q.types = vec!["error".into()])["count"] == 2
+    }));
+    assert!(px.p.is_running());
+    assert_eq!(
+        px.query(|q| q.types = vec!["screenshot".into()])["count"],
+        0
+    );
+
+    // Unblocked: both queued screenshots are written, logged and acknowledged.
+    go.send(()).unwrap();
+    go.send(()).unwrap();
+    let mut acks: Vec<serde_json::Value> = (0..2).map(|_| next_msg(&mut ws)).collect();
+    acks.sort_by_key(|a| a["req"].as_str().unwrap_or("").to_string());
+    assert_eq!(acks[0]["req"], "shot-1");
+    assert_eq!(acks[1]["req"], "shot-2");
+    assert_eq!(acks[0]["file_path"].as_str(), Some(first.as_str()));
+    for a in &acks {
+        let path = std::path::Path::new(a["file_path"].as_str().unwrap());
+        assert_eq!(path.parent(), Some(shots.path()));
+        assert_eq!(std::fs::read(path).unwrap(), PNG);
+        assert_eq!(a["bytes"], PNG.len());
+    }
+    let logged = px.query(|q| q.types = vec!["screenshot".into()]);
+    assert_eq!(logged["count"], 2, "{logged:#}");
+}
+
+#[test]
+fn without_a_screenshot_dir_screenshots_are_refused_with_an_error_entry() {
+    let up = Upstream::start(echo());
+    // ProxyManager::new() names no directory and neither does this config.
+    let px = Px::start(&up.url(), |_| {});
+    let mut ws = page_channel(&px);
+    ws.send(shot("s1")).unwrap();
+    let ack = next_msg(&mut ws);
+    assert_eq!(ack["req"], "s1");
+    let why = ack["error"].as_str().unwrap();
+    assert!(why.contains("no screenshot directory"), "{why}");
+    let errors = px.query(|q| q.types = vec!["error".into()]);
+    assert_eq!(errors["entries"][0]["data"]["message"], why);
+    assert_eq!(px.client().get("/after").status, 200);
 }
