@@ -235,8 +235,8 @@ pub fn metrics(tools: &Toolbox) -> String {
     if let Some(px) = host.proxies_if_started() {
         for p in px.list(None) {
             let s = p.log_stats();
-            logged += n(&s["total_entries"]);
-            dropped += n(&s["dropped"]);
+            logged += s.total_entries as i64;
+            dropped += s.dropped as i64;
         }
     }
     metric(

@@ -126,7 +126,8 @@ impl Host {
 
     /// The proxy manager, created on first use.
     pub fn proxies(&self) -> &Arc<ProxyManager> {
-        self.proxies.get_or_init(ProxyManager::new)
+        self.proxies
+            .get_or_init(|| ProxyManager::with_screenshot_dir(self.state.screenshots()))
     }
 
     /// The proxy manager if it exists already.

@@ -20,8 +20,10 @@ use mio::{Events, Interest, Poll, Token, Waker, net::TcpListener};
 use serde_json::json;
 
 use super::{
-    Control, ControlRx, Shared,
-    session::{Conn, Ctx, ExecMeta, Mode, client_token},
+    Shared,
+    channel::{self, ExecMeta},
+    control::{Control, ControlRx},
+    session::{Conn, Ctx, Mode, client_token},
 };
 use crate::{Error, Result};
 
@@ -86,7 +88,7 @@ pub(crate) fn run_thread(
             Err(p) => format!("event loop panicked: {}", panic_message(p.as_ref())),
         };
         log::error!("proxy {}: {why}", shared.config.id);
-        *shared.waker.lock() = None;
+        *shared.inbox.waker.lock() = None;
         let now = Instant::now();
         while restarts
             .front()
@@ -105,7 +107,7 @@ pub(crate) fn run_thread(
         *shared.last_error.lock() = Some(why);
     }
     shared.running.store(false, Ordering::SeqCst);
-    *shared.waker.lock() = None;
+    *shared.inbox.waker.lock() = None;
     // Fail every exec still waiting.
     for (_, tx) in shared.pending.lock().drain() {
         let _ = tx.try_send(Err("the proxy stopped".into()));
@@ -132,7 +134,7 @@ fn run_loop(
     poll.registry()
         .register(&mut listener, LISTENER, Interest::READABLE)?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-    *shared.waker.lock() = Some(waker);
+    *shared.inbox.waker.lock() = Some(waker);
     shared.running.store(true, Ordering::SeqCst);
     if let Some(r) = ready.take() {
         let _ = r.send(());
@@ -193,7 +195,12 @@ impl Loop<'_> {
                     Control::Stop => return Ok(()),
                     Control::Panic => panic!("test hook: proxy loop panic requested"),
                     Control::Exec { id, code } => self.exec(id, code),
+                    Control::Screenshot(done) => self.screenshot_done(done),
                 }
+            }
+            // A stop whose message could not be queued (full channel) is still seen.
+            if self.shared.stopping.load(Ordering::SeqCst) {
+                return Ok(());
             }
             let now = Instant::now();
             if now.duration_since(last_sweep) >= TICK {
@@ -280,15 +287,7 @@ impl Loop<'_> {
     }
 
     fn exec(&mut self, id: String, code: String) {
-        // The most recently active top-level page; a frame only when no page is connected.
-        let target = self
-            .conns
-            .values()
-            .filter(|c| c.mode == Mode::Ws && !c.closed)
-            .filter_map(|c| c.ws.as_ref().map(|w| (c.id, (!w.frame, w.last_active))))
-            .max_by_key(|(_, key)| *key)
-            .map(|(cid, _)| cid);
-        let Some(cid) = target else {
+        let Some(cid) = channel::exec_target(self.conns.values()) else {
             if let Some(tx) = self.shared.pending.lock().remove(&id) {
                 let _ = tx.try_send(Err(
                     "no page connected: open the proxy URL in a browser (the agnt script connects to /__agnt/ws)".into(),
@@ -313,6 +312,17 @@ impl Loop<'_> {
                     "the page connection closed before the code could be sent".into(),
                 ));
             }
+        }
+    }
+
+    /// The writer finished a screenshot: log it and answer the page (if it is still there).
+    fn screenshot_done(&mut self, done: channel::ShotDone) {
+        let (conn, generation) = (done.conn, done.generation);
+        let ack = channel::screenshot_done(self.shared, done);
+        if generation == self.shared.restart_count.load(Ordering::SeqCst) {
+            self.ctx_drive(conn, |c, _| {
+                c.ws_send(ack);
+            });
         }
     }
 

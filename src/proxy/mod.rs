@@ -1,15 +1,17 @@
 //! The instrumenting reverse proxy: `ProxyManager` (registry of proxies) and `ProxyServer`
 //! (one listening proxy, its traffic log and its page sessions).
 //!
-//! Each proxy owns one `mio` event loop thread (`event_loop`), which accepts clients, forwards
-//! HTTP/1.1 to the target (`session`), injects the agnt script into HTML (`inject`), serves the
-//! proxy-owned routes under `/__agnt/` and the page WebSocket (`ws`). Other threads talk to the
-//! loop only through a crossbeam channel plus a `mio::Waker`; the loop writes the traffic log
-//! (`traffic`) and page sessions (`pages`) under short locks. See `LIFECYCLE.md` beside this file.
+//! Each proxy owns one `mio` event loop thread (`event_loop`), which accepts clients and drives
+//! each connection (`session`, with `half`, `forward`, `exchange`, `headers`, `answers`): HTTP/1.1
+//! forwarded to the target, the agnt script injected into HTML (`inject`), the proxy-owned routes
+//! under `/__agnt/` and the page channel (`channel`, `ws`). Other threads talk to the loop only
+//! through a bounded crossbeam channel plus a `mio::Waker` (`control`); the loop writes the
+//! traffic log (`traffic`) and page sessions (`pages`) under short locks. Page screenshots are
+//! written by a per-proxy writer thread (`screenshot`), never the loop. See `LIFECYCLE.md`.
 
 use std::{
     collections::HashMap,
-    net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs},
+    net::{IpAddr, Ipv4Addr, SocketAddr},
     path::{Path, PathBuf},
     sync::{
         Arc,
@@ -18,22 +20,38 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Sender;
 use parking_lot::Mutex;
-use serde_json::json;
 
 use crate::{Error, Result, registry::Registry};
 
+mod answers;
+mod channel;
+mod control;
 mod event_loop;
+mod exchange;
+mod exec;
+mod forward;
+mod half;
+mod headers;
 pub mod http;
 pub mod inject;
 pub mod pages;
+pub mod screenshot;
 pub mod script;
 mod session;
+mod status;
+mod target;
 pub mod traffic;
 pub mod ws;
 
+use control::{Control, Inbox};
+pub use exec::{EXEC_RESULT_BUDGET, ExecOutcome};
+pub use screenshot::{FileStore, ScreenshotStore};
 pub use script::AGNT_JS;
+pub use status::{ManagerStats, ProxyStatus};
+use target::Target;
+pub use traffic::LogStats;
 
 /// How to start a proxy.
 #[derive(Debug, Clone)]
@@ -56,7 +74,8 @@ pub struct ProxyConfig {
     pub idle_timeout: Duration,
     /// Show the user's message panel (floating button) in proxied pages. Default true.
     pub panel: bool,
-    /// Where screenshots from the page are written; `None` = `<state dir>/screenshots`.
+    /// Where screenshots from the page are written; `None` = the manager's
+    /// (`ProxyManagerOptions::screenshot_dir`). With neither, screenshots are refused.
     pub screenshot_dir: Option<PathBuf>,
 }
 
@@ -108,201 +127,6 @@ pub struct LogQuery {
     pub limit: Option<usize>,
 }
 
-/// Result of an `exec` in the page.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ExecOutcome {
-    pub execution_id: String,
-    pub success: bool,
-    /// The JSON-encoded result value (when `success`).
-    pub result: Option<serde_json::Value>,
-    /// The JS error message (when not `success`).
-    pub error: Option<String>,
-    pub duration_ms: u64,
-    pub page_id: Option<String>,
-}
-
-/// Default budget for an exec result handed to an agent (bytes of JSON).
-pub const EXEC_RESULT_BUDGET: usize = 16 * 1024;
-
-impl ExecOutcome {
-    /// The outcome as JSON for an agent: a `result` whose JSON is longer than `budget` bytes is
-    /// replaced by its first `budget` bytes (as a string) plus a note, and the full result is
-    /// written to `<dir>/<execution_id>-<millis>.json`, whose path is returned as
-    /// `result_file`. A failed write is reported in the note (the truncated result stays).
-    pub fn budgeted(&self, budget: usize, dir: &Path) -> serde_json::Value {
-        let mut v = serde_json::to_value(self).unwrap_or_else(|_| json!({}));
-        let Some(result) = &self.result else {
-            return v;
-        };
-        let text = result.to_string();
-        if text.len() <= budget {
-            return v;
-        }
-        let mut cut = budget.min(text.len());
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        v["result"] = json!(&text[..cut]);
-        v["result_truncated"] = json!(true);
-        v["result_bytes"] = json!(text.len());
-        let stamp = SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis();
-        let id: String = self
-            .execution_id
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let path = dir.join(format!("{id}-{stamp}.json"));
-        prune_old_results(dir, Duration::from_secs(24 * 3600));
-        let written = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, &text));
-        v["note"] = match written {
-            Ok(()) => {
-                v["result_file"] = json!(path.display().to_string());
-                json!(format!(
-                    "result is {} bytes, over the {budget}-byte budget: `result` holds the first {cut} bytes of its JSON; the full result is in {}",
-                    text.len(),
-                    path.display()
-                ))
-            }
-            Err(e) => json!(format!(
-                "result is {} bytes, over the {budget}-byte budget: truncated; saving the full result to {} failed: {e}",
-                text.len(),
-                path.display()
-            )),
-        };
-        v
-    }
-}
-
-/// Removes saved exec results (`exec-*.json`) at least `age` old from `dir` (best effort).
-fn prune_old_results(dir: &Path, age: Duration) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let now = SystemTime::now();
-    for e in rd.flatten() {
-        let name = e.file_name();
-        let name = name.to_string_lossy();
-        if !(name.starts_with("exec-") && name.ends_with(".json")) {
-            continue;
-        }
-        let old = e
-            .metadata()
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| now.duration_since(t).ok())
-            .is_some_and(|d| d >= age);
-        if old {
-            let _ = std::fs::remove_file(e.path());
-        }
-    }
-}
-
-/// Where the proxy forwards to.
-#[derive(Debug, Clone)]
-pub(crate) struct Target {
-    /// Resolved address (IPv4 `127.0.0.1` for `localhost`).
-    pub addr: SocketAddr,
-    /// `Host` header value sent upstream.
-    pub host_header: String,
-    /// Host name without port (for cookie `Domain=`).
-    pub host: String,
-    /// Origins (`http://host:port`) whose `Location`s we rewrite to the proxy.
-    pub origins: Vec<String>,
-}
-
-impl Target {
-    fn parse(url: &str) -> Result<Target> {
-        let bad = |why: &str| {
-            Error::invalid(format!(
-                "invalid target_url {url:?}: {why} (expected http://host:port)"
-            ))
-        };
-        let rest = if let Some(r) = url.strip_prefix("http://") {
-            r
-        } else if url.starts_with("https://") {
-            return Err(bad("https targets are not supported yet"));
-        } else if url.contains("://") {
-            return Err(bad("unsupported scheme"));
-        } else {
-            url
-        };
-        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-        if authority.is_empty()
-            || authority.contains('@')
-            || authority
-                .bytes()
-                .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
-        {
-            return Err(bad("missing or bad host"));
-        }
-        let (host, port) = if let Some(h) = authority.strip_prefix('[') {
-            let (h, p) = h.split_once(']').ok_or_else(|| bad("bad IPv6 literal"))?;
-            (h.to_string(), p.strip_prefix(':'))
-        } else {
-            match authority.rsplit_once(':') {
-                Some((h, p)) => (h.to_string(), Some(p)),
-                None => (authority.to_string(), None),
-            }
-        };
-        let port: u16 = match port {
-            Some(p) => p.parse().map_err(|_| bad("bad port"))?,
-            None => 80,
-        };
-        let addr = if host.eq_ignore_ascii_case("localhost") {
-            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port)
-        } else if let Ok(ip) = host.parse::<IpAddr>() {
-            SocketAddr::new(ip, port)
-        } else {
-            let addrs: Vec<SocketAddr> = (host.as_str(), port)
-                .to_socket_addrs()
-                .map_err(|e| Error::invalid(format!("cannot resolve target host {host:?}: {e}")))?
-                .collect();
-            *addrs
-                .iter()
-                .find(|a| a.is_ipv4())
-                .or(addrs.first())
-                .ok_or_else(|| bad("host resolves to nothing"))?
-        };
-        let mut origins = vec![format!("http://{authority}")];
-        if port == 80 {
-            origins.push(format!("http://{authority}:80"));
-        }
-        if host.eq_ignore_ascii_case("localhost") || host == "127.0.0.1" {
-            origins.push(format!("http://localhost:{port}"));
-            origins.push(format!("http://127.0.0.1:{port}"));
-        }
-        origins.sort();
-        origins.dedup();
-        Ok(Target {
-            addr,
-            host_header: authority.to_string(),
-            host,
-            origins,
-        })
-    }
-}
-
-/// Messages from other threads to the loop.
-#[derive(Debug)]
-pub(crate) enum Control {
-    Exec {
-        id: String,
-        code: String,
-    },
-    Stop,
-    /// Test hook: make the loop panic.
-    Panic,
-}
-
 /// Counters the loop bumps; read by `status`.
 #[derive(Debug, Default)]
 pub(crate) struct Stats {
@@ -336,22 +160,20 @@ pub(crate) struct Shared {
     pub restart_count: AtomicU32,
     pub started: Instant,
     pub started_at: SystemTime,
-    pub ctl_tx: Sender<Control>,
-    pub waker: Mutex<Option<Arc<mio::Waker>>>,
+    /// The loop's control channel and waker.
+    pub inbox: Arc<Inbox>,
+    /// The screenshot writer thread (`None`: no screenshot directory, screenshots refused).
+    pub screenshots: Option<screenshot::ScreenshotWriter>,
+    pub screenshot_dir: Option<PathBuf>,
     pub pending: Mutex<HashMap<String, ExecReply>>,
     pub exec_seq: AtomicU64,
     pub thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl Shared {
+    /// Sends a control message and wakes the loop (never called on the loop thread).
     pub(crate) fn send(&self, c: Control) -> bool {
-        if self.ctl_tx.send(c).is_err() {
-            return false;
-        }
-        match self.waker.lock().as_ref() {
-            Some(w) => w.wake().is_ok(),
-            None => false,
-        }
+        self.inbox.send(c)
     }
 }
 
@@ -362,7 +184,7 @@ pub struct ProxyServer {
 }
 
 impl ProxyServer {
-    fn start(config: ProxyConfig) -> Result<ProxyServer> {
+    fn start(config: ProxyConfig, opts: &ProxyManagerOptions) -> Result<ProxyServer> {
         let target = Target::parse(&config.target_url)?;
         let ip: IpAddr = if config.bind_address.eq_ignore_ascii_case("localhost")
             || config.bind_address.is_empty()
@@ -391,7 +213,24 @@ impl ProxyServer {
         } else {
             format!("http://{host}:{}", listen_addr.port())
         };
-        let (ctl_tx, ctl_rx) = crossbeam_channel::unbounded();
+        let (inbox, ctl_rx) = Inbox::new();
+        let screenshot_dir = config
+            .screenshot_dir
+            .clone()
+            .or_else(|| opts.screenshot_dir.clone());
+        let screenshots = match &screenshot_dir {
+            None => None,
+            Some(_) => Some(
+                screenshot::ScreenshotWriter::start(
+                    format!("shots-{}", listen_addr.port()),
+                    opts.screenshot_store
+                        .clone()
+                        .unwrap_or_else(|| Arc::new(FileStore)),
+                    opts.screenshot_queue,
+                )
+                .map_err(|e| Error::io("starting the screenshot writer thread", None, e))?,
+            ),
+        };
         let shared = Arc::new(Shared {
             log: traffic::TrafficLogger::new(config.max_log_size.max(1)),
             config,
@@ -406,8 +245,9 @@ impl ProxyServer {
             restart_count: AtomicU32::new(0),
             started: Instant::now(),
             started_at: SystemTime::now(),
-            ctl_tx,
-            waker: Mutex::new(None),
+            inbox: Arc::new(inbox),
+            screenshots,
+            screenshot_dir,
             pending: Mutex::new(HashMap::new()),
             exec_seq: AtomicU64::new(0),
             thread: Mutex::new(None),
@@ -439,6 +279,9 @@ impl ProxyServer {
                 let _ = h.join();
             }
         }
+        if let Some(w) = &self.shared.screenshots {
+            w.stop(deadline);
+        }
         self.shared.running.store(false, Ordering::SeqCst);
     }
 
@@ -458,38 +301,37 @@ impl ProxyServer {
     pub fn is_running(&self) -> bool {
         self.shared.running.load(Ordering::SeqCst)
     }
-    /// Status object: id, target_url, listen_addr, bind_address, running, uptime,
-    /// total_requests, upstream_connects, log_stats, last_error, restart_count, ...
-    pub fn status(&self) -> serde_json::Value {
+    /// Identity, liveness and counters (see [`ProxyStatus`]).
+    pub fn status(&self) -> ProxyStatus {
         let s = &self.shared;
         let st = &s.stats;
         let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        json!({
-            "id": s.config.id,
-            "target_url": s.config.target_url,
-            "listen_addr": s.listen_addr.to_string(),
-            "url": s.url,
-            "bind_address": s.config.bind_address,
-            "path": s.config.project,
-            "running": self.is_running(),
-            "uptime": format!("{}s", s.started.elapsed().as_secs()),
-            "uptime_seconds": s.started.elapsed().as_secs(),
-            "started_at": crate::util::time::rfc3339(s.started_at),
-            "total_requests": l(&st.total_requests),
-            "upstream_connects": l(&st.upstream_connects),
-            "upstream_errors": l(&st.upstream_errors),
-            "active_connections": l(&st.active_connections),
-            "total_connections": l(&st.total_connections),
-            "ws_clients": l(&st.ws_clients),
-            "ws_errors": l(&st.ws_errors),
-            "bad_requests": l(&st.bad_requests),
-            "timeouts": l(&st.timeouts),
-            "injected": l(&st.injected),
-            "log_stats": s.log.stats(),
-            "last_error": *s.last_error.lock(),
-            "restart_count": s.restart_count.load(Ordering::Relaxed),
-            "auto_restart": true,
-        })
+        ProxyStatus {
+            id: s.config.id.clone(),
+            target_url: s.config.target_url.clone(),
+            listen_addr: s.listen_addr.to_string(),
+            url: s.url.clone(),
+            bind_address: s.config.bind_address.clone(),
+            path: s.config.project.clone(),
+            running: self.is_running(),
+            uptime: format!("{}s", s.started.elapsed().as_secs()),
+            uptime_seconds: s.started.elapsed().as_secs(),
+            started_at: crate::util::time::rfc3339(s.started_at),
+            total_requests: l(&st.total_requests),
+            upstream_connects: l(&st.upstream_connects),
+            upstream_errors: l(&st.upstream_errors),
+            active_connections: l(&st.active_connections),
+            total_connections: l(&st.total_connections),
+            ws_clients: l(&st.ws_clients),
+            ws_errors: l(&st.ws_errors),
+            bad_requests: l(&st.bad_requests),
+            timeouts: l(&st.timeouts),
+            injected: l(&st.injected),
+            log_stats: s.log.stats(),
+            last_error: s.last_error.lock().clone(),
+            restart_count: s.restart_count.load(Ordering::Relaxed),
+            auto_restart: true,
+        }
     }
     /// `{entries: [{seq, id, type, timestamp, data:{...}}], count}` in time order.
     pub fn log_query(&self, q: &LogQuery) -> Result<serde_json::Value> {
@@ -505,8 +347,8 @@ impl ProxyServer {
     ) -> Result<serde_json::Value> {
         self.shared.log.summary(q, detail, limit)
     }
-    /// `{total_entries, available_entries, max_size, dropped}`.
-    pub fn log_stats(&self) -> serde_json::Value {
+    /// The traffic log's counters.
+    pub fn log_stats(&self) -> LogStats {
         self.shared.log.stats()
     }
     pub fn log_clear(&self) {
@@ -584,20 +426,74 @@ impl Drop for ProxyServer {
     }
 }
 
+/// What a `ProxyManager` gives every proxy it starts.
+#[derive(Clone)]
+pub struct ProxyManagerOptions {
+    /// Where page screenshots are written (a proxy's `ProxyConfig::screenshot_dir` wins). The
+    /// daemon passes `<state dir>/screenshots`. `None` (the default): only proxies whose config
+    /// names a directory accept screenshots; the others refuse them with an `error` entry.
+    pub screenshot_dir: Option<PathBuf>,
+    /// What writes screenshot files, on each proxy's writer thread; default [`FileStore`].
+    pub screenshot_store: Option<Arc<dyn ScreenshotStore>>,
+    /// Screenshots that may wait for a proxy's writer; more are refused while it is full.
+    /// Default [`screenshot::DEFAULT_QUEUE`].
+    pub screenshot_queue: usize,
+}
+
+impl Default for ProxyManagerOptions {
+    fn default() -> Self {
+        ProxyManagerOptions {
+            screenshot_dir: None,
+            screenshot_store: None,
+            screenshot_queue: screenshot::DEFAULT_QUEUE,
+        }
+    }
+}
+
+impl std::fmt::Debug for ProxyManagerOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyManagerOptions")
+            .field("screenshot_dir", &self.screenshot_dir)
+            .field(
+                "screenshot_store",
+                &self.screenshot_store.as_ref().map(|_| ".."),
+            )
+            .field("screenshot_queue", &self.screenshot_queue)
+            .finish()
+    }
+}
+
 /// The registry of proxies.
 #[derive(Debug)]
 pub struct ProxyManager {
     proxies: Registry<String, Arc<ProxyServer>>,
     total_started: AtomicU64,
     shutting_down: AtomicBool,
+    options: ProxyManagerOptions,
 }
 
 impl ProxyManager {
+    /// A manager with default options: no screenshot directory (see
+    /// [`ProxyManagerOptions::screenshot_dir`]).
     pub fn new() -> Arc<ProxyManager> {
+        ProxyManager::with_options(ProxyManagerOptions::default())
+    }
+
+    /// A manager whose proxies write page screenshots under `dir` (other options default).
+    pub fn with_screenshot_dir(dir: PathBuf) -> Arc<ProxyManager> {
+        ProxyManager::with_options(ProxyManagerOptions {
+            screenshot_dir: Some(dir),
+            ..ProxyManagerOptions::default()
+        })
+    }
+
+    /// A manager with the given options.
+    pub fn with_options(options: ProxyManagerOptions) -> Arc<ProxyManager> {
         Arc::new(ProxyManager {
             proxies: Registry::new(),
             total_started: AtomicU64::new(0),
             shutting_down: AtomicBool::new(false),
+            options,
         })
     }
     /// `AlreadyExists` for a duplicate id; `PortInUse` naming the port; `InvalidArgument` for a bad URL.
@@ -615,7 +511,7 @@ impl ProxyManager {
             });
         }
         let id = config.id.clone();
-        let p = Arc::new(ProxyServer::start(config)?);
+        let p = Arc::new(ProxyServer::start(config, &self.options)?);
         if self.proxies.insert_new(id.clone(), p.clone()).is_err() {
             p.stop_loop(Duration::from_secs(5));
             return Err(Error::AlreadyExists { kind: "proxy", id });
@@ -688,15 +584,14 @@ impl ProxyManager {
             self.proxies.remove(p.id());
         }
     }
-    /// `{active, total_started}`.
-    pub fn stats(&self) -> serde_json::Value {
-        let active = self.sorted().iter().filter(|p| p.is_running()).count();
-        json!({"active": active, "total_started": self.total_started.load(Ordering::Relaxed)})
+    /// Running proxies and proxies ever started.
+    pub fn stats(&self) -> ManagerStats {
+        ManagerStats {
+            active: self.sorted().iter().filter(|p| p.is_running()).count(),
+            total_started: self.total_started.load(Ordering::Relaxed),
+        }
     }
 }
-
-/// Receiver type the loop thread owns.
-pub(crate) type ControlRx = Receiver<Control>;
 
 #[cfg(test)]
 mod tests {
@@ -708,48 +603,5 @@ mod tests {
         assert_eq!(p, default_port("http://localhost:3000"));
         assert!((10000..60000).contains(&p));
         assert_ne!(p, default_port("http://localhost:3001"));
-    }
-
-    #[test]
-    fn exec_results_over_budget_are_cut_and_saved() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut o = ExecOutcome {
-            execution_id: "exec-7".into(),
-            success: true,
-            result: Some(json!({"big": "é".repeat(5000)})),
-            error: None,
-            duration_ms: 1,
-            page_id: None,
-        };
-        let v = o.budgeted(1000, dir.path());
-        assert_eq!(v["result_truncated"], true);
-        assert!(v["result"].as_str().unwrap().len() <= 1000);
-        let file = v["result_file"].as_str().unwrap();
-        let full: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
-        assert_eq!(full, o.result.clone().unwrap());
-        assert!(v["note"].as_str().unwrap().contains(file));
-        // Old results are pruned, other files left alone.
-        std::fs::write(dir.path().join("keep.txt"), "x").unwrap();
-        prune_old_results(dir.path(), Duration::ZERO);
-        assert!(!Path::new(file).exists());
-        assert!(dir.path().join("keep.txt").exists());
-        o.result = Some(json!(42));
-        let v = o.budgeted(1000, dir.path());
-        assert_eq!(v["result"], 42);
-        assert!(v.get("result_truncated").is_none());
-    }
-
-    #[test]
-    fn target_parsing() {
-        let t = Target::parse("http://localhost:3000/app").unwrap();
-        assert_eq!(t.addr, "127.0.0.1:3000".parse().unwrap());
-        assert_eq!(t.host_header, "localhost:3000");
-        assert!(t.origins.contains(&"http://127.0.0.1:3000".to_string()));
-        assert_eq!(Target::parse("127.0.0.1:8080").unwrap().addr.port(), 8080);
-        assert!(Target::parse("https://x").is_err());
-        assert!(Target::parse("http://").is_err());
-        assert!(Target::parse("http://a b:1").is_err());
-        assert!(Target::parse("http://localhost:99999").is_err());
     }
 }

@@ -45,7 +45,7 @@ pub fn info(host: &Host, server: &dyn ServerInfo) -> Value {
     let proxies = host
         .proxies_if_started()
         .map(|p| p.stats())
-        .unwrap_or_else(|| json!({"active": 0, "total_started": 0}));
+        .unwrap_or_default();
     json!({
         "running": true,
         "version": env!("CARGO_PKG_VERSION"),

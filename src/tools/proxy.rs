@@ -116,7 +116,7 @@ fn call(host: &Host, c: &Call<'_>) -> Result<Value, ToolError> {
         }
         "status" => {
             let p = proxies.get(need_id()?)?;
-            let mut v = p.status();
+            let mut v = json!(p.status());
             if v.is_object() {
                 v["url"] = p.url().into();
             }
@@ -129,7 +129,7 @@ fn call(host: &Host, c: &Call<'_>) -> Result<Value, ToolError> {
                 .list(if global { None } else { Some(&project) })
                 .iter()
                 .map(|p| {
-                    let mut v = p.status();
+                    let mut v = json!(p.status());
                     if v.is_object() {
                         v["url"] = p.url().into();
                         v["path"] = json!(p.config().project);

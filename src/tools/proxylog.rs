@@ -92,7 +92,7 @@ fn call(host: &Host, c: &Call<'_>) -> Result<Value, ToolError> {
             q.limit = None;
             Ok(proxy.log_summary(&q, &c.strs("detail"), limit)?)
         }
-        "stats" => Ok(proxy.log_stats()),
+        "stats" => Ok(json!(proxy.log_stats())),
         "clear" => {
             proxy.log_clear();
             Ok(

@@ -203,13 +203,7 @@ fn call(host: &Host, c: &Call<'_>) -> Result<Value, ToolError> {
             let types = c.strs("types");
             let pattern = c.str("pattern").map(String::from);
             // Only entries logged from now on (or after `since`, an explicit seq cursor).
-            let seq = c.u64("since").unwrap_or_else(|| {
-                proxy
-                    .log_stats()
-                    .get("last_seq")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(0)
-            });
+            let seq = c.u64("since").unwrap_or_else(|| proxy.log_stats().last_seq);
             w.run("proxylog", Duration::from_millis(100), |_| {
                 let q = crate::proxy::LogQuery {
                     types: types.clone(),

@@ -881,7 +881,7 @@ fn chromium_user_panel_and_double_injection() {
     // The frame has its own copy and channel; exec still goes to the top-level page, and the
     // frame shows no panel.
     assert!(wait_until(Duration::from_secs(20), || {
-        px.p.status()["ws_clients"].as_u64() >= Some(2)
+        px.p.status().ws_clients >= 2
     }));
     for _ in 0..3 {
         assert_eq!(
@@ -1145,7 +1145,7 @@ fn batch_and_screenshot_messages_over_the_channel() {
     // A batch without events is malformed: the channel closes and the error is counted.
     send(&mut ws, serde_json::json!({"type": "batch"}));
     assert!(wait_until(Duration::from_secs(5), || {
-        px.p.status()["ws_errors"].as_u64() >= Some(1)
+        px.p.status().ws_errors >= 1
     }));
 }
 

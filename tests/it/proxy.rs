@@ -12,7 +12,10 @@ use std::{
     time::Duration,
 };
 
-use agnt::proxy::{LogQuery, ProxyConfig, ProxyManager, ProxyServer, http::ChunkedDecoder};
+use agnt::proxy::{
+    FileStore, LogQuery, ProxyConfig, ProxyManager, ProxyManagerOptions, ProxyServer,
+    ScreenshotStore, http::ChunkedDecoder,
+};
 
 use crate::support::wait_until;
 
@@ -451,8 +454,8 @@ fn keep_alive_reuses_upstream_connection() {
         "12 requests should share one upstream connection"
     );
     let st = px.p.status();
-    assert_eq!(st["upstream_connects"], 1);
-    assert_eq!(st["total_requests"], 12);
+    assert_eq!(st.upstream_connects, 1);
+    assert_eq!(st.total_requests, 12);
 }
 
 #[test]
@@ -648,7 +651,7 @@ fn html_injection_positions_and_encodings() {
     let js = c.get(&v);
     assert!(js.header("cache-control").unwrap().contains("immutable"));
     assert!(js.text().contains("/__agnt/ws"));
-    assert!(px.p.status()["injected"].as_u64().unwrap() >= 9);
+    assert!(px.p.status().injected >= 9);
 }
 
 #[test]
@@ -821,13 +824,14 @@ fn bad_input_is_answered_or_closed_and_the_loop_keeps_going() {
         }
     }
     assert!(closed);
-    assert!(wait_until(
-        Duration::from_secs(5),
-        || px.p.status()["ws_errors"].as_u64() >= Some(1)
-    ));
+    assert!(wait_until(Duration::from_secs(5), || px
+        .p
+        .status()
+        .ws_errors
+        >= 1));
     // Still serving.
     assert_eq!(px.client().get("/ok").status, 200);
-    assert!(px.p.status()["bad_requests"].as_u64().unwrap() >= 6);
+    assert!(px.p.status().bad_requests >= 6);
 }
 
 #[test]
@@ -846,7 +850,7 @@ fn slowloris_is_closed_while_others_are_served() {
     assert!(slow.closed_by_server());
     assert!(start.elapsed() < Duration::from_secs(10));
     assert_eq!(fast.get("/").status, 200);
-    assert!(px.p.status()["timeouts"].as_u64().unwrap() >= 1);
+    assert!(px.p.status().timeouts >= 1);
 }
 
 #[test]
@@ -864,19 +868,13 @@ fn traffic_log_queries_limits_and_wrap() {
         );
         c.read_response("GET").unwrap();
     }
-    assert!(wait_until(
-        Duration::from_secs(5),
-        || px.p.log_stats()["total_entries"] == 8
-    ));
+    assert!(wait_until(Duration::from_secs(5), || px
+        .p
+        .log_stats()
+        .total_entries
+        == 8));
     let st = px.p.log_stats();
-    assert_eq!(
-        (
-            st["available_entries"].as_u64(),
-            st["max_size"].as_u64(),
-            st["dropped"].as_u64()
-        ),
-        (Some(5), Some(5), Some(3))
-    );
+    assert_eq!((st.available_entries, st.max_size, st.dropped), (5, 5, 3));
     let v = px.query(|_| {});
     let urls: Vec<&str> = v["entries"]
         .as_array()
@@ -950,10 +948,11 @@ fn browser_event_becomes_error_entry_and_page_session() {
     );
     // Malformed JSON closes the channel and is counted.
     ws.send(tungstenite::Message::text("{not json")).unwrap();
-    assert!(wait_until(
-        Duration::from_secs(5),
-        || px.p.status()["ws_errors"].as_u64() >= Some(1)
-    ));
+    assert!(wait_until(Duration::from_secs(5), || px
+        .p
+        .status()
+        .ws_errors
+        >= 1));
 }
 
 #[test]
@@ -970,10 +969,11 @@ fn exec_round_trip_and_errors() {
         r#"{"type":"hello","data":{},"url":"http://a/","page_id":"tab-9"}"#,
     ))
     .unwrap();
-    assert!(wait_until(
-        Duration::from_secs(5),
-        || px.p.status()["ws_clients"] == 1
-    ));
+    assert!(wait_until(Duration::from_secs(5), || px
+        .p
+        .status()
+        .ws_clients
+        == 1));
     // The proxy's first message is the page config.
     let cfg: serde_json::Value =
         serde_json::from_str(ws.read().unwrap().to_text().unwrap()).unwrap();
@@ -1068,12 +1068,13 @@ fn default_port_is_the_stable_hash() {
 fn auto_restart_is_limited_to_five_a_minute() {
     let up = Upstream::start(echo());
     let px = Px::start(&up.url(), |_| {});
-    for n in 1..=5u64 {
+    for n in 1..=5u32 {
         assert!(px.p.debug_panic_loop());
-        assert!(wait_until(
-            Duration::from_secs(5),
-            || px.p.status()["restart_count"] == n
-        ));
+        assert!(wait_until(Duration::from_secs(5), || px
+            .p
+            .status()
+            .restart_count
+            == n));
         assert!(wait_until(Duration::from_secs(5), || px.p.is_running()));
         // Same address, still serving.
         assert!(wait_until(Duration::from_secs(5), || {
@@ -1086,20 +1087,10 @@ fn auto_restart_is_limited_to_five_a_minute() {
             c.read_response("GET").is_some_and(|r| r.status == 200)
         }));
     }
-    assert!(
-        px.p.status()["last_error"]
-            .as_str()
-            .unwrap()
-            .contains("panicked")
-    );
+    assert!(px.p.status().last_error.unwrap().contains("panicked"));
     assert!(px.p.debug_panic_loop());
     assert!(wait_until(Duration::from_secs(5), || !px.p.is_running()));
-    assert!(
-        px.p.status()["last_error"]
-            .as_str()
-            .unwrap()
-            .contains("not restarting")
-    );
+    assert!(px.p.status().last_error.unwrap().contains("not restarting"));
     assert!(px.p.exec("1", Duration::from_secs(1)).is_err());
 }
 
@@ -1118,10 +1109,11 @@ fn half_closed_client_still_gets_its_response() {
     c.send(b"GET / HTTP/1.1\r\nHos");
     c.s.shutdown(std::net::Shutdown::Write).unwrap();
     assert!(c.read_response("GET").is_none());
-    assert!(wait_until(
-        Duration::from_secs(5),
-        || px.p.status()["active_connections"] == 0
-    ));
+    assert!(wait_until(Duration::from_secs(5), || px
+        .p
+        .status()
+        .active_connections
+        == 0));
 }
 
 #[test]
@@ -1179,14 +1171,12 @@ fn random_bytes_never_wedge_the_loop() {
     // Still serving, and every one of those connections is gone.
     assert_eq!(px.client().get("/alive").status, 200);
     assert!(
-        wait_until(
-            Duration::from_secs(10),
-            || px.p.status()["active_connections"] == 0
-        ),
-        "{:#}",
+        wait_until(Duration::from_secs(10), || px.p.status().active_connections
+            == 0),
+        "{:#?}",
         px.p.status()
     );
-    assert_eq!(px.p.status()["restart_count"], 0);
+    assert_eq!(px.p.status().restart_count, 0);
 }
 
 #[test]
@@ -1212,4 +1202,146 @@ fn pipelined_requests_from_a_slow_reader_are_all_answered() {
         assert_eq!(r.status, 200);
         assert!(r.body.len() > 10_000);
     }
+}
+
+/// A screenshot store that says when a write starts and then waits for the test's go-ahead.
+struct GatedStore {
+    started: crossbeam_channel::Sender<String>,
+    go: crossbeam_channel::Receiver<()>,
+}
+
+impl ScreenshotStore for GatedStore {
+    fn write(&self, path: &std::path::Path, png: &[u8]) -> std::io::Result<()> {
+        let _ = self.started.send(path.display().to_string());
+        // Bounded, so a failing test cannot leave the writer thread stuck for ever.
+        let _ = self.go.recv_timeout(Duration::from_secs(30));
+        FileStore.write(path, png)
+    }
+}
+
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\nnot-really-a-png";
+
+fn shot(req: &str) -> tungstenite::Message {
+    let data_url = format!("data:image/png;base64,{}", agnt::util::base64::base64(PNG));
+    let v = serde_json::json!({"type": "screenshot", "req": req,
+        "data": {"name": "stuck", "width": 1, "height": 1, "data_url": data_url}});
+    tungstenite::Message::text(v.to_string())
+}
+
+/// The next message from the proxy on a page channel (the socket has a read timeout).
+fn next_msg(
+    ws: &mut tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<TcpStream>>,
+) -> serde_json::Value {
+    serde_json::from_str(ws.read().unwrap().to_text().unwrap()).unwrap()
+}
+
+fn page_channel(px: &Px) -> tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<TcpStream>> {
+    let mut ws = ws_connect(px);
+    if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_mut() {
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    }
+    assert_eq!(next_msg(&mut ws)["type"], "config");
+    ws
+}
+
+#[test]
+fn a_stuck_screenshot_writer_blocks_neither_the_loop_nor_the_page() {
+    let up = Upstream::start(echo());
+    let shots = tempfile::tempdir().unwrap();
+    let (started_tx, started) = crossbeam_channel::unbounded();
+    let (go, go_rx) = crossbeam_channel::unbounded();
+    let mgr = ProxyManager::with_options(ProxyManagerOptions {
+        screenshot_dir: Some(shots.path().to_path_buf()),
+        screenshot_store: Some(Arc::new(GatedStore {
+            started: started_tx,
+            go: go_rx,
+        })),
+        screenshot_queue: 1,
+    });
+    let mut cfg = ProxyConfig::new("shots", up.url(), "/tmp/agnt-test");
+    cfg.port = Some(0);
+    let px = Px {
+        p: mgr.start(cfg).unwrap(),
+        mgr,
+    };
+    let mut ws = page_channel(&px);
+
+    // shot-1 reaches the writer, which blocks in the store; shot-2 fills the queue (1 slot);
+    // shot-3 finds it full and is refused at once.
+    ws.send(shot("shot-1")).unwrap();
+    let first = started
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the writer never started on shot-1");
+    ws.send(shot("shot-2")).unwrap();
+    ws.send(shot("shot-3")).unwrap();
+    let ack = next_msg(&mut ws);
+    assert_eq!(
+        (ack["type"].as_str(), ack["req"].as_str()),
+        (Some("screenshot_saved"), Some("shot-3")),
+        "{ack}"
+    );
+    let why = ack["error"].as_str().unwrap();
+    assert!(why.contains("refused") && why.contains("waiting"), "{why}");
+    let errors = px.query(|q| q.types = vec!["error".into()]);
+    assert_eq!(errors["count"], 1, "{errors:#}");
+    assert_eq!(errors["entries"][0]["data"]["message"], why);
+
+    // While the writer is stuck, other clients of the same proxy are served, and the page
+    // channel still works.
+    let mut clients: Vec<Client> = (0..3).map(|_| px.client()).collect();
+    for (i, c) in clients.iter_mut().enumerate() {
+        c.send(
+            format!(
+                "POST /during-{i} HTTP/1.1\r\nHost: proxy.test\r\nContent-Length: 10\r\n\r\nstill here"
+            )
+            .as_bytes(),
+        );
+        let r = c.read_response("POST").expect("response");
+        assert_eq!((r.status, r.body.as_slice()), (200, &b"still here"[..]));
+    }
+    ws.send(tungstenite::Message::text(
+        r#"{"type":"error","data":{"message":"page still talking"}}"#,
+    ))
+    .unwrap();
+    assert!(wait_until(Duration::from_secs(5), || {
+        px.query(|q| q.types = vec!["error".into()])["count"] == 2
+    }));
+    assert!(px.p.is_running());
+    assert_eq!(
+        px.query(|q| q.types = vec!["screenshot".into()])["count"],
+        0
+    );
+
+    // Unblocked: both queued screenshots are written, logged and acknowledged.
+    go.send(()).unwrap();
+    go.send(()).unwrap();
+    let mut acks: Vec<serde_json::Value> = (0..2).map(|_| next_msg(&mut ws)).collect();
+    acks.sort_by_key(|a| a["req"].as_str().unwrap_or("").to_string());
+    assert_eq!(acks[0]["req"], "shot-1");
+    assert_eq!(acks[1]["req"], "shot-2");
+    assert_eq!(acks[0]["file_path"].as_str(), Some(first.as_str()));
+    for a in &acks {
+        let path = std::path::Path::new(a["file_path"].as_str().unwrap());
+        assert_eq!(path.parent(), Some(shots.path()));
+        assert_eq!(std::fs::read(path).unwrap(), PNG);
+        assert_eq!(a["bytes"], PNG.len());
+    }
+    let logged = px.query(|q| q.types = vec!["screenshot".into()]);
+    assert_eq!(logged["count"], 2, "{logged:#}");
+}
+
+#[test]
+fn without_a_screenshot_dir_screenshots_are_refused_with_an_error_entry() {
+    let up = Upstream::start(echo());
+    // ProxyManager::new() names no directory and neither does this config.
+    let px = Px::start(&up.url(), |_| {});
+    let mut ws = page_channel(&px);
+    ws.send(shot("s1")).unwrap();
+    let ack = next_msg(&mut ws);
+    assert_eq!(ack["req"], "s1");
+    let why = ack["error"].as_str().unwrap();
+    assert!(why.contains("no screenshot directory"), "{why}");
+    let errors = px.query(|q| q.types = vec!["error".into()]);
+    assert_eq!(errors["entries"][0]["data"]["message"], why);
+    assert_eq!(px.client().get("/after").status, 200);
 }

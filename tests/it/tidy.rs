@@ -141,7 +141,6 @@ fn threads_and_commands_only_through_the_wrappers() {
 }
 
 #[test]
-#[ignore = "enabled once the application-core refactor lands"]
 fn no_file_is_too_long() {
     let mut bad = Offenders::default();
     for f in &sources() {

@@ -1,0 +1,183 @@
+//! Answers the proxy makes itself instead of the upstream: short plain-text errors (400, 403,
+//! 404, 408, 431), the 502 page naming the target and the cause, and `/__agnt/agnt.js`. Pure
+//! functions returning the bytes to send (and, for the 502, what the traffic log records).
+
+use super::{
+    AGNT_JS,
+    http::{self, Header, ResponseHead},
+};
+
+/// `STATUS REASON: why` as `text/plain`, with `Connection: close` (the connection closes after).
+pub(crate) fn client_error(status: u16, reason: &str, why: &str) -> Vec<u8> {
+    let body = format!("{status} {reason}: {why}\n");
+    http::simple_response(
+        status,
+        reason,
+        "text/plain; charset=utf-8",
+        body.as_bytes(),
+        true,
+    )
+}
+
+/// 404 for an unknown `/__agnt/` route.
+pub(crate) fn unknown_route(close: bool) -> Vec<u8> {
+    http::simple_response(
+        404,
+        "Not Found",
+        "text/plain; charset=utf-8",
+        b"unknown agnt route\n",
+        close,
+    )
+}
+
+/// A 502 as sent to the client plus the headers and body the traffic log records for it.
+#[derive(Debug)]
+pub(crate) struct BadGateway {
+    pub response: Vec<u8>,
+    pub headers: Vec<Header>,
+    pub body: Vec<u8>,
+}
+
+/// The 502 page: agnt could not reach `target` because of `cause`.
+pub(crate) fn bad_gateway(target: &str, cause: &str, close: bool) -> BadGateway {
+    let body = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>502 Bad Gateway</title></head><body>\
+         <h1>502 Bad Gateway</h1><p>agnt could not reach <code>{}</code>: {}.</p>\
+         <p>Is the dev server running? Reload once it is up.</p></body></html>\n",
+        html_escape(target),
+        html_escape(cause)
+    );
+    let response = http::simple_response(
+        502,
+        "Bad Gateway",
+        "text/html; charset=utf-8",
+        body.as_bytes(),
+        close,
+    );
+    BadGateway {
+        response,
+        headers: vec![
+            ("Content-Type".into(), b"text/html; charset=utf-8".to_vec()),
+            ("Content-Length".into(), body.len().to_string().into_bytes()),
+        ],
+        body: body.into_bytes(),
+    }
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// `/__agnt/agnt.js`: cacheable forever when asked for by the current version
+/// (`?v=VERSION`, as the injected tag does), else `no-cache`.
+pub(crate) fn script(target: &str, close: bool) -> Vec<u8> {
+    let query = target.split_once('?').map_or("", |(_, q)| q);
+    let current = query
+        .split('&')
+        .any(|kv| kv.strip_prefix("v=") == Some(super::script::VERSION.as_str()));
+    let body = AGNT_JS.as_bytes();
+    let mut headers: Vec<Header> = vec![
+        (
+            "Content-Type".into(),
+            b"application/javascript; charset=utf-8".to_vec(),
+        ),
+        ("Content-Length".into(), body.len().to_string().into_bytes()),
+        (
+            "Cache-Control".into(),
+            if current {
+                b"public, max-age=31536000, immutable".to_vec()
+            } else {
+                b"no-cache".to_vec()
+            },
+        ),
+        ("X-Content-Type-Options".into(), b"nosniff".to_vec()),
+    ];
+    if close {
+        headers.push(("Connection".into(), b"close".to_vec()));
+    }
+    let mut out = Vec::with_capacity(body.len() + 256);
+    http::write_response(
+        &ResponseHead {
+            version: 1,
+            status: 200,
+            reason: "OK".into(),
+            headers,
+        },
+        &mut out,
+    );
+    out.extend_from_slice(body);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(resp: &[u8]) -> (ResponseHead, Vec<u8>) {
+        let (head, n) = http::parse_response(resp).unwrap().unwrap();
+        (head, resp[n..].to_vec())
+    }
+
+    #[test]
+    fn client_errors_close_and_say_why() {
+        let (head, body) = parse(&client_error(431, "Request Header Fields Too Large", "big"));
+        assert_eq!(head.status, 431);
+        assert_eq!(
+            http::header(&head.headers, "connection"),
+            Some(&b"close"[..])
+        );
+        assert_eq!(body, b"431 Request Header Fields Too Large: big\n");
+        let (head, body) = parse(&unknown_route(false));
+        assert_eq!(
+            (head.status, body.as_slice()),
+            (404, &b"unknown agnt route\n"[..])
+        );
+        assert!(http::header(&head.headers, "connection").is_none());
+    }
+
+    #[test]
+    fn bad_gateway_names_target_and_cause_escaped() {
+        let g = bad_gateway("http://localhost:3000", "refused <\"&>", false);
+        let (head, body) = parse(&g.response);
+        assert_eq!(head.status, 502);
+        assert_eq!(body, g.body);
+        let text = String::from_utf8(g.body.clone()).unwrap();
+        assert!(text.contains("<code>http://localhost:3000</code>: refused &lt;&quot;&amp;&gt;."));
+        assert_eq!(
+            http::header(&g.headers, "content-length"),
+            Some(g.body.len().to_string().as_bytes())
+        );
+        let (head, _) = parse(&bad_gateway("t", "c", true).response);
+        assert_eq!(
+            http::header(&head.headers, "connection"),
+            Some(&b"close"[..])
+        );
+    }
+
+    #[test]
+    fn script_is_immutable_only_for_the_current_version() {
+        let v = super::super::script::VERSION.as_str();
+        let (head, body) = parse(&script(&format!("/__agnt/agnt.js?x=1&v={v}"), false));
+        assert_eq!(body, AGNT_JS.as_bytes());
+        let cc = http::header_str(&head.headers, "cache-control").unwrap();
+        assert!(cc.contains("immutable"), "{cc}");
+        for t in [
+            "/__agnt/agnt.js",
+            "/__agnt/agnt.js?v=old",
+            "/__agnt/agnt.js?",
+        ] {
+            let (head, _) = parse(&script(t, true));
+            assert_eq!(
+                http::header_str(&head.headers, "cache-control").unwrap(),
+                "no-cache"
+            );
+            assert_eq!(
+                http::header(&head.headers, "connection"),
+                Some(&b"close"[..])
+            );
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! What a proxy and the proxy registry report about themselves: `ProxyStatus` (one proxy's
+//! identity, liveness and counters) and `ManagerStats` (how many proxies run). Plain structs
+//! deriving `Serialize`; their JSON field names are the MCP tools' answer format (`proxy status`,
+//! `proxy list`, `daemon info`), so renaming a field changes the protocol.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::traffic::LogStats;
+
+/// One proxy's status (`ProxyServer::status`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProxyStatus {
+    pub id: String,
+    pub target_url: String,
+    /// The listening socket address, `127.0.0.1:PORT`.
+    pub listen_addr: String,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    pub bind_address: String,
+    /// The project the proxy belongs to.
+    pub path: PathBuf,
+    pub running: bool,
+    /// Uptime in words, `"42s"`.
+    pub uptime: String,
+    pub uptime_seconds: u64,
+    /// RFC 3339.
+    pub started_at: String,
+    pub total_requests: u64,
+    pub upstream_connects: u64,
+    pub upstream_errors: u64,
+    pub active_connections: u64,
+    pub total_connections: u64,
+    /// Page channels (`/__agnt/ws`) open now.
+    pub ws_clients: u64,
+    pub ws_errors: u64,
+    pub bad_requests: u64,
+    pub timeouts: u64,
+    /// HTML responses the script was injected into.
+    pub injected: u64,
+    pub log_stats: LogStats,
+    /// Why the event loop last crashed or stopped (if it did).
+    pub last_error: Option<String>,
+    pub restart_count: u32,
+    /// Always true: a crashed loop is restarted (at most 5 times a minute).
+    pub auto_restart: bool,
+}
+
+/// The proxy registry's counters (`ProxyManager::stats`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ManagerStats {
+    /// Proxies whose loop is running.
+    pub active: usize,
+    /// Proxies started since the manager was created.
+    pub total_started: u64,
+}
