@@ -2,7 +2,9 @@
 //! and give both to AI coding agents over MCP and to humans over a CLI.
 //!
 //! The library has no async runtime: OS threads, `mio` for sockets, `crossbeam-channel` for
-//! messages. Start with [`supervisor::ProcessManager`] and [`proxy::ProxyManager`].
+//! messages. Programs that embed the whole stack start with [`host::Host`]; those that only
+//! supervise processes or run a proxy use [`supervisor::ProcessManager`] or
+//! [`proxy::ProxyManager`] directly. `ARCHITECTURE.md` has the map.
 
 pub mod cli;
 pub mod config;
