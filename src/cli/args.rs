@@ -381,16 +381,22 @@ pub enum DaemonAction {
         /// Socket to serve.
         #[arg(long, value_name = "PATH")]
         socket: Option<PathBuf>,
-        /// Serve /healthz, /metrics and POST /mcp on 127.0.0.1:PORT (also $AGNT_HTTP_PORT).
+        /// Serve /healthz, /metrics and POST /mcp on 127.0.0.1:PORT (also $AGNT_HTTP_PORT);
+        /// every request but /healthz needs the bearer token `agnt daemon info` shows.
         #[arg(long, value_name = "PORT")]
         http_port: Option<u16>,
+        /// A browser origin (e.g. http://localhost:5173) allowed to call the HTTP face;
+        /// repeatable. Requests with any other Origin are refused.
+        #[arg(long, value_name = "ORIGIN")]
+        http_allow_origin: Vec<String>,
     },
     /// Stop the daemon and everything it runs.
     Stop {
         #[command(flatten)]
         common: Common,
     },
-    /// Show whether a daemon runs, its version, uptime and counters.
+    /// Show whether a daemon runs, its version, uptime, counters and HTTP face (alias: info).
+    #[command(visible_alias = "info")]
     Status {
         #[command(flatten)]
         common: Common,

@@ -20,7 +20,8 @@ pub fn run(action: DaemonAction) -> ExitCode {
             foreground,
             socket,
             http_port,
-        } => start(foreground, socket, http_port),
+            http_allow_origin,
+        } => start(foreground, socket, http_port, http_allow_origin),
         DaemonAction::Stop { common } => stop(&socket_of(&common), common.json),
         DaemonAction::Status { common } => status(&socket_of(&common), common.json),
         DaemonAction::Restart { common } => restart(&socket_of(&common)),
@@ -28,13 +29,27 @@ pub fn run(action: DaemonAction) -> ExitCode {
 }
 
 /// Starts the daemon: in this process with `foreground`, else detached (unless one answers).
-fn start(foreground: bool, socket: Option<PathBuf>, http_port: Option<u16>) -> ExitCode {
+fn start(
+    foreground: bool,
+    socket: Option<PathBuf>,
+    http_port: Option<u16>,
+    http_allow_origin: Vec<String>,
+) -> ExitCode {
     let mut opts = daemon::DaemonOptions::from_env();
     if let Some(s) = socket {
         opts.socket = s;
     }
     if http_port.is_some() {
         opts.http_port = http_port;
+    }
+    opts.http_allow_origins = http_allow_origin;
+    // What the detached daemon must be told (it reads $AGNT_HTTP_PORT itself).
+    let mut extra = Vec::new();
+    if let Some(p) = http_port {
+        extra.extend(["--http-port".to_string(), p.to_string()]);
+    }
+    for o in &opts.http_allow_origins {
+        extra.extend(["--http-allow-origin".to_string(), o.clone()]);
     }
     if foreground {
         return match daemon::run(opts) {
@@ -49,7 +64,7 @@ fn start(foreground: bool, socket: Option<PathBuf>, http_port: Option<u16>) -> E
         println!("agnt daemon already running on {}", opts.socket.display());
         return ExitCode::SUCCESS;
     }
-    match client::ensure_daemon(&opts.socket) {
+    match client::ensure_daemon_with(&opts.socket, &extra) {
         Ok(()) => {
             println!("agnt daemon started on {}", opts.socket.display());
             ExitCode::SUCCESS

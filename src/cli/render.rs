@@ -58,6 +58,21 @@ pub fn human(tool: &str, args: &Value, v: &Value) -> Human {
 
 /// `agnt daemon status` of a running daemon.
 pub fn daemon_status(socket: &Path, v: &Value) -> String {
+    let http = &v["http"];
+    let http = if http.is_object() {
+        format!(
+            "http: {} (Authorization: Bearer {}; token file {}; allowed origins: {})\n",
+            cell(&http["url"]),
+            cell(&http["token"]),
+            cell(&http["token_file"]),
+            match http["allowed_origins"].as_array() {
+                Some(a) if !a.is_empty() => a.iter().map(cell).collect::<Vec<_>>().join(", "),
+                _ => "none".into(),
+            }
+        )
+    } else {
+        String::new()
+    };
     format!(
         "agnt daemon {} running (pid {}, up {}) on {}\nprocesses: {} active, {} started; proxies: {} active; clients: {}\n",
         cell(&v["version"]),
@@ -68,7 +83,7 @@ pub fn daemon_status(socket: &Path, v: &Value) -> String {
         cell(&v["process_info"]["total_started"]),
         cell(&v["proxy_info"]["active"]),
         cell(&v["client_count"]),
-    )
+    ) + &http
 }
 
 /// `s` with every control character escaped except newline and tab, so it cannot move the

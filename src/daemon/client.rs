@@ -59,6 +59,7 @@ impl Client {
     pub fn connect(socket: &Path, project: PathBuf) -> Result<Client> {
         let stream = UnixStream::connect(socket)
             .map_err(|e| Error::io("connecting to the agnt daemon", Some(socket.into()), e))?;
+        super::peer::check_same_user(&stream, super::peer::PeerRole::Daemon)?;
         let (conn, threads) = Connection::unix(stream, Side::Client)
             .map_err(|e| Error::io("socket setup", None, e))?;
         Ok(Client {
@@ -197,12 +198,16 @@ pub fn caller_project() -> PathBuf {
 /// Makes sure a daemon answers on `socket`, starting one (detached) if needed. A lock file makes
 /// concurrent callers start exactly one.
 pub fn ensure_daemon(socket: &Path) -> Result<()> {
+    ensure_daemon_with(socket, &[])
+}
+
+/// [`ensure_daemon`], passing `extra` arguments to a daemon it starts (`--http-port N`, …).
+pub fn ensure_daemon_with(socket: &Path, extra: &[String]) -> Result<()> {
     if probe(socket, Duration::from_secs(2)).is_some() {
         return Ok(());
     }
     let dir = socket.parent().unwrap_or(Path::new("/"));
-    crate::paths::private_dir(dir)
-        .map_err(|e| Error::io("creating the socket directory", Some(dir.into()), e))?;
+    crate::paths::secure_runtime_dir(dir)?;
     let lock_path = startup_lock_path(socket);
     let lock = fs::OpenOptions::new()
         .create(true)
@@ -216,7 +221,7 @@ pub fn ensure_daemon(socket: &Path) -> Result<()> {
     if probe(socket, Duration::from_secs(2)).is_some() {
         return Ok(());
     }
-    spawn_detached(socket)?;
+    spawn_detached(socket, extra)?;
     let deadline = Instant::now() + START_TIMEOUT;
     while Instant::now() < deadline {
         if probe(socket, Duration::from_millis(500)).is_some() {
@@ -234,7 +239,7 @@ pub fn ensure_daemon(socket: &Path) -> Result<()> {
 
 /// Starts `agnt daemon start --foreground --socket S` in its own process group, stdin/stdout on
 /// /dev/null and stderr appended to `<state>/daemon.log`.
-fn spawn_detached(socket: &Path) -> Result<()> {
+fn spawn_detached(socket: &Path, extra: &[String]) -> Result<()> {
     use std::process::Stdio;
     let exe = std::env::current_exe().map_err(|e| Error::io("finding the agnt binary", None, e))?;
     let state = StateDir::from_env();
@@ -248,6 +253,7 @@ fn spawn_detached(socket: &Path) -> Result<()> {
     let mut child = crate::supervisor::spawn::command(&exe)
         .args(["daemon", "start", "--foreground", "--socket"])
         .arg(socket)
+        .args(extra)
         .env("AGNT_STATE_DIR", state.root())
         .env(
             "RUST_LOG",

@@ -1,12 +1,13 @@
 //! The daemon's HTTP face on 127.0.0.1 (tiny_http): `GET /healthz`, `GET /metrics` (Prometheus
 //! text from the atomic counters) and MCP Streamable HTTP at `POST /mcp` (JSON responses only).
-//! Requests whose `Origin` is not a loopback origin, or whose `Host` is not a loopback name, are
-//! refused with 403 (DNS-rebinding defence).
+//! Who may call is decided in one place, `http_auth` (loopback `Host` with our port, no
+//! foreign browser `Origin`, a bearer token on everything but `/healthz`).
 
 use std::{io::Read, sync::Arc};
 
 use serde_json::Value;
 
+use super::http_auth::HttpAuth;
 use crate::{
     Error, Result,
     mcp::{
@@ -25,6 +26,8 @@ pub struct HttpHandle {
     thread: Option<JoinOnDrop<()>>,
     /// The bound port.
     pub port: u16,
+    /// What `daemon info` shows (URL, token, token file, allowed origins).
+    pub info: Value,
 }
 
 impl std::fmt::Debug for HttpHandle {
@@ -45,8 +48,8 @@ impl HttpHandle {
     }
 }
 
-/// Serves on `127.0.0.1:port` (0 = any free port).
-pub fn serve(tools: Arc<Toolbox>, port: u16) -> Result<HttpHandle> {
+/// Serves on `127.0.0.1:port` (0 = any free port), admitting requests `auth` accepts.
+pub fn serve(tools: Arc<Toolbox>, port: u16, mut auth: HttpAuth) -> Result<HttpHandle> {
     let server = tiny_http::Server::http(("127.0.0.1", port))
         .map_err(|e| Error::Other(format!("cannot listen on 127.0.0.1:{port}: {e}")))?;
     let port = server
@@ -54,12 +57,14 @@ pub fn serve(tools: Arc<Toolbox>, port: u16) -> Result<HttpHandle> {
         .to_ip()
         .map(|a| a.port())
         .unwrap_or(port);
+    auth.port = port;
+    let info = auth.info();
     log::info!("http face on http://127.0.0.1:{port}");
     let server = Arc::new(server);
     let s = server.clone();
     let thread = crate::thread::spawn("daemon-http", 512 * 1024, move || {
         for req in s.incoming_requests() {
-            handle(&tools, req);
+            handle(&tools, &auth, req);
         }
     })
     .map_err(|e| Error::io("starting the http thread", None, e))?;
@@ -67,6 +72,7 @@ pub fn serve(tools: Arc<Toolbox>, port: u16) -> Result<HttpHandle> {
         server,
         thread: Some(JoinOnDrop::new(thread)),
         port,
+        info,
     })
 }
 
@@ -112,23 +118,16 @@ fn respond(req: tiny_http::Request, status: u16, content_type: &str, body: Strin
     );
 }
 
-fn handle(tools: &Arc<Toolbox>, mut req: tiny_http::Request) {
-    if let Some(host) = header(&req, "Host")
-        && !is_loopback_host(host)
-    {
-        return respond(
-            req,
-            403,
-            "text/plain",
-            "forbidden: Host must be localhost\n".into(),
-        );
-    }
-    if let Some(origin) = header(&req, "Origin")
-        && !is_loopback_origin(origin)
-    {
-        return respond(req, 403, "text/plain", "forbidden: foreign Origin\n".into());
-    }
+fn handle(tools: &Arc<Toolbox>, auth: &HttpAuth, mut req: tiny_http::Request) {
     let path = req.url().split('?').next().unwrap_or("").to_string();
+    if let Err((status, why)) = auth.check(
+        &path,
+        header(&req, "Host"),
+        header(&req, "Origin"),
+        header(&req, "Authorization"),
+    ) {
+        return respond(req, status, "text/plain", format!("{why}\n"));
+    }
     match (req.method(), path.as_str()) {
         (tiny_http::Method::Get, "/healthz") => respond(req, 200, "text/plain", "ok\n".into()),
         (tiny_http::Method::Get, "/metrics") => {

@@ -13,6 +13,8 @@
 pub mod bridge;
 pub mod client;
 pub mod http;
+mod http_auth;
+pub mod peer;
 
 use std::{
     fs,
@@ -52,6 +54,8 @@ pub struct DaemonOptions {
     pub state_dir: PathBuf,
     /// Port of the HTTP face on 127.0.0.1 (`None` = off).
     pub http_port: Option<u16>,
+    /// Browser origins the HTTP face accepts (`--http-allow-origin`; default none).
+    pub http_allow_origins: Vec<String>,
 }
 
 impl DaemonOptions {
@@ -64,6 +68,7 @@ impl DaemonOptions {
             http_port: std::env::var("AGNT_HTTP_PORT")
                 .ok()
                 .and_then(|p| p.parse().ok()),
+            http_allow_origins: Vec::new(),
         }
     }
 }
@@ -107,8 +112,7 @@ pub fn startup_lock_path(socket: &Path) -> PathBuf {
 /// daemon holds the lock.
 pub fn bind(socket: &Path) -> Result<(UnixListener, SocketGuard)> {
     let dir = socket.parent().unwrap_or(Path::new("/"));
-    paths::private_dir(dir)
-        .map_err(|e| Error::io("creating the socket directory", Some(dir.into()), e))?;
+    paths::secure_runtime_dir(dir)?;
     let lock_file = fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -178,7 +182,12 @@ pub fn run(opts: DaemonOptions) -> Result<()> {
     let server = Server::new(listener, guard, host.clone());
     signal_thread(server.facts.clone())?;
     let http = match opts.http_port {
-        Some(port) => Some(http::serve(server.tools.clone(), port)?),
+        Some(port) => {
+            let auth = http_auth::HttpAuth::for_socket(&opts.socket, opts.http_allow_origins)?;
+            let h = http::serve(server.tools.clone(), port, auth)?;
+            let _ = server.facts.http.set(h.info.clone());
+            Some(h)
+        }
         None => None,
     };
     server.accept_loop();
@@ -207,6 +216,8 @@ pub struct DaemonFacts {
     socket: PathBuf,
     clients: AtomicUsize,
     shutdown_requested: AtomicBool,
+    /// The HTTP face's address and token, once it serves.
+    http: std::sync::OnceLock<serde_json::Value>,
     /// A clone of the listener, shut down to wake the accept loop.
     waker: Option<UnixListener>,
 }
@@ -248,6 +259,9 @@ impl ServerInfo for DaemonFacts {
         self.shut_down();
         true
     }
+    fn http(&self) -> Option<serde_json::Value> {
+        self.http.get().cloned()
+    }
 }
 
 /// A serving daemon: listener, the tools over its host, its facts, its lock.
@@ -269,6 +283,7 @@ impl Server {
             socket: guard.socket.clone(),
             clients: AtomicUsize::new(0),
             shutdown_requested: AtomicBool::new(false),
+            http: std::sync::OnceLock::new(),
             waker: listener.try_clone().ok(),
         });
         Server {
@@ -327,6 +342,10 @@ impl Server {
                     continue;
                 }
             };
+            if let Err(e) = peer::check_same_user(&stream, peer::PeerRole::Client) {
+                log::warn!("{e}");
+                continue;
+            }
             if self.facts.client_count() >= MAX_CLIENTS {
                 refuse(stream);
                 continue;

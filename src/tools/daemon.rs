@@ -58,6 +58,7 @@ pub fn info(host: &Host, server: &dyn ServerInfo) -> Value {
         "calls": host.calls(),
         "process_info": processes,
         "proxy_info": proxies,
+        "http": server.http(),
     })
 }
 

@@ -84,6 +84,10 @@ pub trait ServerInfo: Send + Sync {
     fn clients(&self) -> usize;
     /// Asks the server to shut down; `false` when this server cannot (it is not a daemon).
     fn request_shutdown(&self) -> bool;
+    /// The HTTP face (URL, token, allowed origins) when one serves.
+    fn http(&self) -> Option<Value> {
+        None
+    }
 }
 
 /// The [`ServerInfo`] of a server that is not the daemon.
