@@ -95,6 +95,10 @@ pub struct ProxyEntry {
     pub port: Option<u16>,
     pub autostart: bool,
     pub max_log_size: Option<usize>,
+    /// `allowed-hosts "a.test" "b.test"`: extra `Host` names the proxy accepts.
+    pub allowed_hosts: Vec<String>,
+    /// `allow-lan true`: the opt-in to a non-loopback bind.
+    pub allow_lan: bool,
 }
 
 impl Config {
@@ -389,6 +393,8 @@ impl Cx<'_> {
             port: None,
             autostart: prop_bool(node, &["autostart", "auto-start"]).unwrap_or(false),
             max_log_size: None,
+            allowed_hosts: Vec::new(),
+            allow_lan: false,
         };
         let mut host: Option<String> = None;
         for child in children(node) {
@@ -398,9 +404,21 @@ impl Cx<'_> {
                 "port" => entry.port = Some(self.int(child, 0, 65535)? as u16),
                 "host" => host = Some(self.string(child)?),
                 "autostart" | "auto-start" => entry.autostart = self.bool(child)?,
-                "max-log-size" => {
-                    entry.max_log_size = Some(self.int(child, 1, 1_000_000)? as usize)
+                "max-log-size" => entry.max_log_size = Some(self.int(child, 1, 100_000)? as usize),
+                "allowed-hosts" | "allowed-host" => {
+                    for arg in child.entries().iter().filter(|e| e.name().is_none()) {
+                        match arg.value().as_string() {
+                            Some(h) => entry.allowed_hosts.push(h.to_string()),
+                            None => {
+                                return Err(self.error(
+                                    child,
+                                    "allowed-hosts takes host names as strings".into(),
+                                ));
+                            }
+                        }
+                    }
                 }
+                "allow-lan" => entry.allow_lan = self.bool(child)?,
                 other => log::warn!(
                     "{}: proxy {name:?}: ignoring unknown key {other:?}",
                     self.path.display()
@@ -515,6 +533,8 @@ hooks {
                 port: Some(12345),
                 autostart: true,
                 max_log_size: Some(500),
+                allowed_hosts: Vec::new(),
+                allow_lan: false,
             }
         );
         assert_eq!(cfg.proxies[1].script.as_deref(), Some("dev"));

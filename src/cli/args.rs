@@ -182,9 +182,18 @@ pub enum ProxyAction {
         #[arg(long)]
         #[serde(skip_serializing_if = "Option::is_none")]
         max_log_size: Option<u64>,
+        /// Listen address (default 127.0.0.1); anything else needs --allow-lan.
         #[arg(long)]
         #[serde(skip_serializing_if = "Option::is_none")]
         bind_address: Option<String>,
+        /// Accept a non-loopback --bind-address: hosts on that network can reach the dev server.
+        #[arg(long)]
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        allow_lan: bool,
+        /// A Host name (besides localhost) the proxy accepts, e.g. myapp.test; repeatable.
+        #[arg(long = "allowed-host", value_name = "HOST")]
+        #[serde(rename = "allowed_hosts", skip_serializing_if = "Vec::is_empty")]
+        allowed_hosts: Vec<String>,
         #[command(flatten)]
         #[serde(skip)]
         common: Common,

@@ -2,8 +2,9 @@
 //! to the text `agnt` prints (`--json` prints the structure instead). Each shows what the
 //! subcommand asked for first, then what to do next when that is not obvious. Every string that
 //! came from a result is escaped ([`escape`], [`cell`]) so a page, a request or a file name
-//! cannot emit terminal escapes; only a process's own output (`proc output`, a foreground
-//! `run`) passes through as is, like `cat` of its log. This module does no IO.
+//! cannot emit terminal escapes; a process's own output (`proc output`, a foreground `run`)
+//! keeps its colours but loses every other escape sequence (`util::term::sanitize`: no
+//! retitling, no OSC 52 clipboard writes, no terminal reprogramming). This module does no IO.
 
 mod web;
 
@@ -249,7 +250,9 @@ fn process(v: &Value) -> String {
 }
 
 fn proc_output(v: &Value) -> Human {
-    let mut h = Human::out(v["output"].as_str().unwrap_or("").to_string());
+    let mut h = Human::out(crate::util::term::sanitize(
+        v["output"].as_str().unwrap_or(""),
+    ));
     if !h.stdout.is_empty() && !h.stdout.ends_with('\n') {
         h.stdout.push('\n');
     }
@@ -423,12 +426,12 @@ fn run(v: &Value) -> Human {
             cell(&v["command"])
         ));
     }
-    // A foreground run: the child's own output as is (stdout to stdout, stderr to stderr),
-    // then how it ended.
+    // A foreground run: the child's own output, colours kept (stdout to stdout, stderr to
+    // stderr), then how it ended.
     let mut h = Human::default();
     for (key, to) in [("stdout", &mut h.stdout), ("stderr", &mut h.stderr)] {
         if let Some(t) = v[key].as_str().filter(|t| !t.is_empty()) {
-            to.push_str(t);
+            to.push_str(&crate::util::term::sanitize(t));
             if !t.ends_with('\n') {
                 to.push('\n');
             }

@@ -33,6 +33,12 @@ pub struct SavedProxy {
     pub max_log_size: usize,
     /// The project it belongs to.
     pub project: PathBuf,
+    /// Extra `Host` names it accepts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_hosts: Vec<String>,
+    /// The user opted into a LAN bind.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_lan: bool,
 }
 
 impl StateDir {
@@ -148,6 +154,8 @@ mod tests {
             port: 41234,
             bind_address: "127.0.0.1".into(),
             max_log_size: 1000,
+            allowed_hosts: Vec::new(),
+            allow_lan: false,
             project: "/p".into(),
         };
         s.save_proxies(std::slice::from_ref(&p)).unwrap();

@@ -29,6 +29,8 @@ pub(crate) struct WsPage {
     /// The script runs in a frame, not a top-level page (from its `hello`); `exec` prefers
     /// top-level pages.
     pub frame: bool,
+    /// What this page may still send this minute.
+    pub budget: super::trust::PageBudget,
 }
 
 /// Bookkeeping for an `exec` in flight (kept by the loop for the `execution` log entry).
@@ -115,13 +117,25 @@ pub(crate) fn screenshot_done(shared: &Shared, d: ShotDone) -> String {
 }
 
 impl Conn {
-    /// `/__agnt/ws`: a same-origin WebSocket handshake turns this connection into a page
-    /// channel; the proxy's first message is the page config.
+    /// `/__agnt/ws`: a WebSocket handshake `trust` admits (an Origin we serve, our page key,
+    /// a peer of our uid) turns this connection into a page channel; the proxy's first message
+    /// is the page config.
     pub(super) fn open_channel(&mut self, cx: &mut Ctx<'_>, head: &RequestHead) {
-        if !headers::same_origin(&head.headers) {
-            // Another site's page in the user's browser must not read the agent's code
-            // or feed the log: browsers always send Origin on WebSocket handshakes.
-            self.bad_request(cx, 403, "Forbidden", "cross-origin WebSocket to /__agnt/ws");
+        let local = self.client.sock.local_addr().ok();
+        if let Err(why) = cx
+            .shared
+            .trust
+            .channel_ok(&head.target, &head.headers, self.peer, local)
+        {
+            // Another site's page, another local user or a stale page must neither read the
+            // agent's code nor feed the log.
+            log::info!("page channel from {} refused: {why}", self.peer);
+            self.bad_request(
+                cx,
+                403,
+                "Forbidden",
+                &format!("page channel refused: {why}"),
+            );
             return;
         }
         let Some(resp) = handshake_response(&head.headers) else {
@@ -138,6 +152,7 @@ impl Conn {
             url: None,
             last_active: Instant::now(),
             frame: false,
+            budget: super::trust::PageBudget::new(),
         });
         // The script waits for this before it shows the user's panel.
         let cfg = json!({"type": "config", "panel": cx.shared.config.panel});
@@ -197,6 +212,14 @@ impl Conn {
             .and_then(Value::as_str)
             .unwrap_or("custom")
             .to_string();
+        if !super::trust::admit(cx, page, &typ, text.len()) {
+            if typ == "screenshot" {
+                let req = obj.get("req").and_then(Value::as_str).unwrap_or("");
+                let ack = json!({"type": "screenshot_saved", "req": req, "error": "over the page's screenshot budget"});
+                self.ws_send(ack.to_string());
+            }
+            return true;
+        }
         if let Some(pid) = obj
             .get("page_id")
             .and_then(Value::as_str)

@@ -108,6 +108,9 @@ impl Conn {
             .total_requests
             .fetch_add(1, Ordering::Relaxed);
         self.last_activity = Instant::now();
+        if let Err(refusal) = cx.shared.trust.check_request(&head.headers) {
+            return self.refuse_request(cx, &head.headers, refusal);
+        }
         if head.target.starts_with("/__agnt/") {
             self.local_route(cx, &head);
             return;
@@ -128,6 +131,7 @@ impl Conn {
             &cx.shared.target.host_header,
             self.peer.ip(),
         );
+        cx.shared.trust.add_via(&mut up_head.headers);
         let mut bytes = Vec::with_capacity(512);
         http::write_request(&up_head, &mut bytes);
         let reuse = self
@@ -428,18 +432,20 @@ impl Conn {
         let mut head = ib.head;
         let ce = http::header(&head.headers, "content-encoding").map(<[u8]>::to_vec);
         http::remove(&mut head.headers, "transfer-encoding");
-        let body = match inject::inject_body(ce.as_deref(), &ib.decoded) {
-            Some(new) => {
-                http::remove(&mut head.headers, "content-encoding");
-                ex.injected = true;
-                cx.shared.stats.injected.fetch_add(1, Ordering::Relaxed);
-                ex.resp_cap.clear();
-                ex.resp_trunc = false;
-                capture(&mut ex.resp_cap, &mut ex.resp_trunc, &new);
-                new
-            }
-            None => ib.decoded,
-        };
+        let body =
+            match inject::inject_body_with(ce.as_deref(), &ib.decoded, &cx.shared.trust.script_tag)
+            {
+                Some(new) => {
+                    http::remove(&mut head.headers, "content-encoding");
+                    ex.injected = true;
+                    cx.shared.stats.injected.fetch_add(1, Ordering::Relaxed);
+                    ex.resp_cap.clear();
+                    ex.resp_trunc = false;
+                    capture(&mut ex.resp_cap, &mut ex.resp_trunc, &new);
+                    new
+                }
+                None => ib.decoded,
+            };
         http::set(&mut head.headers, "Content-Length", body.len().to_string());
         ex.resp_headers = head.headers.clone();
         let mut out = Vec::with_capacity(body.len() + 512);

@@ -4,8 +4,8 @@
 //! Requests going upstream get `Host` of the target, `X-Forwarded-For/-Host/-Proto`, and (for
 //! navigations) an `Accept-Encoding` trimmed to what the injector can decode. Responses coming
 //! back get `Location`s on the target rewritten to the proxy origin the client used and cookie
-//! `Domain=`s of the target dropped. Also: the page-channel same-origin check and the
-//! `__agnt_page` cookie. No IO, no panics on malformed input (non-UTF-8 values are left alone).
+//! `Domain=`s of the target dropped. Also: the `__agnt_page` cookie (the page
+//! channel's checks live in `trust`). No IO, no panics on malformed input (non-UTF-8 values are left alone).
 
 use std::net::IpAddr;
 
@@ -144,21 +144,6 @@ pub(crate) fn valid_page_id(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// A WebSocket handshake without `Origin` (not a browser page) or whose `Origin` is
-/// `http://<Host>`: another site open in the same browser cannot use the page channel.
-pub(crate) fn same_origin(headers: &[Header]) -> bool {
-    match (
-        http::header(headers, "origin"),
-        http::header(headers, "host"),
-    ) {
-        (None, _) => true,
-        (Some(o), Some(h)) => o
-            .strip_prefix(b"http://")
-            .is_some_and(|rest| rest.eq_ignore_ascii_case(h)),
-        (Some(_), None) => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,28 +271,5 @@ mod tests {
         assert_eq!(c(b"__agnt_page=ok\xff"), None);
         assert_eq!(c(b"no-equals-sign"), None);
         assert!(valid_page_id("p-1") && !valid_page_id("") && !valid_page_id("a/b"));
-    }
-
-    #[test]
-    fn same_origin_checks() {
-        assert!(same_origin(&h(&[("Host", b"127.0.0.1:9")])));
-        assert!(same_origin(&h(&[
-            ("Host", b"127.0.0.1:9"),
-            ("Origin", b"http://127.0.0.1:9")
-        ])));
-        assert!(same_origin(&h(&[
-            ("Host", b"LOCALHOST:9"),
-            ("Origin", b"http://localhost:9")
-        ])));
-        assert!(!same_origin(&h(&[
-            ("Host", b"127.0.0.1:9"),
-            ("Origin", b"http://evil.example")
-        ])));
-        assert!(!same_origin(&h(&[("Origin", b"http://127.0.0.1:9")])));
-        assert!(!same_origin(&h(&[
-            ("Host", b"a"),
-            ("Origin", b"https://a")
-        ])));
-        assert!(!same_origin(&h(&[("Host", b"a"), ("Origin", b"\xff")])));
     }
 }

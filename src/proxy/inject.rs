@@ -5,15 +5,30 @@
 
 use std::{io::Read, sync::LazyLock};
 
-/// The tag we insert: `<script src="/__agnt/agnt.js?v=VERSION" data-agnt></script>` (the
-/// version makes the script cacheable; see `script::VERSION`).
-pub static SCRIPT_TAG: LazyLock<Vec<u8>> = LazyLock::new(|| {
+/// The tag we insert without a page key: `<script src="/__agnt/agnt.js?v=VERSION"
+/// data-agnt></script>` (the version makes the script cacheable; see `script::VERSION`). A
+/// proxy inserts [`script_tag`] with its page-channel key instead.
+pub static SCRIPT_TAG: LazyLock<Vec<u8>> = LazyLock::new(|| script_tag(None));
+
+/// How every tag we insert starts (what [`already_injected`] looks for).
+static TAG_START: LazyLock<Vec<u8>> = LazyLock::new(|| {
     format!(
-        "<script src=\"/__agnt/agnt.js?v={}\" data-agnt></script>",
+        "<script src=\"/__agnt/agnt.js?v={}\" data-agnt",
         *super::script::VERSION
     )
     .into_bytes()
 });
+
+/// The tag, carrying `key` (hex) as `data-agnt-key` when given: the script reads it from its own
+/// tag, so only pages this proxy instance served know it.
+pub fn script_tag(key: Option<&str>) -> Vec<u8> {
+    let mut tag = TAG_START.clone();
+    if let Some(k) = key {
+        tag.extend_from_slice(format!(" data-agnt-key=\"{k}\"").as_bytes());
+    }
+    tag.extend_from_slice(b"></script>");
+    tag
+}
 /// Largest decoded body we inject into (a decompression bomb stops here).
 pub const MAX_DECODED: usize = 32 * 1024 * 1024;
 
@@ -128,28 +143,42 @@ pub fn insert_position(html: &[u8]) -> usize {
 
 /// Whether the page already carries our tag.
 pub fn already_injected(html: &[u8]) -> bool {
-    memchr::memmem::find(html, &SCRIPT_TAG).is_some()
+    memchr::memmem::find(html, &TAG_START).is_some()
 }
 
-/// Inserts the script tag into decoded HTML; `None` if it is already there.
+/// Inserts [`SCRIPT_TAG`] into decoded HTML; `None` if it is already there.
 pub fn inject_html(html: &[u8]) -> Option<Vec<u8>> {
+    inject_html_with(html, &SCRIPT_TAG)
+}
+
+/// Inserts `tag` (from [`script_tag`]) into decoded HTML; `None` if a tag is already there.
+pub fn inject_html_with(html: &[u8], tag: &[u8]) -> Option<Vec<u8>> {
     if already_injected(html) {
         return None;
     }
     let pos = insert_position(html);
-    let mut out = Vec::with_capacity(html.len() + SCRIPT_TAG.len());
+    let mut out = Vec::with_capacity(html.len() + tag.len());
     out.extend_from_slice(&html[..pos]);
-    out.extend_from_slice(&SCRIPT_TAG);
+    out.extend_from_slice(tag);
     out.extend_from_slice(&html[pos..]);
     Some(out)
 }
 
-/// Decodes `body` per its `Content-Encoding` and injects; the result is identity-encoded.
-/// `None` = send the original bytes unchanged.
+/// Decodes `body` per its `Content-Encoding` and injects [`SCRIPT_TAG`]; the result is
+/// identity-encoded. `None` = send the original bytes unchanged.
 pub fn inject_body(content_encoding: Option<&[u8]>, body: &[u8]) -> Option<Vec<u8>> {
+    inject_body_with(content_encoding, body, &SCRIPT_TAG)
+}
+
+/// [`inject_body`] with a proxy's own `tag`.
+pub fn inject_body_with(
+    content_encoding: Option<&[u8]>,
+    body: &[u8],
+    tag: &[u8],
+) -> Option<Vec<u8>> {
     let enc = Encoding::parse(content_encoding)?;
     let html = decode(enc, body)?;
-    inject_html(&html)
+    inject_html_with(&html, tag)
 }
 
 /// Whether a `Content-Type` value is HTML.

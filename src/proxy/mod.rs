@@ -43,6 +43,7 @@ mod session;
 mod status;
 mod target;
 pub mod traffic;
+mod trust;
 pub mod ws;
 
 use control::{Control, Inbox};
@@ -52,6 +53,7 @@ pub use script::AGNT_JS;
 pub use status::{ManagerStats, ProxyStatus};
 use target::Target;
 pub use traffic::LogStats;
+pub use trust::MAX_LOG_SIZE;
 
 /// How to start a proxy.
 #[derive(Debug, Clone)]
@@ -77,6 +79,11 @@ pub struct ProxyConfig {
     /// Where screenshots from the page are written; `None` = the manager's
     /// (`ProxyManagerOptions::screenshot_dir`). With neither, screenshots are refused.
     pub screenshot_dir: Option<PathBuf>,
+    /// Host names (besides loopback names and the bind address) that may appear in `Host`:
+    /// `name`, `name:port` or `.suffix` (DNS-rebinding defence). Default none.
+    pub allowed_hosts: Vec<String>,
+    /// Opt-in to a non-loopback `bind_address` (the LAN can reach the dev server). Default false.
+    pub allow_lan: bool,
 }
 
 impl ProxyConfig {
@@ -97,6 +104,8 @@ impl ProxyConfig {
             idle_timeout: Duration::from_secs(120),
             panel: true,
             screenshot_dir: None,
+            allowed_hosts: Vec::new(),
+            allow_lan: false,
         }
     }
 }
@@ -168,6 +177,10 @@ pub(crate) struct Shared {
     pub pending: Mutex<HashMap<String, ExecReply>>,
     pub exec_seq: AtomicU64,
     pub thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Allowed hosts, page key, `Via` token.
+    pub trust: trust::Trust,
+    /// What the user should know about this proxy's reach (a LAN bind).
+    pub warning: Option<String>,
 }
 
 impl Shared {
@@ -195,6 +208,7 @@ impl ProxyServer {
                 Error::invalid(format!("invalid bind_address {:?}", config.bind_address))
             })?
         };
+        let warning = trust::check_start(ip, config.allow_lan, config.max_log_size)?;
         let port = config
             .port
             .unwrap_or_else(|| default_port(&config.target_url));
@@ -203,6 +217,11 @@ impl ProxyServer {
         let listen_addr = listener
             .local_addr()
             .map_err(|e| Error::io("reading listen address", None, e))?;
+        trust::refuse_self_target(target.addr, listen_addr)?;
+        let trust = trust::Trust::new(&config.allowed_hosts, config.allow_lan, listen_addr)?;
+        if let Some(w) = &warning {
+            log::warn!("proxy {}: {w}", config.id);
+        }
         let host = if ip.is_unspecified() || ip.is_loopback() {
             "127.0.0.1".to_string()
         } else {
@@ -251,6 +270,8 @@ impl ProxyServer {
             pending: Mutex::new(HashMap::new()),
             exec_seq: AtomicU64::new(0),
             thread: Mutex::new(None),
+            trust,
+            warning,
         });
         // The loop publishes its waker before it polls; wait for that so a control message sent
         // right after `start` is never lost.
@@ -297,6 +318,15 @@ impl ProxyServer {
     /// `http://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         self.shared.url.clone()
+    }
+    /// This instance's page-channel key: pages get it in the injected tag, and a `/__agnt/ws`
+    /// handshake must carry it as `?key=` (with an Origin this proxy serves).
+    pub fn page_key(&self) -> &str {
+        &self.shared.trust.key
+    }
+    /// The warning of a LAN bind (what becomes reachable), if any.
+    pub fn warning(&self) -> Option<&str> {
+        self.shared.warning.as_deref()
     }
     pub fn is_running(&self) -> bool {
         self.shared.running.load(Ordering::SeqCst)

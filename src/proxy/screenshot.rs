@@ -24,6 +24,10 @@ use crate::util::base64::base64_decode;
 
 /// Largest screenshot (PNG bytes) accepted from a page.
 pub const MAX_SCREENSHOT: usize = 12 * 1024 * 1024;
+/// Screenshot files one proxy keeps; older ones are removed first.
+pub const MAX_FILES_PER_PROXY: usize = 200;
+/// Bytes of screenshot files one proxy keeps; older ones are removed first.
+pub const MAX_BYTES_PER_PROXY: usize = 256 * 1024 * 1024;
 /// Screenshots that may wait for a proxy's writer by default (each holds up to 16 MiB of
 /// base64 while it waits).
 pub const DEFAULT_QUEUE: usize = 4;
@@ -98,6 +102,7 @@ impl ScreenshotWriter {
         let thread = crate::thread::spawn(name, 256 * 1024, move || {
             // Ends when the proxy drops the sender (stop, or the proxy gone), after the queue
             // is drained.
+            let mut kept = Kept::new(MAX_FILES_PER_PROXY, MAX_BYTES_PER_PROXY);
             for job in rx {
                 let outcome = png_base64(&job.data_url)
                     .and_then(decode_png)
@@ -107,6 +112,11 @@ impl ScreenshotWriter {
                             .map(|()| png.len())
                             .map_err(|e| format!("cannot write {}: {e}", job.path.display()))
                     });
+                if let Ok(n) = outcome {
+                    for old in kept.add(job.path.clone(), n) {
+                        let _ = std::fs::remove_file(old);
+                    }
+                }
                 (job.done)(outcome);
             }
         })?;
@@ -149,6 +159,44 @@ impl ScreenshotWriter {
         if h.is_finished() {
             let _ = h.join();
         }
+    }
+}
+
+/// The files a writer has written, oldest first, within a count and a byte cap.
+#[derive(Debug)]
+pub(crate) struct Kept {
+    files: std::collections::VecDeque<(PathBuf, usize)>,
+    bytes: usize,
+    max_files: usize,
+    max_bytes: usize,
+}
+
+impl Kept {
+    pub(crate) fn new(max_files: usize, max_bytes: usize) -> Kept {
+        Kept {
+            files: Default::default(),
+            bytes: 0,
+            max_files,
+            max_bytes,
+        }
+    }
+
+    /// Records a new file; returns the oldest ones to remove so the caps hold (the new file
+    /// itself is always kept).
+    pub(crate) fn add(&mut self, path: PathBuf, bytes: usize) -> Vec<PathBuf> {
+        self.files.retain(|(p, _)| *p != path);
+        self.files.push_back((path, bytes));
+        self.bytes = self.files.iter().map(|(_, n)| n).sum();
+        let mut gone = Vec::new();
+        while self.files.len() > 1
+            && (self.files.len() > self.max_files || self.bytes > self.max_bytes)
+        {
+            if let Some((p, n)) = self.files.pop_front() {
+                self.bytes -= n;
+                gone.push(p);
+            }
+        }
+        gone
     }
 }
 
@@ -278,6 +326,22 @@ mod tests {
         assert_eq!(
             w.submit(job(dir.path(), 4, &done_tx)),
             Err(Refused::Stopped)
+        );
+    }
+
+    #[test]
+    fn oldest_files_go_first_past_the_caps() {
+        let mut k = Kept::new(3, 100);
+        let p = |n: u32| PathBuf::from(format!("{n}.png"));
+        assert!(k.add(p(1), 10).is_empty());
+        assert!(k.add(p(2), 10).is_empty());
+        assert!(k.add(p(3), 10).is_empty());
+        assert_eq!(k.add(p(4), 10), vec![p(1)]);
+        assert_eq!(k.add(p(5), 85), vec![p(2), p(3)]);
+        assert_eq!(
+            k.add(p(6), 500),
+            vec![p(4), p(5)],
+            "a big one is kept alone"
         );
     }
 

@@ -35,8 +35,10 @@ fn input_schema() -> Value {
             "id": {"type": "string", "description": "Proxy id (all actions but list); a unique part of a longer id also matches"},
             "target_url": {"type": "string", "description": "start: the dev server, e.g. http://localhost:3000"},
             "port": {"type": "integer", "minimum": 0, "maximum": 65535, "description": "start: listen port (omit for a stable port derived from target_url; 0 = any free port)"},
-            "max_log_size": {"type": "integer", "minimum": 1, "description": "start: traffic log capacity in entries (default 1000)"},
-            "bind_address": {"type": "string", "description": "start: listen address (default 127.0.0.1; 0.0.0.0 for the LAN)"},
+            "max_log_size": {"type": "integer", "minimum": 1, "maximum": crate::proxy::MAX_LOG_SIZE, "description": "start: traffic log capacity in entries (default 1000, at most 100000)"},
+            "bind_address": {"type": "string", "description": "start: listen address (default 127.0.0.1; a non-loopback address such as 0.0.0.0 needs allow_lan)"},
+            "allow_lan": {"type": "boolean", "description": "start: accept a non-loopback bind_address (hosts on that network can reach the dev server through the proxy)"},
+            "allowed_hosts": {"type": "array", "items": {"type": "string"}, "description": "start: Host names besides localhost/127.0.0.1/[::1] the proxy accepts (e.g. \"myapp.test\", \".example.test\" for subdomains); others get 403 (DNS-rebinding defence)"},
             "code": {"type": "string", "description": "exec: JavaScript to run in the page; its value is returned (promises are awaited). The page has window.__devtool (inspect, auditAccessibility, screenshot, interactions, …): see help/describe"},
             "help": {"type": "boolean", "description": "exec: return the window.__devtool API overview instead of running code (no id needed)"},
             "describe": {"type": "string", "description": "exec: one __devtool function's doc, e.g. \"inspect\" or \"interactions.getLastClick\" (unknown → the list of names)"},
@@ -57,6 +59,7 @@ fn output_schema() -> Value {
         "url": {"type": "string"},
         "success": {"type": "boolean"},
         "message": {"type": "string"},
+        "warning": {"type": ["string", "null"], "description": "start: what a LAN bind exposes"},
         "proxies": {"type": "array", "items": {"type": "object"}},
         "count": {"type": "integer"},
         "total_in_daemon": {"type": "integer", "description": "list: proxies of every project"},
@@ -86,15 +89,36 @@ fn call(host: &Host, c: &Call<'_>) -> Result<Value, ToolError> {
             if let Some(b) = c.str("bind_address") {
                 config.bind_address = b.to_string();
             }
+            config.allow_lan = c.bool("allow_lan");
+            if let Some(hosts) = c.args.get("allowed_hosts") {
+                let hosts = hosts.as_array().ok_or_else(|| {
+                    ToolError::new("allowed_hosts must be an array of host names")
+                })?;
+                for h in hosts {
+                    let h = h.as_str().ok_or_else(|| {
+                        ToolError::new("allowed_hosts must be an array of host names")
+                    })?;
+                    config.allowed_hosts.push(h.to_string());
+                }
+            }
             let p = proxies.start(config)?;
             host.save_proxies();
+            let mut message = format!(
+                "Proxy started. Open {} instead of {}",
+                p.url(),
+                p.config().target_url
+            );
+            if let Some(w) = p.warning() {
+                message = format!("{message}\n{w}");
+            }
             Ok(json!({
+                "warning": p.warning(),
                 "id": p.id(),
                 "target_url": p.config().target_url,
                 "listen_addr": p.listen_addr().to_string(),
                 "bind_address": p.config().bind_address,
                 "url": p.url(),
-                "message": format!("Proxy started. Open {} instead of {}", p.url(), p.config().target_url),
+                "message": message,
             }))
         }
         "stop" => {

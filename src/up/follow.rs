@@ -207,6 +207,8 @@ mod tests {
             port: None,
             autostart: false,
             max_log_size: None,
+            allowed_hosts: Vec::new(),
+            allow_lan: false,
         }
     }
 

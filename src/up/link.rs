@@ -121,6 +121,12 @@ pub(super) fn start_proxy(
     if let Some(n) = entry.max_log_size {
         args["max_log_size"] = n.into();
     }
+    if !entry.allowed_hosts.is_empty() {
+        args["allowed_hosts"] = json!(entry.allowed_hosts);
+    }
+    if entry.allow_lan {
+        args["allow_lan"] = true.into();
+    }
     let v = tool(client, "proxy", args)
         .map_err(|e| Error::Other(format!("proxy {:?} failed to start: {e}", entry.name)))?;
     if !owned.add_proxy(&entry.name) {

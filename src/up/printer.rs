@@ -1,7 +1,8 @@
 //! The foreground session's stdout: each line of a script's output prefixed with its name
 //! (`web | ...`, padded to the widest name, coloured on a terminal) and session lines
 //! (`agnt: proxy ...`). Whole lines only, one writer at a time, so followers on several threads
-//! never interleave within a line. Knows nothing of processes or tools.
+//! never interleave within a line; colours kept, every other escape sequence dropped
+//! (`util::term::sanitize`). Knows nothing of processes or tools.
 
 use std::io::{IsTerminal, Write};
 
@@ -50,7 +51,7 @@ impl Printer {
             let _guard = self.out.lock();
             let mut out = std::io::stdout().lock();
             for line in buf.lines() {
-                let _ = writeln!(out, "{prefix}{line}");
+                let _ = writeln!(out, "{prefix}{}", crate::util::term::sanitize(line));
             }
             let _ = out.flush();
         }
@@ -61,7 +62,8 @@ impl Printer {
     pub(super) fn line(&self, prefix: &str, line: &str) {
         let _guard = self.out.lock();
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{prefix}{}", line.trim_end_matches('\n'));
+        let line = crate::util::term::sanitize(line.trim_end_matches('\n'));
+        let _ = writeln!(out, "{prefix}{line}");
         let _ = out.flush();
     }
 

@@ -1073,8 +1073,7 @@ fn batch_and_screenshot_messages_over_the_channel() {
         c.screenshot_dir = Some(dir);
         c.panel = false;
     });
-    let url = format!("ws://{}/__agnt/ws", px.p.listen_addr());
-    let (mut ws, _) = tungstenite::connect(url.as_str()).unwrap();
+    let mut ws = px.page_ws();
     let cfg: serde_json::Value =
         serde_json::from_str(ws.read().unwrap().to_text().unwrap()).unwrap();
     assert_eq!(cfg["panel"], false);

@@ -212,6 +212,8 @@ impl Px {
         let mgr = ProxyManager::new();
         let mut cfg = ProxyConfig::new("test", target, "/tmp/agnt-test");
         cfg.port = Some(0);
+        // The Host names these tests' raw requests send (anything else gets 403).
+        cfg.allowed_hosts = vec!["a".into(), "proxy.test".into(), "myproxy".into()];
         f(&mut cfg);
         let p = mgr.start(cfg).unwrap();
         Px { mgr, p }
@@ -219,6 +221,19 @@ impl Px {
 
     pub fn client(&self) -> Client {
         Client::connect(self.p.listen_addr())
+    }
+
+    /// A page channel as the agnt script opens it: the proxy's Origin and its page key.
+    pub fn page_ws(
+        &self,
+    ) -> tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<TcpStream>> {
+        use tungstenite::client::IntoClientRequest;
+        let addr = self.p.listen_addr();
+        let url = format!("ws://{addr}/__agnt/ws?key={}", self.p.page_key());
+        let mut req = url.into_client_request().unwrap();
+        req.headers_mut()
+            .insert("Origin", format!("http://{addr}").parse().unwrap());
+        tungstenite::connect(req).unwrap().0
     }
 
     pub fn query(&self, f: impl FnOnce(&mut LogQuery)) -> serde_json::Value {
@@ -540,8 +555,6 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 
 #[test]
 fn html_injection_positions_and_encodings() {
-    #[allow(non_snake_case)]
-    let TAG = std::str::from_utf8(&agnt::proxy::inject::SCRIPT_TAG).unwrap();
     let page = b"<!doctype html><html><head><title>t</title></head><body>hi</body></html>".to_vec();
     let p2 = page.clone();
     let up = Upstream::start(Arc::new(move |req: &Req, s: &mut TcpStream| {
@@ -604,6 +617,11 @@ fn html_injection_positions_and_encodings() {
         }
     }));
     let px = Px::start(&up.url(), |_| {});
+    // The proxy's tag carries its page key.
+    let tag = String::from_utf8(agnt::proxy::inject::script_tag(Some(px.p.page_key()))).unwrap();
+    #[allow(non_snake_case)]
+    let TAG = tag.as_str();
+    assert!(TAG.contains(&format!("data-agnt-key=\"{}\"", px.p.page_key())));
     let mut c = px.client();
     let r = c.get("/head");
     assert_eq!(
@@ -804,8 +822,7 @@ fn bad_input_is_answered_or_closed_and_the_loop_keeps_going() {
         assert_eq!(r.status, 431);
     }
     // Garbage on the page WebSocket: closed, counted.
-    let url = format!("ws://{}/__agnt/ws", px.p.listen_addr());
-    let (ws, _) = tungstenite::connect(url.as_str()).unwrap();
+    let ws = px.page_ws();
     let mut raw = ws.into_inner();
     let tungstenite::stream::MaybeTlsStream::Plain(s) = &mut raw else {
         panic!("plain stream")
@@ -911,8 +928,7 @@ fn traffic_log_queries_limits_and_wrap() {
 }
 
 fn ws_connect(px: &Px) -> tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<TcpStream>> {
-    let url = format!("ws://{}/__agnt/ws", px.p.listen_addr());
-    tungstenite::connect(url.as_str()).unwrap().0
+    px.page_ws()
 }
 
 #[test]
@@ -1121,11 +1137,12 @@ fn cross_origin_page_channel_is_refused() {
     let up = Upstream::start(echo());
     let px = Px::start(&up.url(), |_| {});
     let addr = px.p.listen_addr();
+    let key = px.p.page_key().to_string();
     let ws_req = |origin: &str| {
         let mut c = px.client();
         c.send(
             format!(
-                "GET /__agnt/ws HTTP/1.1\r\nHost: {addr}\r\nOrigin: {origin}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                "GET /__agnt/ws?key={key} HTTP/1.1\r\nHost: {addr}\r\nOrigin: {origin}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
                  Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
             )
             .as_bytes(),
@@ -1292,7 +1309,7 @@ fn a_stuck_screenshot_writer_blocks_neither_the_loop_nor_the_page() {
     for (i, c) in clients.iter_mut().enumerate() {
         c.send(
             format!(
-                "POST /during-{i} HTTP/1.1\r\nHost: proxy.test\r\nContent-Length: 10\r\n\r\nstill here"
+                "POST /during-{i} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\nstill here"
             )
             .as_bytes(),
         );

@@ -10,6 +10,16 @@
 const T0 = performance.now();
 if (window.__agnt && window.__agnt.version) return; // injected twice: run once
 const agnt = (window.__agnt = { version: 2 });
+// The page-channel key: this proxy instance writes it into the tag that loads this script
+// (never into the cached script itself), so only pages it served can open the channel.
+const PAGE_KEY = (() => {
+  try {
+    const s = document.currentScript;
+    return (s && s.getAttribute("data-agnt-key")) || "";
+  } catch (e) {
+    return "";
+  }
+})();
 const devtool = window.__devtool && typeof window.__devtool === "object" ? window.__devtool : {};
 try {
   Object.defineProperty(window, "__devtool", { value: devtool, configurable: true, writable: true });
