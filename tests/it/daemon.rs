@@ -646,14 +646,24 @@ fn http_face_serves_health_metrics_and_guards_mcp() {
         .local_addr()
         .unwrap()
         .port();
-    env.start_foreground(&["--http-port", &port.to_string()]);
+    env.start_foreground(&[
+        "--http-port",
+        &port.to_string(),
+        "--http-allow-origin",
+        "http://localhost:5173",
+    ]);
     let base = format!("http://127.0.0.1:{port}");
     assert!(wait_until(Duration::from_secs(10), || ureq::get(format!(
         "{base}/healthz"
     ))
     .call()
     .is_ok()));
+    let mut token_file = env.socket.clone().into_os_string();
+    token_file.push(".http-token");
+    let token = std::fs::read_to_string(token_file).unwrap();
+    let bearer = format!("Bearer {}", token.trim());
     let metrics = ureq::get(format!("{base}/metrics"))
+        .header("Authorization", &bearer)
         .call()
         .unwrap()
         .body_mut()
@@ -664,6 +674,7 @@ fn http_face_serves_health_metrics_and_guards_mcp() {
     let body = r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"daemon","arguments":{"action":"info"}}}"#;
     let mut resp = ureq::post(format!("{base}/mcp"))
         .header("Content-Type", "application/json")
+        .header("Authorization", &bearer)
         .send(body)
         .unwrap();
     let v: Value = serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap();
@@ -674,15 +685,19 @@ fn http_face_serves_health_metrics_and_guards_mcp() {
     );
     let ok = ureq::post(format!("{base}/mcp"))
         .header("Origin", "http://localhost:5173")
+        .header("Authorization", &bearer)
         .send(body);
     assert!(ok.is_ok());
     for (h, v) in [
         ("Origin", "http://evil.example"),
+        ("Origin", "http://localhost:3000"),
         ("Origin", "null"),
         ("Host", "evil.example"),
+        ("Host", "localhost"),
     ] {
         let r = ureq::post(format!("{base}/mcp"))
             .header(h, v)
+            .header("Authorization", &bearer)
             .config()
             .http_status_as_error(false)
             .build()
@@ -691,6 +706,7 @@ fn http_face_serves_health_metrics_and_guards_mcp() {
         assert_eq!(r.status(), 403, "{h}: {v}");
     }
     let r = ureq::post(format!("{base}/mcp"))
+        .header("Authorization", &bearer)
         .config()
         .http_status_as_error(false)
         .build()

@@ -21,6 +21,8 @@ import urllib.request
 try:
     from mcp import Client
     from mcp.client.stdio import StdioServerParameters
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
 except ImportError as e:  # pragma: no cover
     print(f"the Python MCP SDK is not importable ({e}); pip install mcp==2.3.0", file=sys.stderr)
     sys.exit(2)
@@ -107,9 +109,27 @@ async def flow(project, mode):
         return client.protocol_version
 
 
-async def http_flow(port, mode):
-    """The daemon's Streamable HTTP face (`POST /mcp`) through the SDK's HTTP client."""
-    async with Client(f"http://127.0.0.1:{port}/mcp", mode=mode, read_timeout_seconds=30) as client:
+def http_token(port):
+    """The HTTP face's bearer token, as `agnt daemon info --json` shows it; checks that a
+    request without it is refused."""
+    out = subprocess.run([AGNT, "daemon", "info", "--json"], check=True, capture_output=True, text=True, timeout=30)
+    face = json.loads(out.stdout)["http"]
+    check(face["url"] == f"http://127.0.0.1:{port}/mcp", f"http face {face}")
+    req = urllib.request.Request(face["url"], data=b'{"jsonrpc":"2.0","id":1,"method":"tools/list"}', method="POST")
+    try:
+        urllib.request.urlopen(req, timeout=10)
+        check(False, "an unauthenticated POST /mcp was accepted")
+    except urllib.error.HTTPError as e:
+        check(e.code == 401, f"unauthenticated POST /mcp: {e.code}")
+    return face["token"]
+
+
+async def http_flow(port, mode, token):
+    """The daemon's Streamable HTTP face (`POST /mcp`) through the SDK's HTTP client, with the
+    bearer token (as docs/mcp.md tells users to configure it)."""
+    http = create_mcp_http_client(headers={"Authorization": f"Bearer {token}"})
+    transport = streamable_http_client(f"http://127.0.0.1:{port}/mcp", http_client=http)
+    async with Client(transport, mode=mode, read_timeout_seconds=30) as client:
         tools = await client.list_tools()
         check(len(tools.tools) == 8, f"http tools {len(tools.tools)}")
         info = structured(await client.call_tool("daemon", {"action": "info"}))
@@ -126,8 +146,9 @@ async def main():
         result = {"ok": True, "auto": auto_version, "legacy": legacy_version}
         port = os.environ.get("AGNT_HTTP_PORT")
         if port:
-            result["http_auto"] = await http_flow(port, "auto")
-            result["http_legacy"] = await http_flow(port, "legacy")
+            token = http_token(port)
+            result["http_auto"] = await http_flow(port, "auto", token)
+            result["http_legacy"] = await http_flow(port, "legacy", token)
         print(json.dumps(result))
     subprocess.run([AGNT, "daemon", "stop"], check=True, capture_output=True, timeout=30)
 

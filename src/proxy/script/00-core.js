@@ -10,9 +10,10 @@
 const T0 = performance.now();
 if (window.__agnt && window.__agnt.version) return; // injected twice: run once
 const agnt = (window.__agnt = { version: 2 });
-// The page-channel key: this proxy instance writes it into the tag that loads this script
-// (never into the cached script itself), so only pages it served can open the channel.
-const PAGE_KEY = (() => {
+// The page-channel key: this proxy instance writes it into the tag it injects (never into the
+// cached script itself), so only pages it served can open the channel. A page that loads the
+// script itself first finds the key on the injected tag once it is parsed.
+const OWN_KEY = (() => {
   try {
     const s = document.currentScript;
     return (s && s.getAttribute("data-agnt-key")) || "";
@@ -20,6 +21,15 @@ const PAGE_KEY = (() => {
     return "";
   }
 })();
+const pageKey = () => {
+  if (OWN_KEY) return OWN_KEY;
+  try {
+    const s = document.querySelector("script[data-agnt-key]");
+    return (s && s.getAttribute("data-agnt-key")) || "";
+  } catch (e) {
+    return "";
+  }
+};
 const devtool = window.__devtool && typeof window.__devtool === "object" ? window.__devtool : {};
 try {
   Object.defineProperty(window, "__devtool", { value: devtool, configurable: true, writable: true });

@@ -49,7 +49,7 @@ function flush() {
 function connect() {
   initPageId();
   try {
-    ws = new WebSocket(`${location.protocol === "https:" ? "wss://" : "ws://"}${location.host}/__agnt/ws?key=${encodeURIComponent(PAGE_KEY)}`);
+    ws = new WebSocket(`${location.protocol === "https:" ? "wss://" : "ws://"}${location.host}/__agnt/ws?key=${encodeURIComponent(pageKey())}`);
   } catch (e) {
     ws = null;
     return retry();
