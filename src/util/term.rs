@@ -39,7 +39,7 @@ pub fn sanitize(text: &str) -> String {
                 }
                 // Any other escape: ESC plus intermediates plus one final byte.
                 Some(_) => {
-                    while let Some(p) = chars.next() {
+                    for p in chars.by_ref() {
                         if !(' '..='/').contains(&p) {
                             break;
                         }
