@@ -193,6 +193,9 @@ impl Loop<'_> {
                     Control::Stop => return Ok(()),
                     Control::Panic => panic!("test hook: proxy loop panic requested"),
                     Control::Exec { id, code } => self.exec(id, code),
+                    Control::Broadcast { text, reply } => {
+                        let _ = reply.try_send(self.broadcast(text));
+                    }
                 }
             }
             let now = Instant::now();
@@ -314,6 +317,22 @@ impl Loop<'_> {
                 ));
             }
         }
+    }
+
+    /// Sends `text` to every top-level page; returns how many it reached.
+    fn broadcast(&mut self, text: String) -> usize {
+        let pages: Vec<usize> = self
+            .conns
+            .values()
+            .filter(|c| c.mode == Mode::Ws && !c.closed)
+            .filter(|c| c.ws.as_ref().is_some_and(|w| !w.frame))
+            .map(|c| c.id)
+            .collect();
+        let mut reached = 0;
+        for cid in pages {
+            self.ctx_drive(cid, |c, _| reached += usize::from(c.ws_send(text.clone())));
+        }
+        reached
     }
 
     fn sweep(&mut self, now: Instant) {

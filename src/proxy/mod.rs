@@ -299,6 +299,11 @@ pub(crate) enum Control {
         code: String,
     },
     Stop,
+    /// Send `text` to every connected top-level page; the number reached goes to `reply`.
+    Broadcast {
+        text: String,
+        reply: Sender<usize>,
+    },
     /// Test hook: make the loop panic.
     Panic,
 }
@@ -569,6 +574,21 @@ impl ProxyServer {
         }
     }
 
+    /// Sends one JSON message to every page connected to this proxy (frames excluded); returns
+    /// how many pages it reached. Waits up to 2 s for the loop, never blocks it.
+    pub fn send_to_pages(&self, msg: &serde_json::Value) -> usize {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        if !self.is_running()
+            || !self.shared.send(Control::Broadcast {
+                text: msg.to_string(),
+                reply: tx,
+            })
+        {
+            return 0;
+        }
+        rx.recv_timeout(Duration::from_secs(2)).unwrap_or(0)
+    }
+
     /// Test hook: makes the event loop panic so auto-restart can be exercised.
     #[doc(hidden)]
     pub fn debug_panic_loop(&self) -> bool {
@@ -584,12 +604,26 @@ impl Drop for ProxyServer {
     }
 }
 
+/// Sees every traffic-log entry of every proxy the manager starts, with that proxy's config,
+/// on the proxy's event loop thread: it must not block.
+pub type EntryTap = Arc<dyn Fn(&ProxyConfig, &Arc<traffic::Entry>) + Send + Sync>;
+
 /// The registry of proxies.
 #[derive(Debug)]
 pub struct ProxyManager {
     proxies: Registry<String, Arc<ProxyServer>>,
     total_started: AtomicU64,
     shutting_down: AtomicBool,
+    tap: TapSlot,
+}
+
+#[derive(Default)]
+struct TapSlot(std::sync::OnceLock<EntryTap>);
+
+impl std::fmt::Debug for TapSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "tapped: {}", self.0.get().is_some())
+    }
 }
 
 impl ProxyManager {
@@ -598,7 +632,12 @@ impl ProxyManager {
             proxies: Registry::new(),
             total_started: AtomicU64::new(0),
             shutting_down: AtomicBool::new(false),
+            tap: TapSlot::default(),
         })
+    }
+    /// Installs the entry tap for proxies started from now on (once; later calls are ignored).
+    pub fn set_tap(&self, tap: EntryTap) {
+        let _ = self.tap.0.set(tap);
     }
     /// `AlreadyExists` for a duplicate id; `PortInUse` naming the port; `InvalidArgument` for a bad URL.
     pub fn start(&self, config: ProxyConfig) -> Result<Arc<ProxyServer>> {
@@ -616,6 +655,10 @@ impl ProxyManager {
         }
         let id = config.id.clone();
         let p = Arc::new(ProxyServer::start(config)?);
+        if let Some(tap) = self.tap.0.get() {
+            let (tap, config) = (tap.clone(), p.config().clone());
+            p.shared.log.set_tap(Box::new(move |e| tap(&config, e)));
+        }
         if self.proxies.insert_new(id.clone(), p.clone()).is_err() {
             p.stop_loop(Duration::from_secs(5));
             return Err(Error::AlreadyExists { kind: "proxy", id });

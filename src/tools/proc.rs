@@ -5,7 +5,7 @@ use std::{path::Path, sync::Arc, time::UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
-use super::{Call, Host, Tool, ToolError, fmt_duration, input, object};
+use super::{Annotations, Call, Host, Tool, ToolError, fmt_duration, input, object};
 use crate::supervisor::{CommandLine, ManagedProcess, OutputRequest, ProcessManager, Stream};
 
 /// Default output budget in bytes.
@@ -23,6 +23,13 @@ the grace period), `restart` (same command, env and cwd), `cleanup_port` (kill w
     input_schema,
     output_schema,
     call,
+    annotations: Annotations {
+        title: "Supervised processes",
+        read_only: false,
+        destructive: true,
+        idempotent: false,
+        open_world: true,
+    },
 };
 
 fn input_schema() -> Value {

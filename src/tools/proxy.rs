@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{Call, Host, Tool, ToolError, input, object};
+use super::{Annotations, Call, Host, Tool, ToolError, input, object};
 use crate::proxy::ProxyConfig;
 
 /// The tool.
@@ -24,6 +24,13 @@ over 16 KiB are cut and saved whole to a file). Open the returned `url` in the b
     input_schema,
     output_schema,
     call,
+    annotations: Annotations {
+        title: "Instrumenting proxies",
+        read_only: false,
+        destructive: true,
+        idempotent: false,
+        open_world: true,
+    },
 };
 
 const ACTIONS: &str = "start, stop, restart, status, list, exec";

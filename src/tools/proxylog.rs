@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Call, Host, Tool, ToolError, input, object};
+use super::{Annotations, Call, Host, Tool, ToolError, input, object};
 use crate::proxy::LogQuery;
 
 /// The tool.
@@ -18,6 +18,13 @@ url_pattern, status_codes, since/until like \"5m\" or RFC 3339, since_seq cursor
     input_schema,
     output_schema,
     call,
+    annotations: Annotations {
+        title: "Proxy traffic log",
+        read_only: false,
+        destructive: true,
+        idempotent: true,
+        open_world: false,
+    },
 };
 
 const ACTIONS: &str = "query, summary, stats, clear, get";

@@ -9,7 +9,8 @@ use std::{
 use serde_json::{Value, json};
 
 use super::{
-    Call, Host, Tool, ToolError, fmt_duration, input, object, proc, timeout_arg, timeout_schema,
+    Annotations, Call, Host, Tool, ToolError, fmt_duration, input, object, proc, timeout_arg,
+    timeout_schema,
 };
 use crate::supervisor::{CommandLine, OutputRequest, ProcessSpec, StartOutcome, Stream};
 
@@ -29,6 +30,13 @@ its output. Re-running a live id reuses it. Use for dev servers (background) and
     input_schema,
     output_schema,
     call,
+    annotations: Annotations {
+        title: "Run a script or command",
+        read_only: false,
+        destructive: false,
+        idempotent: false,
+        open_world: true,
+    },
 };
 
 fn input_schema() -> Value {
@@ -54,10 +62,10 @@ fn input_schema() -> Value {
 fn output_schema() -> Value {
     object(json!({
         "process_id": {"type": "string"},
-        "pid": {"type": ["integer", "null"]},
+        "pid": super::nullable("integer"),
         "command": {"type": "string"},
         "state": {"type": "string"},
-        "exit_code": {"type": ["integer", "null"]},
+        "exit_code": super::nullable("integer"),
         "runtime": {"type": "string"},
         "stdout": {"type": "string"},
         "stderr": {"type": "string"},

@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{Call, Host, Tool, ToolError, input, object, proc, timeout_arg, timeout_schema};
+use super::{
+    Annotations, Call, Host, Tool, ToolError, input, object, proc, timeout_arg, timeout_schema,
+};
 use crate::supervisor::{
     ManagedProcess, OutputRequest,
     ready::{HttpTarget, probe_port},
@@ -32,6 +34,13 @@ what was last seen when `timeout` (default 30 s) passes. Example: {\"for\": \"lo
     input_schema,
     output_schema,
     call,
+    annotations: Annotations {
+        title: "Wait for a condition",
+        read_only: true,
+        destructive: false,
+        idempotent: true,
+        open_world: false,
+    },
 };
 
 fn input_schema() -> Value {
