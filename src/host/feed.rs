@@ -39,6 +39,9 @@ const SUMMARY_MAX: usize = 160;
 pub struct Feeds {
     pub incidents: Arc<Incidents>,
     pub channel: Arc<Channel>,
+    /// One alert scan at a time (a waiter's exit scan and a `get_incidents` scan of the same
+    /// output must not both count it).
+    scan_lock: Arc<parking_lot::Mutex<()>>,
 }
 
 impl Feeds {
@@ -111,6 +114,7 @@ impl Feeds {
         if alerts.is_empty() {
             return;
         }
+        let _one = self.scan_lock.lock();
         let end = p.output_end(Stream::Combined);
         let from = self.incidents.scanned(p.project(), p.id(), p.seq());
         if from == Some(end) {

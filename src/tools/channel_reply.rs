@@ -8,10 +8,8 @@ use super::{Annotations, Call, Host, Tool, ToolError, input, object};
 /// The tool.
 pub static TOOL: Tool = Tool {
     name: "channel_reply",
-    description: "Answer the user in the browser: shows `content` as a toast in every page open \
-through the proxy (`proxy_id`; omitted = every running proxy of this project). Use it to reply to \
-a message the user sent from the page panel. Answers how many pages showed it. Example: \
-{\"content\": \"Fixed the checkout error, reload the page\", \"severity\": \"info\"}",
+    description: "Reply to the user in the browser (e.g. to a page-panel message): a toast in \
+every page of the proxy (default: all of the project's). Example: {\"content\": \"Fixed, reload\"}",
     input_schema,
     output_schema,
     call,
@@ -28,11 +26,11 @@ fn input_schema() -> Value {
     input(
         json!({
             "content": {"type": "string", "description": "The message to show"},
-            "proxy_id": {"type": "string", "description": "The proxy whose pages show it (default: every running proxy of the project)"},
+            "proxy_id": {"type": "string", "description": "Default: every proxy of the project"},
             "id": {"type": "string", "description": "Alias of proxy_id"},
-            "severity": {"type": "string", "enum": ["info", "warning", "error"], "description": "Toast style (default info)"},
-            "title": {"type": "string", "description": "Optional toast title"},
-            "path": {"type": "string", "description": "Project directory (default: the caller's project)"},
+            "severity": {"type": "string", "enum": ["info", "warning", "error"], "description": "Default info"},
+            "title": {"type": "string", "description": "Toast title"},
+            "path": {"type": "string", "description": "Project (default: the caller's)"},
         }),
         &["content"],
     )
@@ -40,7 +38,7 @@ fn input_schema() -> Value {
 
 fn output_schema() -> Value {
     object(json!({
-        "delivered": {"type": "integer", "description": "Pages that showed the toast"},
+        "delivered": {"type": "integer"},
         "message": {"type": "string"},
     }))
 }

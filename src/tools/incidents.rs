@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use serde_json::{Value, json};
 
-use super::{Annotations, Call, Host, Tool, ToolError, input, object};
+use super::{Annotations, Call, Host, Tool, ToolError, fit_array, input, object};
 use crate::host::{
     feed::cut,
     incidents::{Incident, Query, Report, SOURCES, Severity},
@@ -23,12 +23,9 @@ pub const MAX_LIMIT: u64 = 100;
 pub static TOOL: Tool = Tool {
     name: "get_incidents",
     description: "What is broken right now, in one call: browser JS errors, HTTP 5xx/4xx and \
-transport errors seen by the project's proxies, proxy diagnostics, crashed processes and output \
-lines matching alert patterns (.agnt.kdl `alerts`, else built-ins for Go, Node, Python, .NET). \
-Deduplicated by fingerprint (with count, first_seen, last_seen), newest first; each names the one \
-call to drill in (`remediation`). Pass the returned `replay_cursor` as `since` to see only what \
-changed; `mark_read` clears them from `inbox_after.new`. Example: {\"severity\": [\"critical\", \
-\"error\"], \"since\": \"5m\"}",
+transport errors, proxy diagnostics, crashed processes, alert-pattern output lines. Deduplicated \
+(count, first/last seen), newest first; `remediation` names the call to drill in. Pass \
+`replay_cursor` as `since` for only what changed. Example: {\"severity\": [\"error\"], \"since\": \"5m\"}",
     input_schema,
     output_schema,
     call,
@@ -44,17 +41,17 @@ changed; `mark_read` clears them from `inbox_after.new`. Example: {\"severity\":
 fn input_schema() -> Value {
     input(
         json!({
-            "severity": {"type": "array", "items": {"type": "string", "enum": ["critical", "error", "warning", "info"]}, "description": "Only these severities (default all)"},
-            "since": {"type": "string", "description": "Only incidents changed after this: a replay_cursor from a previous answer, an RFC 3339 time or a duration like \"5m\""},
-            "fingerprints": {"type": "array", "items": {"type": "string"}, "description": "Only these fingerprints"},
-            "sources": {"type": "array", "items": {"type": "string", "enum": SOURCES}, "description": "Only these sources"},
-            "proxy_id": {"type": "string", "description": "Only incidents of this proxy"},
-            "process_id": {"type": "string", "description": "Only incidents of this process"},
-            "detail": {"type": "string", "enum": ["summary", "full"], "description": "summary (default: compact) or full (adds payload and context in full)"},
-            "mark_read": {"type": "boolean", "description": "Mark the returned incidents read"},
-            "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "description": "Most incidents returned (default 20, max 100)"},
-            "raw": {"type": "boolean", "description": "Same as detail: full"},
-            "path": {"type": "string", "description": "Project directory (default: the caller's project)"},
+            "severity": {"type": "array", "items": {"type": "string", "enum": ["critical", "error", "warning", "info"]}, "description": "Severities (default all)"},
+            "since": {"type": "string", "description": "A replay_cursor, an RFC 3339 time or a duration like 5m"},
+            "fingerprints": {"type": "array", "items": {"type": "string"}, "description": "Fingerprints"},
+            "sources": {"type": "array", "items": {"type": "string", "enum": SOURCES}, "description": "Sources"},
+            "proxy_id": {"type": "string", "description": "One proxy's"},
+            "process_id": {"type": "string", "description": "One process's"},
+            "detail": {"type": "string", "enum": ["summary", "full"], "description": "full adds payloads (default summary)"},
+            "mark_read": {"type": "boolean", "description": "Mark the returned ones read"},
+            "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "description": "Default 20"},
+            "raw": {"type": "boolean", "description": "= detail full"},
+            "path": {"type": "string", "description": "Project (default: the caller's)"},
         }),
         &[],
     )
@@ -63,8 +60,8 @@ fn input_schema() -> Value {
 fn output_schema() -> Value {
     object(json!({
         "incidents": {"type": "array", "items": {"type": "object"}},
-        "inbox_after": {"type": "object", "description": "Unread incidents by severity, plus new (all unread) and dropped (lost to the inbox bound)"},
-        "replay_cursor": {"type": "string", "description": "Pass as since to get only what changes after this answer"},
+        "inbox_after": {"type": "object"},
+        "replay_cursor": {"type": "string"},
         "truncated": {"type": "boolean"},
         "note": {"type": "string"},
     }))
@@ -128,10 +125,23 @@ fn call(host: &Host, c: &Call<'_>) -> Result<Value, ToolError> {
         "replay_cursor": ans.cursor.to_string(),
         "truncated": truncated,
     });
-    if truncated {
+    let cut = if c.u64("limit").is_none() && !full {
+        fit_array(&mut out, "incidents", false)
+    } else {
+        0
+    };
+    let shown = out["incidents"].as_array().map_or(0, Vec::len);
+    if truncated || cut > 0 {
+        out["count"] = shown.into();
+        out["truncated"] = true.into();
         out["note"] = json!(format!(
-            "{} older matching incident(s) left out: raise limit (max {MAX_LIMIT}) or narrow with severity/sources/since",
-            ans.matched - incidents.len()
+            "{} older matching incident(s) left out{}: pass `limit` (max {MAX_LIMIT}) or narrow with severity, sources, since",
+            ans.matched - shown,
+            if cut > 0 {
+                " to keep this answer under 8 KB"
+            } else {
+                ""
+            }
         ));
     } else if incidents.is_empty() {
         out["note"] = json!(if q.after_seq.is_some() || q.since_time.is_some() {

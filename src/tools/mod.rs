@@ -261,11 +261,24 @@ fn build_list() -> Vec<Value> {
                 "name": t.name,
                 "description": t.description,
                 "inputSchema": (t.input_schema)(),
-                "outputSchema": (t.output_schema)(),
+                "outputSchema": terse((t.output_schema)()),
                 "annotations": t.annotations.json(),
             })
         })
         .collect()
+}
+
+/// An output schema without property descriptions: clients validate with it, agents read the
+/// description and the answers themselves (keeps `tools/list` under 20 KB).
+fn terse(mut schema: Value) -> Value {
+    if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+        for p in props.values_mut() {
+            if let Some(m) = p.as_object_mut() {
+                m.remove("description");
+            }
+        }
+    }
+    schema
 }
 
 /// Tool names.
@@ -423,6 +436,38 @@ pub fn input(props: Value, required: &[&str]) -> Value {
 }
 
 pub use crate::util::duration::format as fmt_duration;
+
+/// The most a read action answers by default, in bytes of JSON (its text and its structured
+/// content are the same JSON). Callers who ask for more (a `limit`, `max_bytes`) get more.
+pub const ANSWER_BUDGET: usize = 8 * 1024;
+
+/// Room kept for the note that says what was cut.
+const NOTE_ROOM: usize = 600;
+
+/// Removes items of the array `v[key]` — the oldest first: from the front when the array is in
+/// time order, else from the back — until `v` fits [`ANSWER_BUDGET`] with room for a note;
+/// returns how many were removed.
+pub fn fit_array(v: &mut Value, key: &str, oldest_first: bool) -> usize {
+    let total = serde_json::to_string(v).map_or(0, |s| s.len());
+    if total <= ANSWER_BUDGET {
+        return 0;
+    }
+    let Some(items) = v.get_mut(key).and_then(Value::as_array_mut) else {
+        return 0;
+    };
+    let mut over = total + NOTE_ROOM - ANSWER_BUDGET;
+    let mut cut = 0;
+    while over > 0 && !items.is_empty() {
+        let item = if oldest_first {
+            items.remove(0)
+        } else {
+            items.pop().unwrap_or_default()
+        };
+        over = over.saturating_sub(serde_json::to_string(&item).map_or(0, |s| s.len()) + 1);
+        cut += 1;
+    }
+    cut
+}
 
 /// A timeout argument: number of seconds or a duration string; default and cap apply.
 pub fn timeout_arg(

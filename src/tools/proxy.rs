@@ -17,9 +17,8 @@ every request and injects a small script into HTML pages that reports JS errors,
 interactions (read them with `proxylog` and `currentpage`). Actions: `start` (id + target_url; port \
 omitted = a stable port derived from the target), `stop`, `restart` (keeps the port), `status`, \
 `list` (global: true for all projects), `exec` (run JavaScript `code` in the most recently active \
-page; the page has `window.__devtool` — inspect, auditAccessibility, screenshot, interactions, \
-mutations …: `exec` with help: true lists it, describe: \"name\" documents one function; results \
-over 16 KiB are cut and saved whole to a file). Open the returned `url` in the browser instead of the dev server's. Example: {\"action\": \
+page, which has `window.__devtool`: help: true lists it, describe: \"name\" documents one function; \
+results over 16 KiB are saved whole to a file). Open the returned `url` in the browser instead of the dev server's. Example: {\"action\": \
 \"start\", \"id\": \"app\", \"target_url\": \"http://localhost:3000\"}",
     input_schema,
     output_schema,

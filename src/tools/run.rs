@@ -51,7 +51,7 @@ fn input_schema() -> Value {
             "mode": {"type": "string", "enum": ["background", "foreground", "foreground-raw"], "description": "background (default) returns at once; foreground waits for exit; foreground-raw also returns output"},
             "env": {"type": "object", "additionalProperties": {"type": "string"}, "description": "Extra environment variables"},
             "config": {"type": "string", "description": "The .agnt.kdl that defines script_name (default: the one found from path upward)"},
-            "base_env": {"type": "object", "additionalProperties": {"type": "string"}, "description": "The whole environment to start from instead of the server's (agnt up sends its caller's); the script's .agnt.kdl env, then env, apply on top. Default: the server's environment"},
+            "base_env": {"type": "object", "additionalProperties": {"type": "string"}, "description": "The whole environment to start from (default: the server's); .agnt.kdl env, then env, apply on top"},
             "timeout": timeout_schema("Foreground only: seconds (or \"2m\") before the process is stopped; default 600"),
             "max_bytes": {"type": "integer", "minimum": 0, "description": "foreground-raw: output budget per stream in bytes (default 65536; the newest output is kept)"},
         }),
