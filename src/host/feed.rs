@@ -1,17 +1,19 @@
 //! What feeds the incident inbox and the push channel: the proxies' traffic-log entries (through
 //! the `ProxyManager` tap, on each proxy's loop: cheap, never blocking), process exits (through
 //! the `ProcessManager` exit hook, on the waiter thread) and output lines matching `alerts`
-//! patterns (scanned from a per-process cursor when a process exits and when `get_incidents`
-//! asks, so no thread watches output).
+//! patterns (scanned from a per-process cursor when a process exits — by one scan thread, as
+//! waiter threads have small stacks — and when `get_incidents` asks; no thread polls output).
 //!
 //! Pushed: every page-panel message, every crash or non-zero exit, and the first occurrence of
 //! each new fingerprint at `error` or worse (crashes are pushed once, as crashes).
 
 use std::{
     collections::BTreeMap,
-    path::Path,
-    sync::{Arc, OnceLock},
+    path::{Path, PathBuf},
+    sync::{Arc, OnceLock, Weak},
 };
+
+use crossbeam_channel::Sender;
 
 use regex::Regex;
 use serde_json::{Value, json};
@@ -26,7 +28,7 @@ use crate::{
         ProxyConfig,
         traffic::{Entry, EntryBody},
     },
-    supervisor::{ManagedProcess, OutputRequest, Stream},
+    supervisor::{ManagedProcess, OutputRequest, ProcessManager, Stream},
 };
 
 /// Bytes of output scanned per process and call at most (the newest are kept).
@@ -39,12 +41,56 @@ const SUMMARY_MAX: usize = 160;
 pub struct Feeds {
     pub incidents: Arc<Incidents>,
     pub channel: Arc<Channel>,
-    /// One alert scan at a time (a waiter's exit scan and a `get_incidents` scan of the same
-    /// output must not both count it).
+    /// One alert scan at a time (an exit scan and a `get_incidents` scan of the same output
+    /// must not both count it).
     scan_lock: Arc<parking_lot::Mutex<()>>,
+    /// Exits whose output the scan thread reads: `(project, id, seq)`.
+    scans: Arc<OnceLock<Sender<(PathBuf, String, u64)>>>,
+    pm: Arc<OnceLock<Weak<ProcessManager>>>,
 }
 
 impl Feeds {
+    /// Lets exit scans find processes in `pm` (called once, by the host that made it).
+    pub fn watch(&self, pm: &Arc<ProcessManager>) {
+        let _ = self.pm.set(Arc::downgrade(pm));
+    }
+
+    /// Queues the exit scan of `p` for the scan thread (started on first use; it ends when every
+    /// clone of these feeds is gone).
+    fn queue_scan(&self, p: &ManagedProcess) {
+        let tx = self.scans.get_or_init(|| {
+            let (tx, rx) = crossbeam_channel::unbounded::<(PathBuf, String, u64)>();
+            let (feeds, pm) = (self.clone_without_scans(), self.pm.clone());
+            // Detached: it owns nothing but the receiver and ends when the senders are dropped.
+            let spawned = crate::thread::spawn("agnt-alert-scan", 1024 * 1024, move || {
+                for (project, id, seq) in rx {
+                    let Some(pm) = pm.get().and_then(Weak::upgrade) else {
+                        continue;
+                    };
+                    if let Some(p) = pm.get(&project, &id).filter(|p| p.seq() == seq) {
+                        feeds.scan(&p, &alerts_of(&project));
+                    }
+                }
+            });
+            if let Err(e) = spawned {
+                log::warn!("cannot start the alert scan thread: {e}");
+            }
+            tx
+        });
+        let _ = tx.send((p.project().to_path_buf(), p.id().to_string(), p.seq()));
+    }
+
+    /// A copy whose scan queue is its own (the scan thread must not keep itself alive).
+    fn clone_without_scans(&self) -> Feeds {
+        Feeds {
+            incidents: self.incidents.clone(),
+            channel: self.channel.clone(),
+            scan_lock: self.scan_lock.clone(),
+            scans: Arc::new(OnceLock::new()),
+            pm: self.pm.clone(),
+        }
+    }
+
     /// One traffic-log entry of proxy `cfg`.
     pub fn on_entry(&self, cfg: &ProxyConfig, e: &Arc<Entry>) {
         if e.kind == "panel_message" {
@@ -58,7 +104,7 @@ impl Feeds {
 
     /// A process's exit was recorded; `failed` = it crashed or exited non-zero.
     pub fn on_exit(&self, p: &ManagedProcess, failed: bool) {
-        self.scan(p, &alerts_of(p.project()));
+        self.queue_scan(p);
         if !failed || p.stop_requested() {
             return;
         }

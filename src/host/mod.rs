@@ -125,9 +125,12 @@ impl Host {
         };
         let pm = ProcessManager::new(config)
             .map_err(|e| Error::Other(format!("cannot start the process manager: {e}")))?;
+        // The hook goes on before the manager is published (a racing loser is dropped with its).
         let feeds = self.feeds.clone();
         pm.on_exit(Arc::new(move |p, failed| feeds.on_exit(p, failed)));
-        Ok(self.pm.get_or_init(|| pm))
+        let pm = self.pm.get_or_init(|| pm);
+        self.feeds.watch(pm);
+        Ok(pm)
     }
 
     /// The process manager if it exists already.
