@@ -236,7 +236,7 @@ impl Incidents {
             .filter(|i| q.after_seq.is_none_or(|c| i.seq > c))
             .filter(|i| q.since_time.is_none_or(|t| i.last_seen >= t))
             .collect();
-        hits.sort_by(|a, b| b.seq.cmp(&a.seq));
+        hits.sort_by_key(|i| std::cmp::Reverse(i.seq));
         let matched = hits.len();
         let incidents: Vec<Incident> = hits
             .into_iter()
