@@ -10,7 +10,7 @@
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
-    sync::{Arc, OnceLock, Weak},
+    sync::{Arc, OnceLock},
 };
 
 use crossbeam_channel::Sender;
@@ -28,7 +28,7 @@ use crate::{
         ProxyConfig,
         traffic::{Entry, EntryBody},
     },
-    supervisor::{ManagedProcess, OutputRequest, ProcessManager, Stream},
+    supervisor::{ManagedProcess, OutputRequest, Stream},
 };
 
 /// Bytes of output scanned per process and call at most (the newest are kept).
@@ -44,32 +44,37 @@ pub struct Feeds {
     /// One alert scan at a time (an exit scan and a `get_incidents` scan of the same output
     /// must not both count it).
     scan_lock: Arc<parking_lot::Mutex<()>>,
-    /// Exits whose output the scan thread reads: `(project, id, seq)`.
-    scans: Arc<OnceLock<Sender<(PathBuf, String, u64)>>>,
-    pm: Arc<OnceLock<Weak<ProcessManager>>>,
+    /// Output claimed at exits, for the scan thread.
+    scans: Arc<OnceLock<Sender<Claim>>>,
+}
+
+/// A stretch of one process's output, claimed for one scan.
+#[derive(Debug)]
+struct Claim {
+    project: PathBuf,
+    id: String,
+    /// Output offset of `text`'s first byte.
+    start: u64,
+    text: String,
 }
 
 impl Feeds {
-    /// Lets exit scans find processes in `pm` (called once, by the host that made it).
-    pub fn watch(&self, pm: &Arc<ProcessManager>) {
-        let _ = self.pm.set(Arc::downgrade(pm));
-    }
-
-    /// Queues the exit scan of `p` for the scan thread (started on first use; it ends when every
-    /// clone of these feeds is gone).
+    /// Claims `p`'s output not scanned yet (from its cursor to its end) and hands it to the
+    /// scan thread, which matches it against the project's patterns (started on first use; it
+    /// ends when every clone of these feeds is gone). Reading is cheap enough for a waiter's
+    /// small stack; loading the config and compiling patterns is not.
     fn queue_scan(&self, p: &ManagedProcess) {
+        let Some(claim) = self.claim(p) else {
+            return;
+        };
         let tx = self.scans.get_or_init(|| {
-            let (tx, rx) = crossbeam_channel::unbounded::<(PathBuf, String, u64)>();
-            let (feeds, pm) = (self.clone_without_scans(), self.pm.clone());
+            let (tx, rx) = crossbeam_channel::unbounded::<Claim>();
+            let feeds = self.clone_without_scans();
             // Detached: it owns nothing but the receiver and ends when the senders are dropped.
             let spawned = crate::thread::spawn("agnt-alert-scan", 1024 * 1024, move || {
-                for (project, id, seq) in rx {
-                    let Some(pm) = pm.get().and_then(Weak::upgrade) else {
-                        continue;
-                    };
-                    if let Some(p) = pm.get(&project, &id).filter(|p| p.seq() == seq) {
-                        feeds.scan(&p, &alerts_of(&project));
-                    }
+                for claim in rx {
+                    let alerts = alerts_of(&claim.project);
+                    feeds.match_lines(&claim, &alerts);
                 }
             });
             if let Err(e) = spawned {
@@ -77,7 +82,7 @@ impl Feeds {
             }
             tx
         });
-        let _ = tx.send((p.project().to_path_buf(), p.id().to_string(), p.seq()));
+        let _ = tx.send(claim);
     }
 
     /// A copy whose scan queue is its own (the scan thread must not keep itself alive).
@@ -87,7 +92,6 @@ impl Feeds {
             channel: self.channel.clone(),
             scan_lock: self.scan_lock.clone(),
             scans: Arc::new(OnceLock::new()),
-            pm: self.pm.clone(),
         }
     }
 
@@ -160,27 +164,41 @@ impl Feeds {
         if alerts.is_empty() {
             return;
         }
+        if let Some(claim) = self.claim(p) {
+            self.match_lines(&claim, alerts);
+        }
+    }
+
+    /// Takes the output of `p` after its scan cursor and moves the cursor to its end, under one
+    /// lock, so no stretch is claimed twice.
+    fn claim(&self, p: &ManagedProcess) -> Option<Claim> {
         let _one = self.scan_lock.lock();
         let end = p.output_end(Stream::Combined);
         let from = self.incidents.scanned(p.project(), p.id(), p.seq());
         if from == Some(end) {
-            return;
+            return None;
         }
-        let read = match p.output(&OutputRequest {
-            since: from,
-            max_bytes: Some(SCAN_MAX),
-            ..OutputRequest::default()
-        }) {
-            Ok(r) => r,
-            Err(e) => {
-                log::debug!("alert scan of {}: {e}", p.id());
-                return;
-            }
-        };
+        let read = p
+            .output(&OutputRequest {
+                since: from,
+                max_bytes: Some(SCAN_MAX),
+                ..OutputRequest::default()
+            })
+            .ok()?;
         self.incidents
             .set_scanned(p.project(), p.id(), p.seq(), read.next_offset);
-        let mut offset = read.next_offset.saturating_sub(read.text.len() as u64);
-        for line in read.text.split_inclusive('\n') {
+        Some(Claim {
+            project: p.project().to_path_buf(),
+            id: p.id().to_string(),
+            start: read.next_offset.saturating_sub(read.text.len() as u64),
+            text: read.text,
+        })
+    }
+
+    fn match_lines(&self, claim: &Claim, alerts: &[Alert]) {
+        let id = &claim.id;
+        let mut offset = claim.start;
+        for line in claim.text.split_inclusive('\n') {
             let at = offset;
             offset += line.len() as u64;
             let line = line.trim_end();
@@ -198,19 +216,19 @@ impl Feeds {
                 "process_alert"
             };
             self.record(Report {
-                project: p.project().to_path_buf(),
+                project: claim.project.clone(),
                 source,
                 severity: a.severity,
-                key: format!("{}\0{}\0{norm}", p.id(), a.id),
-                summary: cut(&format!("{}: {line}", p.id()), SUMMARY_MAX),
-                context: json!({"process_id": p.id(), "pattern": a.id, "offset": at}),
+                key: format!("{id}\0{}\0{norm}", a.id),
+                summary: cut(&format!("{id}: {line}"), SUMMARY_MAX),
+                context: json!({"process_id": id, "pattern": a.id, "offset": at}),
                 payload: json!({"line": cut(line, 2000)}),
                 remediation: format!(
                     "proc {}",
-                    json!({"action": "output", "process_id": p.id(), "since": at, "head": 40})
+                    json!({"action": "output", "process_id": id, "since": at, "head": 40})
                 ),
                 proxy_id: None,
-                process_id: Some(p.id().to_string()),
+                process_id: Some(id.clone()),
             });
         }
     }

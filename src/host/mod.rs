@@ -128,9 +128,7 @@ impl Host {
         // The hook goes on before the manager is published (a racing loser is dropped with its).
         let feeds = self.feeds.clone();
         pm.on_exit(Arc::new(move |p, failed| feeds.on_exit(p, failed)));
-        let pm = self.pm.get_or_init(|| pm);
-        self.feeds.watch(pm);
-        Ok(pm)
+        Ok(self.pm.get_or_init(|| pm))
     }
 
     /// The process manager if it exists already.

@@ -111,7 +111,7 @@ async def http_flow(port, mode):
     """The daemon's Streamable HTTP face (`POST /mcp`) through the SDK's HTTP client."""
     async with Client(f"http://127.0.0.1:{port}/mcp", mode=mode, read_timeout_seconds=30) as client:
         tools = await client.list_tools()
-        check(len(tools.tools) == 8, f"http tools {len(tools.tools)}")
+        check(len(tools.tools) == 10, f"http tools {len(tools.tools)}")
         info = structured(await client.call_tool("daemon", {"action": "info"}))
         check(info["running"], f"http info {info}")
         return client.protocol_version
