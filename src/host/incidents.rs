@@ -270,6 +270,34 @@ impl Incidents {
         }
     }
 
+    /// Marks these incidents read (by id); returns the unread counts of `project` after.
+    pub fn mark_read(&self, ids: &[String], project: Option<&Path>) -> Inbox {
+        let mut inner = self.inner.lock();
+        for i in inner.by_key.values_mut() {
+            if ids.contains(&i.id) {
+                i.read = true;
+            }
+        }
+        let mut inbox = Inbox {
+            dropped: inner.dropped,
+            ..Inbox::default()
+        };
+        let unread = inner
+            .by_key
+            .values()
+            .filter(|i| !i.read && project.is_none_or(|p| i.report.project == p));
+        for i in unread {
+            inbox.new += 1;
+            match i.report.severity {
+                Severity::Critical => inbox.critical += 1,
+                Severity::Error => inbox.error += 1,
+                Severity::Warning => inbox.warning += 1,
+                Severity::Info => inbox.info += 1,
+            }
+        }
+        inbox
+    }
+
     /// The output offset up to which process `(project, id, seq)` was scanned for alerts.
     pub fn scanned(&self, project: &Path, id: &str, seq: u64) -> Option<u64> {
         let key = (project.to_path_buf(), id.to_string(), seq);

@@ -114,6 +114,8 @@ fn call(host: &Host, c: &Call<'_>) -> Result<Value, ToolError> {
         }
     }
     let full = c.str("detail") == Some("full") || c.bool("raw");
+    // Marked after the answer is cut to its budget: only what the caller sees becomes read.
+    let mark_read = std::mem::take(&mut q.mark_read);
     let ans = feeds.incidents.query(&q);
     let incidents: Vec<Value> = ans.incidents.iter().map(|i| view(i, full)).collect();
     let truncated = ans.matched > incidents.len();
@@ -131,6 +133,14 @@ fn call(host: &Host, c: &Call<'_>) -> Result<Value, ToolError> {
         0
     };
     let shown = out["incidents"].as_array().map_or(0, Vec::len);
+    if mark_read {
+        let ids: Vec<String> = ans.incidents[..shown]
+            .iter()
+            .map(|i| i.id.clone())
+            .collect();
+        let inbox = feeds.incidents.mark_read(&ids, q.project.as_deref());
+        out["inbox_after"] = json!(inbox);
+    }
     if truncated || cut > 0 {
         out["count"] = shown.into();
         out["truncated"] = true.into();
