@@ -18,6 +18,11 @@
 //!     app { target "http://localhost:3000"; port 12345; autostart true; max-log-size 1000; }
 //!     web { script "dev"; }           // started when the script prints a localhost URL
 //! }
+//! alerts {                             // output lines that become `process_alert` incidents
+//!     patterns { db-down { pattern "ECONNREFUSED .*:5432"; severity "error"; } }
+//!     disable "node-uncaught"          // built-in patterns apply when none are configured
+//! }
+//! channel { events "panel" "crash" "incident"; rate 10; }   // pushes to agents, per minute
 //! ```
 //!
 //! Parsing does no IO beyond reading the one file; [`parse`] is pure. Unlike the original, `env`
@@ -55,7 +60,54 @@ pub struct Config {
     pub scripts: Vec<ScriptConfig>,
     /// Proxies in file order.
     pub proxies: Vec<ProxyEntry>,
+    /// `alerts { ... }`: output patterns that raise incidents.
+    pub alerts: AlertsConfig,
+    /// `channel { ... }`: what is pushed to agents' sessions, and how often.
+    pub channel: ChannelConfig,
 }
+
+/// `alerts { enabled; patterns { ID { pattern; severity } }; disable "builtin-id" ... }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertsConfig {
+    /// `enabled false` turns every output pattern off.
+    pub enabled: bool,
+    /// Configured patterns, in file order; when empty, the built-in ones apply.
+    pub patterns: Vec<AlertPattern>,
+    /// Built-in pattern ids turned off.
+    pub disable: Vec<String>,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            enabled: true,
+            patterns: Vec::new(),
+            disable: Vec::new(),
+        }
+    }
+}
+
+/// One output pattern: a regex (already checked) and the incident severity of a match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertPattern {
+    pub id: String,
+    pub pattern: String,
+    /// `critical`, `error`, `warning` or `info`.
+    pub severity: String,
+}
+
+/// `channel { events "panel" "crash" "incident"; rate 10 }`: which events are pushed to agent
+/// sessions and at most how many a minute (the rest fold into one summary line).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ChannelConfig {
+    /// `None` = every kind.
+    pub events: Option<Vec<String>>,
+    /// `None` = the default (10 a minute); 0 = nothing is pushed.
+    pub rate: Option<u32>,
+}
+
+/// Event kinds a `channel { events ... }` block may name.
+pub const CHANNEL_EVENTS: &[&str] = &["panel", "crash", "incident"];
 
 /// One entry of `scripts { ... }`.
 #[derive(Debug, Clone)]
@@ -153,6 +205,8 @@ pub fn parse(text: &str, path: &Path) -> Result<Config> {
         root: root.clone(),
         scripts: vec![],
         proxies: vec![],
+        alerts: AlertsConfig::default(),
+        channel: ChannelConfig::default(),
     };
     for node in doc.nodes() {
         match node.name().value() {
@@ -166,6 +220,8 @@ pub fn parse(text: &str, path: &Path) -> Result<Config> {
                     config.proxies.push(cx.proxy(child)?);
                 }
             }
+            "alerts" => config.alerts = cx.alerts(node)?,
+            "channel" => config.channel = cx.channel(node)?,
             other => log::debug!("{}: ignoring section {other:?}", path.display()),
         }
     }
@@ -273,6 +329,79 @@ impl Cx<'_> {
             )),
             None => Err(self.error(node, format!("{name} expects an integer value"))),
         }
+    }
+
+    fn alerts(&self, node: &KdlNode) -> Result<AlertsConfig> {
+        let mut out = AlertsConfig::default();
+        for child in children(node) {
+            match child.name().value() {
+                "enabled" => out.enabled = self.bool(child)?,
+                "disable" => out.disable.extend(self.strings(child)?),
+                "patterns" => {
+                    for p in children(child) {
+                        let id = p.name().value().to_string();
+                        let (mut pattern, mut severity) = (None, "error".to_string());
+                        for field in children(p) {
+                            match field.name().value() {
+                                "pattern" => pattern = Some(self.string(field)?),
+                                "severity" => severity = self.string(field)?,
+                                other => log::debug!("alerts pattern {id}: ignoring {other:?}"),
+                            }
+                        }
+                        let Some(pattern) = pattern else {
+                            return Err(self.error(
+                                p,
+                                format!("alert pattern {id:?} needs `pattern \"REGEX\"`"),
+                            ));
+                        };
+                        if let Err(e) = regex::Regex::new(&pattern) {
+                            return Err(
+                                self.error(p, format!("alert pattern {id:?}: invalid regex: {e}"))
+                            );
+                        }
+                        if !["critical", "error", "warning", "info"].contains(&severity.as_str()) {
+                            return Err(self.error(p, format!("alert pattern {id:?}: severity {severity:?} is not one of critical, error, warning, info")));
+                        }
+                        out.patterns.push(AlertPattern {
+                            id,
+                            pattern,
+                            severity,
+                        });
+                    }
+                }
+                // The Go original's batching and dedupe windows: incidents dedupe by fingerprint.
+                "batch-window" | "dedupe-window" => {}
+                other => log::warn!("{}: alerts: ignoring {other:?}", self.path.display()),
+            }
+        }
+        Ok(out)
+    }
+
+    fn channel(&self, node: &KdlNode) -> Result<ChannelConfig> {
+        let mut out = ChannelConfig::default();
+        for child in children(node) {
+            match child.name().value() {
+                "events" => {
+                    let events = self.strings(child)?;
+                    if let Some(bad) = events
+                        .iter()
+                        .find(|e| !CHANNEL_EVENTS.contains(&e.as_str()))
+                    {
+                        return Err(self.error(
+                            child,
+                            format!(
+                                "channel events: unknown {bad:?}; valid: {}",
+                                CHANNEL_EVENTS.join(", ")
+                            ),
+                        ));
+                    }
+                    out.events = Some(events);
+                }
+                "rate" => out.rate = Some(self.int(child, 0, 10_000)? as u32),
+                other => log::warn!("{}: channel: ignoring {other:?}", self.path.display()),
+            }
+        }
+        Ok(out)
     }
 
     fn script(&self, node: &KdlNode) -> Result<ScriptConfig> {
@@ -613,6 +742,39 @@ hooks {
         ] {
             let _ = check(text);
         }
+    }
+
+    #[test]
+    fn alerts_and_channel_blocks() {
+        let c = check(
+            r#"alerts { enabled true; batch-window 3
+                 patterns {
+                   db { pattern "ECONNREFUSED"; severity "warning"; }
+                   boom { pattern "^BOOM"; }
+                 }
+                 disable "go-panic" "node-uncaught"; }
+               channel { events "panel" "crash"; rate 3; }"#,
+        )
+        .unwrap();
+        assert!(c.alerts.enabled);
+        assert_eq!(c.alerts.patterns.len(), 2);
+        assert_eq!(c.alerts.patterns[0].severity, "warning");
+        assert_eq!(c.alerts.patterns[1].severity, "error");
+        assert_eq!(c.alerts.disable, ["go-panic", "node-uncaught"]);
+        assert_eq!(
+            c.channel.events.as_deref(),
+            Some(&["panel".to_string(), "crash".to_string()][..])
+        );
+        assert_eq!(c.channel.rate, Some(3));
+        let e = check(r#"alerts { patterns { x { pattern "("; } } }"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("invalid regex"), "{e}");
+        let e = check(r#"channel { events "nope"; }"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("valid: panel, crash, incident"), "{e}");
+        assert_eq!(check("").unwrap().alerts, AlertsConfig::default());
     }
 
     #[test]

@@ -5,7 +5,13 @@
 //! Programs that embed the whole stack start here with [`Host::new`]; programs that only
 //! supervise processes use [`ProcessManager`] directly. The host knows nothing of MCP, sockets
 //! or terminals.
+//!
+//! The host also owns the incident inbox and the push channel (`incidents`, `channel`), fed by
+//! hooks it installs on its managers when it creates them (`feed`).
 
+pub mod channel;
+pub mod feed;
+pub mod incidents;
 pub mod state;
 
 use std::{
@@ -17,11 +23,12 @@ use std::{
     time::{Duration, Instant},
 };
 
+pub use feed::Feeds;
 pub use state::{SavedProxy, StateDir};
 
 use crate::{
     Error, Result,
-    proxy::{ProxyConfig, ProxyManager},
+    proxy::{ProxyConfig, ProxyManager, ProxyManagerOptions},
     supervisor::{ManagerConfig, ProcessManager},
 };
 
@@ -84,6 +91,7 @@ pub struct Host {
     proxies: OnceLock<Arc<ProxyManager>>,
     started: Instant,
     calls: AtomicU64,
+    feeds: Feeds,
 }
 
 impl Host {
@@ -96,6 +104,7 @@ impl Host {
             proxies: OnceLock::new(),
             started: Instant::now(),
             calls: AtomicU64::new(0),
+            feeds: Feeds::default(),
         }
     }
 
@@ -116,6 +125,9 @@ impl Host {
         };
         let pm = ProcessManager::new(config)
             .map_err(|e| Error::Other(format!("cannot start the process manager: {e}")))?;
+        // The hook goes on before the manager is published (a racing loser is dropped with its).
+        let feeds = self.feeds.clone();
+        pm.on_exit(Arc::new(move |p, failed| feeds.on_exit(p, failed)));
         Ok(self.pm.get_or_init(|| pm))
     }
 
@@ -126,13 +138,24 @@ impl Host {
 
     /// The proxy manager, created on first use.
     pub fn proxies(&self) -> &Arc<ProxyManager> {
-        self.proxies
-            .get_or_init(|| ProxyManager::with_screenshot_dir(self.state.screenshots()))
+        self.proxies.get_or_init(|| {
+            let feeds = self.feeds.clone();
+            ProxyManager::with_options(ProxyManagerOptions {
+                screenshot_dir: Some(self.state.screenshots()),
+                tap: Some(Arc::new(move |cfg, e| feeds.on_entry(cfg, e))),
+                ..ProxyManagerOptions::default()
+            })
+        })
     }
 
     /// The proxy manager if it exists already.
     pub fn proxies_if_started(&self) -> Option<&Arc<ProxyManager>> {
         self.proxies.get()
+    }
+
+    /// The incident inbox and the push channel, with the feeds that fill them.
+    pub fn feeds(&self) -> &Feeds {
+        &self.feeds
     }
 
     /// The state directory (files are written there even when nothing is persisted).

@@ -50,6 +50,24 @@ pub trait Handler: Send + Sync {
     ) -> Option<Result<Value, String>>;
     /// The project of calls whose connection and request name none.
     fn default_project(&self) -> &Path;
+    /// A connection opened: `push` sends a notification `(method, params)` on it. What the
+    /// handler returns lives as long as the connection (dropping it unsubscribes). Default: no
+    /// pushes.
+    fn open(&self, push: Push) -> Option<Box<dyn Peer>> {
+        let _ = push;
+        None
+    }
+}
+
+/// Sends a notification `(method, params)` on one connection; never blocks.
+pub type Push = Box<dyn Fn(&str, Value) + Send + Sync>;
+
+/// What a handler keeps per connection (see [`Handler::open`]).
+pub trait Peer: Send + Sync {
+    /// The connection's id, passed to its calls as [`CallContext::connection`].
+    fn id(&self) -> u64;
+    /// The connection's project became known (its `initialize`).
+    fn set_project(&self, project: &Path);
 }
 
 /// Reports progress `(done, total, message)` on the caller's connection.
@@ -65,6 +83,8 @@ pub struct CallContext<'a> {
     pub progress: Option<&'a Progress<'a>>,
     /// Sends a notification `(method, params)` on the caller's connection.
     pub notify: &'a (dyn Fn(&str, Value) + Send + Sync),
+    /// The connection's id when the handler tracks connections ([`Handler::open`]).
+    pub connection: Option<u64>,
 }
 
 impl std::fmt::Debug for CallContext<'_> {
@@ -82,6 +102,7 @@ pub struct Session {
     project: Mutex<Option<PathBuf>>,
     inflight: Mutex<HashMap<RequestId, Arc<AtomicBool>>>,
     running: AtomicUsize,
+    peer: Option<Box<dyn Peer>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -94,7 +115,20 @@ impl std::fmt::Debug for Session {
 
 /// Serves one connection until the peer goes away; returns when every call has answered.
 pub fn serve(conn: Connection, handler: Arc<dyn Handler>) {
-    let session = Arc::new(Session::new(handler, conn.sender.clone()));
+    let mut session = Session::new(handler, conn.sender.clone());
+    let sender = conn.sender.clone();
+    session.peer = session
+        .handler
+        .open(Box::new(move |method: &str, params: Value| {
+            let _ = sender.send(
+                Notification {
+                    method: method.into(),
+                    params,
+                }
+                .into(),
+            );
+        }));
+    let session = Arc::new(session);
     for msg in &conn.receiver {
         match msg {
             Message::Request(req) => session.clone().dispatch(req),
@@ -122,6 +156,7 @@ impl Session {
             project: Mutex::new(None),
             inflight: Mutex::new(HashMap::new()),
             running: AtomicUsize::new(0),
+            peer: None,
         }
     }
 
@@ -256,6 +291,9 @@ impl Session {
             );
         };
         if let Some(p) = meta_project(&req.params) {
+            if let Some(peer) = &self.peer {
+                peer.set_project(&p);
+            }
             *self.project.lock() = Some(p);
         }
         let version = if HANDSHAKE_VERSIONS.contains(&asked) {
@@ -352,6 +390,7 @@ impl Session {
             cancel,
             progress: progress.as_ref().map(|p| p as &Progress<'_>),
             notify: &notify,
+            connection: self.peer.as_ref().map(|p| p.id()),
         };
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             self.handler.call_tool(name, args, &ctx)
@@ -517,8 +556,10 @@ fn meta_project(params: &Value) -> Option<PathBuf> {
     (!p.is_empty()).then(|| PathBuf::from(p))
 }
 
+/// `tools`, and Claude Code's experimental `claude/channel`: this server pushes
+/// `notifications/claude/channel` (clients that do not know it ignore it).
 fn capabilities() -> Value {
-    json!({"tools": {"listChanged": false}})
+    json!({"tools": {"listChanged": false}, "experimental": {"claude/channel": {}}})
 }
 
 fn server_info() -> Value {

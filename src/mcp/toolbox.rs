@@ -5,9 +5,12 @@ use std::{path::Path, sync::Arc};
 
 use serde_json::{Map, Value};
 
-use super::server::{CallContext, Handler};
+use super::server::{CallContext, Handler, Peer, Push};
 use crate::{
-    host::Host,
+    host::{
+        Host,
+        channel::{self, Subscription},
+    },
     tools::{self, Call, NoDaemon, ServerInfo},
 };
 
@@ -66,11 +69,45 @@ impl Handler for Toolbox {
             progress: ctx.progress,
             notify: ctx.notify,
             server: &*self.server,
+            connection: ctx.connection,
         };
         Some(tools::call(&self.host, tool, &call).map_err(|e| e.0))
     }
 
     fn default_project(&self) -> &Path {
         self.host.default_project()
+    }
+
+    fn open(&self, push: Push) -> Option<Box<dyn Peer>> {
+        let sink = Box::new(move |params: Value| push(channel::METHOD, params));
+        let sub = self
+            .host
+            .feeds()
+            .channel
+            .subscribe(self.host.default_project(), sink);
+        Some(Box::new(ChannelPeer {
+            host: self.host.clone(),
+            sub,
+        }))
+    }
+}
+
+/// A connection subscribed to the host's push channel.
+struct ChannelPeer {
+    host: Arc<Host>,
+    sub: Subscription,
+}
+
+impl Peer for ChannelPeer {
+    fn id(&self) -> u64 {
+        self.sub.id()
+    }
+
+    fn set_project(&self, project: &Path) {
+        let project = std::fs::canonicalize(project).unwrap_or_else(|_| project.to_path_buf());
+        self.host
+            .feeds()
+            .channel
+            .set_project(self.sub.id(), &project);
     }
 }

@@ -33,6 +33,11 @@ pub(crate) enum Control {
     Stop,
     /// The writer thread is done with a screenshot: log it and answer the page.
     Screenshot(ShotDone),
+    /// Send `text` to every connected top-level page; the number reached goes to `reply`.
+    Broadcast {
+        text: String,
+        reply: crossbeam_channel::Sender<usize>,
+    },
     /// Test hook: make the loop panic.
     Panic,
 }

@@ -196,6 +196,9 @@ impl Loop<'_> {
                     Control::Panic => panic!("test hook: proxy loop panic requested"),
                     Control::Exec { id, code } => self.exec(id, code),
                     Control::Screenshot(done) => self.screenshot_done(done),
+                    Control::Broadcast { text, reply } => {
+                        let _ = reply.try_send(self.broadcast(text));
+                    }
                 }
             }
             // A stop whose message could not be queued (full channel) is still seen.
@@ -324,6 +327,22 @@ impl Loop<'_> {
                 c.ws_send(ack);
             });
         }
+    }
+
+    /// Sends `text` to every top-level page; returns how many it reached.
+    fn broadcast(&mut self, text: String) -> usize {
+        let pages: Vec<usize> = self
+            .conns
+            .values()
+            .filter(|c| c.mode == Mode::Ws && !c.closed)
+            .filter(|c| c.ws.as_ref().is_some_and(|w| !w.frame))
+            .map(|c| c.id)
+            .collect();
+        let mut reached = 0;
+        for cid in pages {
+            self.ctx_drive(cid, |c, _| reached += usize::from(c.ws_send(text.clone())));
+        }
+        reached
     }
 
     fn sweep(&mut self, now: Instant) {

@@ -441,6 +441,21 @@ impl ProxyServer {
         }
     }
 
+    /// Sends one JSON message to every page connected to this proxy (frames excluded); returns
+    /// how many pages it reached. Waits up to 2 s for the loop, never blocks it.
+    pub fn send_to_pages(&self, msg: &serde_json::Value) -> usize {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        if !self.is_running()
+            || !self.shared.send(Control::Broadcast {
+                text: msg.to_string(),
+                reply: tx,
+            })
+        {
+            return 0;
+        }
+        rx.recv_timeout(Duration::from_secs(2)).unwrap_or(0)
+    }
+
     /// Test hook: makes the event loop panic so auto-restart can be exercised.
     #[doc(hidden)]
     pub fn debug_panic_loop(&self) -> bool {
@@ -468,7 +483,14 @@ pub struct ProxyManagerOptions {
     /// Screenshots that may wait for a proxy's writer; more are refused while it is full.
     /// Default [`screenshot::DEFAULT_QUEUE`].
     pub screenshot_queue: usize,
+    /// Sees every traffic-log entry of every proxy, with that proxy's config (the host feeds
+    /// its incident inbox from it).
+    pub tap: Option<EntryTap>,
 }
+
+/// Sees a traffic-log entry right after it is logged, on the proxy's event loop thread: it must
+/// not block.
+pub type EntryTap = Arc<dyn Fn(&ProxyConfig, &Arc<traffic::Entry>) + Send + Sync>;
 
 impl Default for ProxyManagerOptions {
     fn default() -> Self {
@@ -476,6 +498,7 @@ impl Default for ProxyManagerOptions {
             screenshot_dir: None,
             screenshot_store: None,
             screenshot_queue: screenshot::DEFAULT_QUEUE,
+            tap: None,
         }
     }
 }
@@ -489,6 +512,7 @@ impl std::fmt::Debug for ProxyManagerOptions {
                 &self.screenshot_store.as_ref().map(|_| ".."),
             )
             .field("screenshot_queue", &self.screenshot_queue)
+            .field("tap", &self.tap.as_ref().map(|_| ".."))
             .finish()
     }
 }
@@ -542,6 +566,10 @@ impl ProxyManager {
         }
         let id = config.id.clone();
         let p = Arc::new(ProxyServer::start(config, &self.options)?);
+        if let Some(tap) = &self.options.tap {
+            let (tap, config) = (tap.clone(), p.config().clone());
+            p.shared.log.set_tap(Box::new(move |e| tap(&config, e)));
+        }
         if self.proxies.insert_new(id.clone(), p.clone()).is_err() {
             p.stop_loop(Duration::from_secs(5));
             return Err(Error::AlreadyExists { kind: "proxy", id });

@@ -37,7 +37,6 @@ type Key = Box<[u8]>;
 
 /// State shared by the manager, its processes' waiter threads (as their [`Owner`]) and its
 /// helper threads.
-#[derive(Debug)]
 struct Shared {
     config: ManagerConfig,
     registry: Registry<Key, Arc<ManagedProcess>>,
@@ -47,6 +46,19 @@ struct Shared {
     total_failed: AtomicI64,
     seq: AtomicU64,
     orphans: Option<OrphanFile>,
+    exit_hooks: Mutex<Vec<ExitHook>>,
+}
+
+/// Called on the waiter thread when a process's exit is recorded: `(process, failed)`. It must
+/// return quickly (it runs before the exit is announced to waiters).
+pub type ExitHook = Arc<dyn Fn(&ManagedProcess, bool) + Send + Sync>;
+
+struct Hooks<'a>(&'a [ExitHook]);
+
+impl std::fmt::Debug for Hooks<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} exit hook(s)", self.0.len())
+    }
 }
 
 /// The registry of processes, keyed by (project, id).
@@ -85,6 +97,7 @@ impl ProcessManager {
             total_failed: AtomicI64::new(0),
             seq: AtomicU64::new(0),
             orphans,
+            exit_hooks: Mutex::new(Vec::new()),
         });
         let reaper = if shared.config.subreaper {
             let weak = Arc::downgrade(&shared);
@@ -113,6 +126,11 @@ impl ProcessManager {
             health: Mutex::new(Some(JoinOnDrop::new(health))),
             reaper: Mutex::new(reaper),
         }))
+    }
+
+    /// Adds a hook called whenever a process's exit is recorded (see [`ExitHook`]).
+    pub fn on_exit(&self, hook: ExitHook) {
+        self.shared.exit_hooks.lock().push(hook);
     }
 
     /// The configuration it runs with.
@@ -368,6 +386,23 @@ impl Owner for Shared {
             self.process_failed();
         }
         self.write_orphans();
+        let hooks = self.exit_hooks.lock().clone();
+        for hook in hooks {
+            hook(p, failed);
+        }
+    }
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("config", &self.config)
+            .field("registry", &self.registry)
+            .field("shutting_down", &self.shutting_down)
+            .field("active", &self.active)
+            .field("orphans", &self.orphans)
+            .field("exit_hooks", &Hooks(&self.exit_hooks.lock()))
+            .finish_non_exhaustive()
     }
 }
 

@@ -32,7 +32,7 @@ mod reaper;
 pub mod spawn;
 
 pub use crate::registry::Registry;
-pub use manager::ProcessManager;
+pub use manager::{ExitHook, ProcessManager};
 pub use output::compile_grep;
 pub use process::{AtomicState, ManagedProcess};
 

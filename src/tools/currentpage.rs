@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Call, Host, Tool, ToolError, input, object};
+use super::{Annotations, Call, Host, Tool, ToolError, input, object};
 
 /// The tool.
 pub static TOOL: Tool = Tool {
@@ -16,6 +16,13 @@ summary. Example: {\"proxy_id\": \"app\", \"action\": \"summary\", \"session_id\
     input_schema,
     output_schema,
     call,
+    annotations: Annotations {
+        title: "Browser page sessions",
+        read_only: false,
+        destructive: true,
+        idempotent: true,
+        open_world: false,
+    },
 };
 
 const ACTIONS: &str = "list, get, summary, clear";

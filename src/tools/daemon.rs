@@ -1,9 +1,10 @@
 //! `daemon`: the server's identity and counters (`status`/`info`), stopping every process and
-//! proxy while the server keeps running (`stop_all`), and shutting the daemon down (`shutdown`).
+//! proxy while the server keeps running (`stop_all`), shutting the daemon down (`shutdown`), and
+//! this connection's push settings (`channel`: which events, how many a minute).
 
 use serde_json::{Value, json};
 
-use super::{Call, Host, ServerInfo, Tool, ToolError, fmt_duration, input, object};
+use super::{Annotations, Call, Host, ServerInfo, Tool, ToolError, fmt_duration, input, object};
 
 /// The tool.
 pub static TOOL: Tool = Tool {
@@ -11,15 +12,28 @@ pub static TOOL: Tool = Tool {
     description: "Information about the agnt server and bulk control. `status`/`info`: version, \
 uptime, socket path, client count and process/proxy counters; `stop_all`: stop every process and \
 proxy of every project (the daemon keeps running); `shutdown`: stop everything and exit the daemon. \
-Use `info` to check which agnt you are talking to. Example: {\"action\": \"info\"}",
+`channel`: this connection's pushes (notifications/claude/channel) — `events` (panel, crash, \
+incident) and `rate` per minute (0 = off). Use `info` to check which agnt you are talking to. \
+Example: {\"action\": \"info\"}",
     input_schema,
     output_schema,
     call,
+    annotations: Annotations {
+        title: "agnt server",
+        read_only: false,
+        destructive: true,
+        idempotent: true,
+        open_world: false,
+    },
 };
 
 fn input_schema() -> Value {
     input(
-        json!({"action": {"type": "string", "enum": ["status", "info", "stop_all", "shutdown"], "description": "What to do (default info)"}}),
+        json!({
+            "action": {"type": "string", "enum": ["status", "info", "stop_all", "shutdown", "channel"], "description": "What to do (default info)"},
+            "events": {"type": "array", "items": {"type": "string", "enum": crate::config::CHANNEL_EVENTS}, "description": "channel: event kinds pushed to this connection"},
+            "rate": {"type": "integer", "minimum": 0, "maximum": 10000, "description": "channel: most pushes a minute to this connection (0 = none; default 10)"},
+        }),
         &[],
     )
 }
@@ -29,7 +43,7 @@ fn output_schema() -> Value {
         "running": {"type": "boolean"},
         "version": {"type": "string"},
         "uptime": {"type": "string"},
-        "socket_path": {"type": ["string", "null"]},
+        "socket_path": super::nullable("string"),
         "process_info": {"type": "object"},
         "proxy_info": {"type": "object"},
         "success": {"type": "boolean"},
@@ -59,6 +73,11 @@ pub fn info(host: &Host, server: &dyn ServerInfo) -> Value {
         "process_info": processes,
         "proxy_info": proxies,
         "http": server.http(),
+        "channel": {
+            "subscribers": host.feeds().channel.subscribers(),
+            "delivered": host.feeds().channel.counters().0,
+            "folded": host.feeds().channel.counters().1,
+        },
     })
 }
 
@@ -100,8 +119,30 @@ fn call(host: &Host, c: &Call<'_>) -> Result<Value, ToolError> {
                 json!({"success": true, "message": "daemon shutting down: every process and proxy is being stopped"}),
             )
         }
+        "channel" => {
+            let Some(conn) = c.connection else {
+                return Err(ToolError::new(
+                    "channel: this call came without a connection that receives pushes (use agnt mcp)",
+                ));
+            };
+            let settings = crate::host::channel::Settings {
+                events: c.args.get("events").map(|_| c.strs("events")),
+                rate: c.u64("rate").map(|r| r.min(10_000) as u32),
+            };
+            let (events, rate) = host
+                .feeds()
+                .channel
+                .configure(conn, settings)
+                .ok_or_else(|| ToolError::new("channel: this connection is not subscribed"))?;
+            Ok(json!({
+                "success": true,
+                "events": events,
+                "rate": rate,
+                "message": format!("pushing {} to this connection, at most {rate} a minute", events.join(", ")),
+            }))
+        }
         other => Err(ToolError::new(format!(
-            "unknown action {other:?}; valid actions: status, info, stop_all, shutdown"
+            "unknown action {other:?}; valid actions: status, info, stop_all, shutdown, channel"
         ))),
     }
 }

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Call, Host, Tool, ToolError, input, object};
+use super::{Annotations, Call, Host, Tool, ToolError, input, object};
 
 /// The tool.
 pub static TOOL: Tool = Tool {
@@ -16,6 +16,13 @@ Example: {\"path\": \".\"}",
     input_schema,
     output_schema,
     call,
+    annotations: Annotations {
+        title: "Detect project scripts",
+        read_only: true,
+        destructive: false,
+        idempotent: true,
+        open_world: false,
+    },
 };
 
 fn input_schema() -> Value {
@@ -33,7 +40,7 @@ fn output_schema() -> Value {
         "package_manager": {"type": "string"},
         "scripts": {"type": "array", "items": {"type": "object"}},
         "script_names": {"type": "array", "items": {"type": "string"}},
-        "config": {"type": ["object", "null"]},
+        "config": super::nullable("object"),
     }))
 }
 

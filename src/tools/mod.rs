@@ -18,9 +18,11 @@ use serde_json::{Map, Value, json};
 
 use crate::host::Host;
 
+pub mod channel_reply;
 pub mod currentpage;
 pub mod daemon;
 pub mod detect;
+pub mod incidents;
 pub mod proc;
 pub mod proxy;
 pub mod proxylog;
@@ -40,6 +42,38 @@ pub struct Tool {
     pub output_schema: fn() -> Value,
     /// The handler.
     pub call: fn(&Host, &Call<'_>) -> ToolResult,
+    /// MCP annotations, true for every action of the tool.
+    pub annotations: Annotations,
+}
+
+/// MCP tool annotations (hints for clients). Each must hold for every action of the tool: a
+/// tool with any writing action is not read-only; one with any destructive action is
+/// destructive; idempotent only if every action is.
+#[derive(Debug, Clone, Copy)]
+pub struct Annotations {
+    /// Human-readable title.
+    pub title: &'static str,
+    /// No action changes anything.
+    pub read_only: bool,
+    /// Some action may destroy or stop something.
+    pub destructive: bool,
+    /// Repeating any call with the same arguments has no further effect.
+    pub idempotent: bool,
+    /// Some action reaches beyond agnt's own state (runs commands, talks to pages).
+    pub open_world: bool,
+}
+
+impl Annotations {
+    /// The MCP `annotations` object.
+    pub fn json(&self) -> Value {
+        json!({
+            "title": self.title,
+            "readOnlyHint": self.read_only,
+            "destructiveHint": self.destructive,
+            "idempotentHint": self.idempotent,
+            "openWorldHint": self.open_world,
+        })
+    }
 }
 
 /// What a tool returns: the structured result, or what went wrong phrased for the agent.
@@ -54,6 +88,8 @@ pub static TOOLS: &[&Tool] = &[
     &proxylog::TOOL,
     &currentpage::TOOL,
     &wait::TOOL,
+    &incidents::TOOL,
+    &channel_reply::TOOL,
     &daemon::TOOL,
 ];
 
@@ -126,6 +162,8 @@ pub struct Call<'a> {
     pub notify: &'a NotifyFn<'a>,
     /// The server this call runs in.
     pub server: &'a dyn ServerInfo,
+    /// The caller's connection in the host's push channel, when it has one.
+    pub connection: Option<u64>,
 }
 
 impl std::fmt::Debug for Call<'_> {
@@ -227,10 +265,24 @@ fn build_list() -> Vec<Value> {
                 "name": t.name,
                 "description": t.description,
                 "inputSchema": (t.input_schema)(),
-                "outputSchema": (t.output_schema)(),
+                "outputSchema": terse((t.output_schema)()),
+                "annotations": t.annotations.json(),
             })
         })
         .collect()
+}
+
+/// An output schema without property descriptions: clients validate with it, agents read the
+/// description and the answers themselves (keeps `tools/list` under 20 KB).
+fn terse(mut schema: Value) -> Value {
+    if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+        for p in props.values_mut() {
+            if let Some(m) = p.as_object_mut() {
+                m.remove("description");
+            }
+        }
+    }
+    schema
 }
 
 /// Tool names.
@@ -286,7 +338,14 @@ pub fn check_args(tool: &str, schema: &Value, args: &Map<String, Value>) -> Resu
             continue;
         }
         if !type_matches(prop, v) {
-            let want = prop.get("type").map(|t| t.to_string()).unwrap_or_default();
+            let want = match prop.get("anyOf").and_then(Value::as_array) {
+                Some(alts) => alts
+                    .iter()
+                    .filter_map(|a| a.get("type").and_then(Value::as_str))
+                    .collect::<Vec<_>>()
+                    .join(" or "),
+                None => prop.get("type").map(|t| t.to_string()).unwrap_or_default(),
+            };
             return Err(ToolError::new(format!(
                 "{tool}: parameter {k:?} must be of type {want}, got {v}"
             )));
@@ -349,6 +408,9 @@ fn type_matches(prop: &Value, v: &Value) -> bool {
         "null" => v.is_null(),
         _ => true,
     };
+    if let Some(alts) = prop.get("anyOf").and_then(Value::as_array) {
+        return alts.iter().any(|a| type_matches(a, v));
+    }
     let ok = match prop.get("type") {
         Some(Value::String(t)) => one(t, v),
         Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).any(|t| one(t, v)),
@@ -379,6 +441,38 @@ pub fn input(props: Value, required: &[&str]) -> Value {
 
 pub use crate::util::duration::format as fmt_duration;
 
+/// The most a read action answers by default, in bytes of JSON (its text and its structured
+/// content are the same JSON). Callers who ask for more (a `limit`, `max_bytes`) get more.
+pub const ANSWER_BUDGET: usize = 8 * 1024;
+
+/// Room kept for the note that says what was cut.
+const NOTE_ROOM: usize = 600;
+
+/// Removes items of the array `v[key]` — the oldest first: from the front when the array is in
+/// time order, else from the back — until `v` fits [`ANSWER_BUDGET`] with room for a note;
+/// returns how many were removed.
+pub fn fit_array(v: &mut Value, key: &str, oldest_first: bool) -> usize {
+    let total = serde_json::to_string(v).map_or(0, |s| s.len());
+    if total <= ANSWER_BUDGET {
+        return 0;
+    }
+    let Some(items) = v.get_mut(key).and_then(Value::as_array_mut) else {
+        return 0;
+    };
+    let mut over = total + NOTE_ROOM - ANSWER_BUDGET;
+    let mut cut = 0;
+    while over > 0 && !items.is_empty() {
+        let item = if oldest_first {
+            items.remove(0)
+        } else {
+            items.pop().unwrap_or_default()
+        };
+        over = over.saturating_sub(serde_json::to_string(&item).map_or(0, |s| s.len()) + 1);
+        cut += 1;
+    }
+    cut
+}
+
 /// A timeout argument: number of seconds or a duration string; default and cap apply.
 pub fn timeout_arg(
     call: &Call<'_>,
@@ -401,9 +495,14 @@ pub fn timeout_arg(
     Ok(d.min(cap))
 }
 
-/// Schema snippet for the `timeout` parameter.
+/// Schema snippet for the `timeout` parameter: seconds or a duration string.
 pub fn timeout_schema(what: &str) -> Value {
-    json!({"type": ["number", "string"], "description": what})
+    json!({"anyOf": [{"type": "number", "minimum": 0}, {"type": "string"}], "description": what})
+}
+
+/// Schema snippet: a value of `ty` or null (`anyOf`, portable where `type` arrays are not).
+pub fn nullable(ty: &str) -> Value {
+    json!({"anyOf": [{"type": ty}, {"type": "null"}]})
 }
 
 #[cfg(test)]
@@ -458,7 +557,11 @@ mod tests {
             let s = (t.input_schema)();
             assert_eq!(s["type"], "object", "{}", t.name);
             for (k, p) in s["properties"].as_object().unwrap() {
-                assert!(p.get("type").is_some(), "{}.{k} has no type", t.name);
+                assert!(
+                    p.get("type").is_some() || p.get("anyOf").is_some(),
+                    "{}.{k} has no type",
+                    t.name
+                );
                 assert!(
                     p.get("description").is_some(),
                     "{}.{k} has no description",

@@ -5,11 +5,13 @@ use std::{path::Path, sync::Arc, time::UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
-use super::{Call, Host, Tool, ToolError, fmt_duration, input, object};
+use super::{
+    ANSWER_BUDGET, Annotations, Call, Host, Tool, ToolError, fit_array, fmt_duration, input, object,
+};
 use crate::supervisor::{CommandLine, ManagedProcess, OutputRequest, ProcessManager, Stream};
 
-/// Default output budget in bytes.
-pub const DEFAULT_MAX_BYTES: usize = 32 * 1024;
+/// Default output budget in bytes (the newest output; the whole answer stays under 8 KB).
+pub const DEFAULT_MAX_BYTES: usize = 7 * 1024;
 
 /// The tool.
 pub static TOOL: Tool = Tool {
@@ -23,6 +25,13 @@ the grace period), `restart` (same command, env and cwd), `cleanup_port` (kill w
     input_schema,
     output_schema,
     call,
+    annotations: Annotations {
+        title: "Supervised processes",
+        read_only: false,
+        destructive: true,
+        idempotent: false,
+        open_world: true,
+    },
 };
 
 fn input_schema() -> Value {
@@ -36,7 +45,7 @@ fn input_schema() -> Value {
             "grep": {"type": "string", "description": "output: only lines matching this regex"},
             "grep_v": {"type": "boolean", "description": "output: invert grep"},
             "since": {"type": "integer", "minimum": 0, "description": "output: only output after this offset (next_offset of a previous read)"},
-            "max_bytes": {"type": "integer", "minimum": 0, "description": "output: byte budget (default 32768; the newest lines are kept)"},
+            "max_bytes": {"type": "integer", "minimum": 0, "description": "output: byte budget (default 7168; the newest lines are kept)"},
             "force": {"type": "boolean", "description": "stop: kill at once instead of SIGTERM + grace"},
             "port": {"type": "integer", "minimum": 1, "maximum": 65535, "description": "cleanup_port: the TCP port to free"},
             "global": {"type": "boolean", "description": "list: all projects, not only this one"},
@@ -88,6 +97,41 @@ pub fn process_json(p: &ManagedProcess) -> Value {
         "ended_at": secs(p.ended_at()),
         "project_path": p.project(),
     })
+}
+
+/// The `output` answer; a cut one says what was left out and how to read it.
+fn output_answer(
+    p: &ManagedProcess,
+    read: &crate::supervisor::OutputRead,
+    since: Option<u64>,
+) -> Value {
+    let mut v = json!({
+        "process_id": p.id(),
+        "state": p.state().as_str(),
+        "output": read.text,
+        "lines": read.lines,
+        "next_offset": read.next_offset,
+        "lost_bytes": read.lost_bytes,
+        "overflowed": read.overflowed,
+        "truncated": read.truncated,
+    });
+    if read.truncated {
+        // What the ring still holds from the requested start, and where the shown part starts.
+        let from = since.unwrap_or(0) + read.lost_bytes;
+        let shown_from = read
+            .next_offset
+            .saturating_sub(read.text.len() as u64)
+            .max(from);
+        v["note"] = json!(format!(
+            "showing the newest {} bytes; {} older bytes (offsets {from}-{shown_from}) were left out: \
+read them from the start with {{\"since\": {from}, \"max_bytes\": 65536}} (then since = next_offset), \
+or narrow with grep/head/tail; read only new output later with since = {}",
+            read.text.len(),
+            shown_from - from,
+            read.next_offset
+        ));
+    }
+    v
 }
 
 /// Finds a process of the project; the error lists the known ids.
@@ -144,14 +188,27 @@ fn call(host: &Host, c: &Call<'_>) -> Result<Value, ToolError> {
             let list = pm.list(if global { None } else { Some(&project) });
             let procs: Vec<Value> = list.iter().map(|p| process_json(p)).collect();
             let total = pm.list(None).len();
-            Ok(json!({
-                "count": procs.len(),
+            let listed = procs.len();
+            let mut v = json!({
+                "count": listed,
                 "processes": procs,
                 "project_path": project,
                 "global": global,
                 "total_in_daemon": total,
-                "other_projects_processes": total.saturating_sub(procs.len()),
-            }))
+                "other_projects_processes": total.saturating_sub(listed),
+            });
+            let cut = fit_array(&mut v, "processes", true);
+            if cut > 0 {
+                v["count"] = (listed - cut).into();
+                v["truncated"] = true.into();
+                v["left_out"] = cut.into();
+                v["note"] = format!(
+                    "the {cut} oldest of {listed} processes were left out to keep this answer under 8 KB; \
+read any one with {{\"action\": \"status\", \"process_id\": ...}}"
+                )
+                .into();
+            }
+            Ok(v)
         }
         "status" => {
             let p = lookup(pm, &project, need_id()?)?;
@@ -164,9 +221,10 @@ fn call(host: &Host, c: &Call<'_>) -> Result<Value, ToolError> {
                 "stderr" => Stream::Stderr,
                 _ => Stream::Combined,
             };
-            let req = OutputRequest {
+            let since = c.u64("since");
+            let mut req = OutputRequest {
                 stream,
-                since: c.u64("since"),
+                since,
                 grep: c.str("grep").map(String::from),
                 grep_v: c.bool("grep_v"),
                 head: c.u64("head").map(|n| n as usize),
@@ -177,17 +235,19 @@ fn call(host: &Host, c: &Call<'_>) -> Result<Value, ToolError> {
                         .unwrap_or(DEFAULT_MAX_BYTES),
                 ),
             };
-            let read = p.output(&req)?;
-            Ok(json!({
-                "process_id": p.id(),
-                "state": p.state().as_str(),
-                "output": read.text,
-                "lines": read.lines,
-                "next_offset": read.next_offset,
-                "lost_bytes": read.lost_bytes,
-                "overflowed": read.overflowed,
-                "truncated": read.truncated,
-            }))
+            let mut out = output_answer(&p, &p.output(&req)?, since);
+            // Escaping (ANSI colours, quotes) can make the JSON longer than the bytes read: keep
+            // the default answer within the budget.
+            while c.u64("max_bytes").is_none() {
+                let size = serde_json::to_string(&out).map_or(0, |s| s.len());
+                let budget = req.max_bytes.unwrap_or(0);
+                if size <= ANSWER_BUDGET || budget <= 512 {
+                    break;
+                }
+                req.max_bytes = Some(budget * (ANSWER_BUDGET - 200) / size);
+                out = output_answer(&p, &p.output(&req)?, since);
+            }
+            Ok(out)
         }
         "stop" => {
             let id = need_id()?;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{Call, Host, Tool, ToolError, input, object};
+use super::{Annotations, Call, Host, Tool, ToolError, input, object};
 use crate::proxy::ProxyConfig;
 
 /// The tool.
@@ -17,13 +17,19 @@ every request and injects a small script into HTML pages that reports JS errors,
 interactions (read them with `proxylog` and `currentpage`). Actions: `start` (id + target_url; port \
 omitted = a stable port derived from the target), `stop`, `restart` (keeps the port), `status`, \
 `list` (global: true for all projects), `exec` (run JavaScript `code` in the most recently active \
-page; the page has `window.__devtool` — inspect, auditAccessibility, screenshot, interactions, \
-mutations …: `exec` with help: true lists it, describe: \"name\" documents one function; results \
-over 16 KiB are cut and saved whole to a file). Open the returned `url` in the browser instead of the dev server's. Example: {\"action\": \
+page, which has `window.__devtool`: help: true lists it, describe: \"name\" documents one function; \
+results over 16 KiB are saved whole to a file). Open the returned `url` in the browser instead of the dev server's. Example: {\"action\": \
 \"start\", \"id\": \"app\", \"target_url\": \"http://localhost:3000\"}",
     input_schema,
     output_schema,
     call,
+    annotations: Annotations {
+        title: "Instrumenting proxies",
+        read_only: false,
+        destructive: true,
+        idempotent: false,
+        open_world: true,
+    },
 };
 
 const ACTIONS: &str = "start, stop, restart, status, list, exec";
@@ -59,7 +65,7 @@ fn output_schema() -> Value {
         "url": {"type": "string"},
         "success": {"type": "boolean"},
         "message": {"type": "string"},
-        "warning": {"type": ["string", "null"], "description": "start: what a LAN bind exposes"},
+        "warning": {"type": "string", "description": "start: what a LAN bind exposes"},
         "proxies": {"type": "array", "items": {"type": "object"}},
         "count": {"type": "integer"},
         "total_in_daemon": {"type": "integer", "description": "list: proxies of every project"},
@@ -111,15 +117,18 @@ fn call(host: &Host, c: &Call<'_>) -> Result<Value, ToolError> {
             if let Some(w) = p.warning() {
                 message = format!("{message}\n{w}");
             }
-            Ok(json!({
-                "warning": p.warning(),
+            let mut v = json!({
                 "id": p.id(),
                 "target_url": p.config().target_url,
                 "listen_addr": p.listen_addr().to_string(),
                 "bind_address": p.config().bind_address,
                 "url": p.url(),
                 "message": message,
-            }))
+            });
+            if let Some(w) = p.warning() {
+                v["warning"] = w.into();
+            }
+            Ok(v)
         }
         "stop" => {
             let p = proxies.get(need_id()?)?;

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Call, Host, Tool, ToolError, input, object};
+use super::{Annotations, Call, Host, Tool, ToolError, fit_array, input, object};
 use crate::proxy::LogQuery;
 
 /// The tool.
@@ -18,6 +18,13 @@ url_pattern, status_codes, since/until like \"5m\" or RFC 3339, since_seq cursor
     input_schema,
     output_schema,
     call,
+    annotations: Annotations {
+        title: "Proxy traffic log",
+        read_only: false,
+        destructive: true,
+        idempotent: true,
+        open_world: false,
+    },
 };
 
 const ACTIONS: &str = "query, summary, stats, clear, get";
@@ -85,7 +92,27 @@ fn call(host: &Host, c: &Call<'_>) -> Result<Value, ToolError> {
         .proxies()
         .get(c.need_str("proxy_id", "the proxy whose log to read (see proxy list)")?)?;
     match c.action("query") {
-        "query" => Ok(proxy.log_query(&query_of(c)?)?),
+        "query" => {
+            let mut v = proxy.log_query(&query_of(c)?)?;
+            if c.u64("limit").is_none() {
+                let cut = fit_array(&mut v, "entries", true);
+                if cut > 0 {
+                    let shown = v["entries"].as_array().map_or(0, Vec::len);
+                    let first = v["entries"][0]["seq"].as_u64().unwrap_or(0);
+                    v["count"] = shown.into();
+                    v["truncated"] = true.into();
+                    v["left_out"] = cut.into();
+                    v["note"] = format!(
+                        "showing the newest {shown} matching entries (from seq {first}); {cut} older ones were left out to keep this answer under 8 KB: \
+ask for them with a `limit` (up to {}) and narrower filters (types, url_pattern, status_codes, since/until); \
+read only newer ones later with since_seq = last_seq; one entry in full: {{\"action\": \"get\", \"entry_id\": ...}}",
+                        shown + cut
+                    )
+                    .into();
+                }
+            }
+            Ok(v)
+        }
         "summary" => {
             let limit = c.u64("limit").map(|n| n as usize).unwrap_or(10).min(100);
             let mut q = query_of(c)?;

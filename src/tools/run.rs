@@ -9,7 +9,8 @@ use std::{
 use serde_json::{Value, json};
 
 use super::{
-    Call, Host, Tool, ToolError, fmt_duration, input, object, proc, timeout_arg, timeout_schema,
+    Annotations, Call, Host, Tool, ToolError, fmt_duration, input, object, proc, timeout_arg,
+    timeout_schema,
 };
 use crate::supervisor::{CommandLine, OutputRequest, ProcessSpec, StartOutcome, Stream};
 
@@ -29,6 +30,13 @@ its output. Re-running a live id reuses it. Use for dev servers (background) and
     input_schema,
     output_schema,
     call,
+    annotations: Annotations {
+        title: "Run a script or command",
+        read_only: false,
+        destructive: false,
+        idempotent: false,
+        open_world: true,
+    },
 };
 
 fn input_schema() -> Value {
@@ -43,7 +51,7 @@ fn input_schema() -> Value {
             "mode": {"type": "string", "enum": ["background", "foreground", "foreground-raw"], "description": "background (default) returns at once; foreground waits for exit; foreground-raw also returns output"},
             "env": {"type": "object", "additionalProperties": {"type": "string"}, "description": "Extra environment variables"},
             "config": {"type": "string", "description": "The .agnt.kdl that defines script_name (default: the one found from path upward)"},
-            "base_env": {"type": "object", "additionalProperties": {"type": "string"}, "description": "The whole environment to start from instead of the server's (agnt up sends its caller's); the script's .agnt.kdl env, then env, apply on top. Default: the server's environment"},
+            "base_env": {"type": "object", "additionalProperties": {"type": "string"}, "description": "The whole environment to start from (default: the server's); .agnt.kdl env, then env, apply on top"},
             "timeout": timeout_schema("Foreground only: seconds (or \"2m\") before the process is stopped; default 600"),
             "max_bytes": {"type": "integer", "minimum": 0, "description": "foreground-raw: output budget per stream in bytes (default 65536; the newest output is kept)"},
         }),
@@ -54,10 +62,10 @@ fn input_schema() -> Value {
 fn output_schema() -> Value {
     object(json!({
         "process_id": {"type": "string"},
-        "pid": {"type": ["integer", "null"]},
+        "pid": super::nullable("integer"),
         "command": {"type": "string"},
         "state": {"type": "string"},
-        "exit_code": {"type": ["integer", "null"]},
+        "exit_code": super::nullable("integer"),
         "runtime": {"type": "string"},
         "stdout": {"type": "string"},
         "stderr": {"type": "string"},

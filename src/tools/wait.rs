@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{Call, Host, Tool, ToolError, input, object, proc, timeout_arg, timeout_schema};
+use super::{
+    Annotations, Call, Host, Tool, ToolError, input, object, proc, timeout_arg, timeout_schema,
+};
 use crate::supervisor::{
     ManagedProcess, OutputRequest,
     ready::{HttpTarget, probe_port},
@@ -32,15 +34,22 @@ what was last seen when `timeout` (default 30 s) passes. Example: {\"for\": \"lo
     input_schema,
     output_schema,
     call,
+    annotations: Annotations {
+        title: "Wait for a condition",
+        read_only: true,
+        destructive: false,
+        idempotent: true,
+        open_world: false,
+    },
 };
 
 fn input_schema() -> Value {
     input(
         json!({
             "for": {"type": "string", "enum": ["log", "port", "http", "proxylog"], "description": "What to wait for"},
-            "process_id": {"type": "string", "description": "log: the process whose output to watch; port, http (optional): the process that should open the port or serve the URL (the wait fails at once, with its last output, if it exits first)"},
+            "process_id": {"type": "string", "description": "log: the process to watch; port, http (optional): the process that should serve it (fails at once if it exits)"},
             "pattern": {"type": "string", "description": "log: regex to match a line; proxylog: URL substring"},
-            "since": {"type": "integer", "minimum": 0, "description": "log: only output after this offset (default: all buffered output); proxylog: only entries after this seq (default: entries logged from now on)"},
+            "since": {"type": "integer", "minimum": 0, "description": "log: output offset to start at (default: all buffered); proxylog: entry seq (default: from now on)"},
             "port": {"type": "integer", "minimum": 1, "maximum": 65535, "description": "port: TCP port on loopback (127.0.0.1 or ::1)"},
             "url": {"type": "string", "description": "http: http:// URL to GET (https is not supported yet)"},
             "status": {"type": "integer", "minimum": 100, "maximum": 599, "description": "http: expected status (default any below 500)"},
@@ -58,7 +67,7 @@ fn output_schema() -> Value {
         "matched": {"type": "boolean"},
         "for": {"type": "string"},
         "waited_ms": {"type": "integer"},
-        "last_seen": {},
+        "last_seen": {"type": "object", "additionalProperties": true, "description": "timeout: what the last check saw"},
     }))
 }
 

@@ -4,6 +4,7 @@
 mod browser;
 mod cli;
 mod daemon;
+mod incidents;
 mod mcp;
 mod proxy;
 mod security;

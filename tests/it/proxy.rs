@@ -1274,6 +1274,7 @@ fn a_stuck_screenshot_writer_blocks_neither_the_loop_nor_the_page() {
             go: go_rx,
         })),
         screenshot_queue: 1,
+        ..ProxyManagerOptions::default()
     });
     let mut cfg = ProxyConfig::new("shots", up.url(), "/tmp/agnt-test");
     cfg.port = Some(0);

@@ -121,3 +121,24 @@ def("selectElement", async () => {
   const e = await pickElement();
   return e ? devtool.getElementInfo(e) : null;
 });
+
+// The agent's replies (`channel_reply`): a toast in its own shadow root (also when the panel is
+// off), stacked bottom-right, gone after 10 s or on click.
+handlers.toast = (msg) => {
+  const host = document.createElement("agnt-toast");
+  host.setAttribute(OWN, "");
+  const n = document.querySelectorAll("agnt-toast").length;
+  host.style.cssText = `all:initial;position:fixed;right:16px;bottom:${64 + 70 * n}px;z-index:2147483647`;
+  const box = document.createElement("div");
+  box.className = "toast";
+  box.setAttribute("role", "status");
+  const color = { error: "#e5484d", warning: "#f5a623" }[msg.severity] || "#3e63dd";
+  box.style.cssText = `font:13px/1.4 system-ui,sans-serif;max-width:320px;background:#fff;color:#111;border-left:4px solid ${color};border-radius:6px;box-shadow:0 4px 16px #0003;padding:8px 12px;cursor:pointer`;
+  if (msg.title) box.appendChild(document.createElement("b")).textContent = String(msg.title);
+  box.appendChild(document.createElement("div")).textContent = String(msg.content || "");
+  host.attachShadow({ mode: "open" }).appendChild(box);
+  const close = () => host.remove();
+  box.onclick = close;
+  setTimeout(close, 10000);
+  (document.body || document.documentElement).appendChild(host);
+};

@@ -102,9 +102,22 @@ pub struct LogStats {
 }
 
 /// The bounded, thread-safe traffic log.
-#[derive(Debug)]
 pub struct TrafficLogger {
     ring: RwLock<Ring>,
+    tap: std::sync::OnceLock<Tap>,
+}
+
+/// Sees every entry right after it is logged, on the thread that logged it (the proxy's event
+/// loop): it must not block.
+pub type Tap = Box<dyn Fn(&Arc<Entry>) + Send + Sync>;
+
+impl std::fmt::Debug for TrafficLogger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrafficLogger")
+            .field("ring", &self.ring)
+            .field("tapped", &self.tap.get().is_some())
+            .finish()
+    }
 }
 
 /// Appends bytes to a capture buffer, keeping at most [`BODY_CAPTURE`]; returns whether it cut.
@@ -127,7 +140,13 @@ impl TrafficLogger {
                 total: 0,
                 next_seq: 1,
             }),
+            tap: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Installs the tap (once; later calls are ignored).
+    pub fn set_tap(&self, tap: Tap) {
+        let _ = self.tap.set(tap);
     }
 
     /// Adds an entry; returns its seq and id (`req-N` for http, `TYPE-N` otherwise).
@@ -153,7 +172,11 @@ impl TrafficLogger {
         if ring.entries.len() >= ring.max {
             ring.entries.pop_front();
         }
-        ring.entries.push_back(entry);
+        ring.entries.push_back(entry.clone());
+        drop(ring);
+        if let Some(tap) = self.tap.get() {
+            tap(&entry);
+        }
         (seq, id)
     }
 
