@@ -17,7 +17,9 @@
 //! proxies {
 //!     app { target "http://localhost:3000"; port 12345; autostart true; max-log-size 1000; }
 //!     web { script "dev"; }           // started when the script prints a localhost URL
+//!     raw { target "http://localhost:4000"; redact false; }  // ours: keep secrets in the log
 //! }
+//! redact-names "otp" "pin"            // ours: more secret names, for every proxy (also per proxy)
 //! ```
 //!
 //! Parsing does no IO beyond reading the one file; [`parse`] is pure. Unlike the original, `env`
@@ -95,6 +97,10 @@ pub struct ProxyEntry {
     pub port: Option<u16>,
     pub autostart: bool,
     pub max_log_size: Option<usize>,
+    /// Redact secrets before logging (`redact false` turns it off). Default true.
+    pub redact: bool,
+    /// Extra secret names: the proxy's own `redact-names`, then the top-level ones.
+    pub redact_names: Vec<String>,
 }
 
 impl Config {
@@ -150,6 +156,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config> {
         scripts: vec![],
         proxies: vec![],
     };
+    let mut redact_names = Vec::new();
     for node in doc.nodes() {
         match node.name().value() {
             "scripts" => {
@@ -162,8 +169,12 @@ pub fn parse(text: &str, path: &Path) -> Result<Config> {
                     config.proxies.push(cx.proxy(child)?);
                 }
             }
+            "redact-names" => redact_names.extend(cx.strings(node)?),
             other => log::debug!("{}: ignoring section {other:?}", path.display()),
         }
+    }
+    for proxy in &mut config.proxies {
+        proxy.redact_names.extend(redact_names.iter().cloned());
     }
     for proxy in &config.proxies {
         if let Some(script) = &proxy.script
@@ -389,6 +400,8 @@ impl Cx<'_> {
             port: None,
             autostart: prop_bool(node, &["autostart", "auto-start"]).unwrap_or(false),
             max_log_size: None,
+            redact: true,
+            redact_names: Vec::new(),
         };
         let mut host: Option<String> = None;
         for child in children(node) {
@@ -401,6 +414,8 @@ impl Cx<'_> {
                 "max-log-size" => {
                     entry.max_log_size = Some(self.int(child, 1, 1_000_000)? as usize)
                 }
+                "redact" => entry.redact = self.bool(child)?,
+                "redact-names" => entry.redact_names.extend(self.strings(child)?),
                 other => log::warn!(
                     "{}: proxy {name:?}: ignoring unknown key {other:?}",
                     self.path.display()
@@ -476,8 +491,9 @@ scripts {
 }
 proxies {
     app { target "http://localhost:3000"; port 12345; autostart true; max-log-size 500; }
-    web { script "dev"; }
+    web { script "dev"; redact false; redact-names "pin"; }
 }
+redact-names "otp" "x_ref"
 hooks {
     on-response { toast true; }
 }
@@ -515,9 +531,13 @@ hooks {
                 port: Some(12345),
                 autostart: true,
                 max_log_size: Some(500),
+                redact: true,
+                redact_names: vec!["otp".into(), "x_ref".into()],
             }
         );
         assert_eq!(cfg.proxies[1].script.as_deref(), Some("dev"));
+        assert!(!cfg.proxies[1].redact);
+        assert_eq!(cfg.proxies[1].redact_names, ["pin", "otp", "x_ref"]);
     }
 
     #[test]

@@ -185,6 +185,14 @@ pub enum ProxyAction {
         #[arg(long)]
         #[serde(skip_serializing_if = "Option::is_none")]
         bind_address: Option<String>,
+        /// Hide secrets before they are logged (default true; `--redact false` = raw traffic).
+        #[arg(long)]
+        #[serde(skip_serializing_if = "Option::is_none")]
+        redact: Option<bool>,
+        /// One more name to treat as a secret (repeatable).
+        #[arg(long = "redact-name")]
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        redact_names: Vec<String>,
         #[command(flatten)]
         #[serde(skip)]
         common: Common,

@@ -183,6 +183,8 @@ impl Host {
                     bind_address: c.bind_address.clone(),
                     max_log_size: c.max_log_size,
                     project: c.project.clone(),
+                    redact: c.redact,
+                    redact_names: c.redact_names.clone(),
                 }
             })
             .collect();
@@ -201,6 +203,8 @@ impl Host {
             config.port = Some(saved.port);
             config.bind_address = saved.bind_address;
             config.max_log_size = saved.max_log_size;
+            config.redact = saved.redact;
+            config.redact_names = saved.redact_names;
             match self.proxies().start(config) {
                 Ok(px) => log::info!("restored proxy {} on {}", saved.id, px.url()),
                 Err(e) => log::warn!("cannot restore proxy {}: {e}", saved.id),

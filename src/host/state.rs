@@ -33,6 +33,16 @@ pub struct SavedProxy {
     pub max_log_size: usize,
     /// The project it belongs to.
     pub project: PathBuf,
+    /// Secrets redacted before logging (files from before redaction existed: true).
+    #[serde(default = "yes")]
+    pub redact: bool,
+    /// Extra secret names.
+    #[serde(default)]
+    pub redact_names: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl StateDir {
@@ -148,6 +158,8 @@ mod tests {
             port: 41234,
             bind_address: "127.0.0.1".into(),
             max_log_size: 1000,
+            redact: false,
+            redact_names: vec!["otp".into()],
             project: "/p".into(),
         };
         s.save_proxies(std::slice::from_ref(&p)).unwrap();

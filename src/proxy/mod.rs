@@ -37,6 +37,7 @@ mod headers;
 pub mod http;
 pub mod inject;
 pub mod pages;
+pub mod redact;
 pub mod screenshot;
 pub mod script;
 mod session;
@@ -77,6 +78,11 @@ pub struct ProxyConfig {
     /// Where screenshots from the page are written; `None` = the manager's
     /// (`ProxyManagerOptions::screenshot_dir`). With neither, screenshots are refused.
     pub screenshot_dir: Option<PathBuf>,
+    /// Redact secrets before anything is stored (`redact`; `SECURITY.md`). Default true;
+    /// false keeps raw traffic (shown in the status and every `proxylog` answer).
+    pub redact: bool,
+    /// Names added to the secret-name table for this proxy (`redact-names` in config).
+    pub redact_names: Vec<String>,
 }
 
 impl ProxyConfig {
@@ -97,6 +103,8 @@ impl ProxyConfig {
             idle_timeout: Duration::from_secs(120),
             panel: true,
             screenshot_dir: None,
+            redact: true,
+            redact_names: Vec::new(),
         }
     }
 }
@@ -231,13 +239,19 @@ impl ProxyServer {
                 .map_err(|e| Error::io("starting the screenshot writer thread", None, e))?,
             ),
         };
+        let redactor = config
+            .redact
+            .then(|| Arc::new(redact::Redactor::new(&config.redact_names)));
         let shared = Arc::new(Shared {
-            log: traffic::TrafficLogger::new(config.max_log_size.max(1)),
+            log: traffic::TrafficLogger::with_redactor(
+                config.max_log_size.max(1),
+                redactor.clone(),
+            ),
             config,
             listen_addr,
             url,
             target,
-            pages: pages::PageTracker::new(),
+            pages: pages::PageTracker::with_redactor(redactor),
             stats: Stats::default(),
             running: AtomicBool::new(true),
             stopping: AtomicBool::new(false),
@@ -331,7 +345,13 @@ impl ProxyServer {
             last_error: s.last_error.lock().clone(),
             restart_count: s.restart_count.load(Ordering::Relaxed),
             auto_restart: true,
+            redact: s.log.redacts(),
+            redact_names: s.config.redact_names.clone(),
         }
+    }
+    /// Whether this proxy redacts secrets before storing entries.
+    pub fn redacts(&self) -> bool {
+        self.shared.log.redacts()
     }
     /// `{entries: [{seq, id, type, timestamp, data:{...}}], count}` in time order.
     pub fn log_query(&self, q: &LogQuery) -> Result<serde_json::Value> {

@@ -37,6 +37,8 @@ fn input_schema() -> Value {
             "port": {"type": "integer", "minimum": 0, "maximum": 65535, "description": "start: listen port (omit for a stable port derived from target_url; 0 = any free port)"},
             "max_log_size": {"type": "integer", "minimum": 1, "description": "start: traffic log capacity in entries (default 1000)"},
             "bind_address": {"type": "string", "description": "start: listen address (default 127.0.0.1; 0.0.0.0 for the LAN)"},
+            "redact": {"type": "boolean", "description": "start: hide secrets (Authorization, cookies, token/password/api_key… in URLs, forms and JSON) before anything is logged (default true; false = raw traffic)"},
+            "redact_names": {"type": "array", "items": {"type": "string"}, "description": "start: more field/parameter/header names to treat as secrets"},
             "code": {"type": "string", "description": "exec: JavaScript to run in the page; its value is returned (promises are awaited). The page has window.__devtool (inspect, auditAccessibility, screenshot, interactions, …): see help/describe"},
             "help": {"type": "boolean", "description": "exec: return the window.__devtool API overview instead of running code (no id needed)"},
             "describe": {"type": "string", "description": "exec: one __devtool function's doc, e.g. \"inspect\" or \"interactions.getLastClick\" (unknown → the list of names)"},
@@ -86,6 +88,10 @@ fn call(host: &Host, c: &Call<'_>) -> Result<Value, ToolError> {
             if let Some(b) = c.str("bind_address") {
                 config.bind_address = b.to_string();
             }
+            if let Some(r) = c.args.get("redact").and_then(Value::as_bool) {
+                config.redact = r;
+            }
+            config.redact_names = c.strs("redact_names");
             let p = proxies.start(config)?;
             host.save_proxies();
             Ok(json!({
@@ -94,6 +100,7 @@ fn call(host: &Host, c: &Call<'_>) -> Result<Value, ToolError> {
                 "listen_addr": p.listen_addr().to_string(),
                 "bind_address": p.config().bind_address,
                 "url": p.url(),
+                "redact": p.redacts(),
                 "message": format!("Proxy started. Open {} instead of {}", p.url(), p.config().target_url),
             }))
         }

@@ -47,6 +47,7 @@ fn output_schema() -> Value {
         "entries": {"type": "array", "items": {"type": "object"}},
         "count": {"type": "integer"},
         "success": {"type": "boolean"},
+        "redact": {"type": "boolean", "description": "Secrets were redacted before this proxy stored its entries (false: the proxy was started with redact: false)"},
     }))
 }
 
@@ -84,7 +85,7 @@ fn call(host: &Host, c: &Call<'_>) -> Result<Value, ToolError> {
     let proxy = host
         .proxies()
         .get(c.need_str("proxy_id", "the proxy whose log to read (see proxy list)")?)?;
-    match c.action("query") {
+    let mut answer = match c.action("query") {
         "query" => Ok(proxy.log_query(&query_of(c)?)?),
         "summary" => {
             let limit = c.u64("limit").map(|n| n as usize).unwrap_or(10).min(100);
@@ -108,5 +109,10 @@ fn call(host: &Host, c: &Call<'_>) -> Result<Value, ToolError> {
         other => Err(ToolError::new(format!(
             "unknown action {other:?}; valid actions: {ACTIONS}"
         ))),
+    }?;
+    // Every answer says whether secrets were redacted before this proxy stored its entries.
+    if let Some(m) = answer.as_object_mut() {
+        m.insert("redact".into(), proxy.redacts().into());
     }
+    Ok(answer)
 }

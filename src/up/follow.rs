@@ -207,6 +207,8 @@ mod tests {
             port: None,
             autostart: false,
             max_log_size: None,
+            redact: true,
+            redact_names: Vec::new(),
         }
     }
 

@@ -121,6 +121,12 @@ pub(super) fn start_proxy(
     if let Some(n) = entry.max_log_size {
         args["max_log_size"] = n.into();
     }
+    if !entry.redact {
+        args["redact"] = false.into();
+    }
+    if !entry.redact_names.is_empty() {
+        args["redact_names"] = entry.redact_names.clone().into();
+    }
     let v = tool(client, "proxy", args)
         .map_err(|e| Error::Other(format!("proxy {:?} failed to start: {e}", entry.name)))?;
     if !owned.add_proxy(&entry.name) {
