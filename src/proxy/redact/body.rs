@@ -102,7 +102,7 @@ pub fn json(r: &Redactor, b: &[u8]) -> Option<Vec<u8>> {
             continue;
         }
         let key = unescape(&b[start + 1..end - 1]);
-        if !r.is_secret(&String::from_utf8_lossy(&key), Place::Json) {
+        if !r.is_secret_bytes(&key, Place::Json) {
             i = colon + 1;
             continue;
         }

@@ -76,6 +76,9 @@ pub const HEADER_NAME_PARTS: &[&str] = &[
 /// Headers holding a URL whose query is redacted.
 const URL_HEADERS: &[&str] = &["referer", "location", "content-location"];
 
+/// Longest name (normalised) that can match; longer keys are dismissed at once.
+const MAX_NAME: usize = 64;
+
 /// The proxy's own tab cookie: an id, not a secret; kept so pages can be matched by hand.
 const PAGE_COOKIE: &str = "__agnt_page";
 
@@ -117,6 +120,8 @@ fn random_key() -> [u8; 32] {
 pub struct Redactor {
     /// Normalised names (see [`normalize`]): the table plus the extra names.
     names: Vec<String>,
+    /// The same names by normalised length (most keys are dismissed by their length alone).
+    by_len: Vec<Vec<Box<[u8]>>>,
     /// The keyed hash, key already absorbed; cloned per value.
     mac: Hmac<Sha256>,
 }
@@ -181,7 +186,13 @@ impl Redactor {
         }
         let mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key)
             .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-        Redactor { names, mac }
+        let mut by_len: Vec<Vec<Box<[u8]>>> = vec![Vec::new(); MAX_NAME + 1];
+        for n in &names {
+            if let Some(bucket) = by_len.get_mut(n.len()) {
+                bucket.push(n.as_bytes().into());
+            }
+        }
+        Redactor { names, by_len, mac }
     }
 
     /// Whether `name` names a secret at `place` (exact match after normalising).
@@ -190,11 +201,19 @@ impl Redactor {
             Place::Form => field_name(name),
             Place::Json => name,
         };
-        let n = name.as_bytes();
-        if n.is_empty() || n.len() > 64 {
+        self.is_secret_bytes(name.as_bytes(), place)
+    }
+
+    /// [`Redactor::is_secret`] over raw bytes (a JSON key as it was written).
+    pub(crate) fn is_secret_bytes(&self, n: &[u8], place: Place) -> bool {
+        if n.is_empty() || n.len() > 2 * MAX_NAME {
             return false;
         }
-        self.names.iter().any(|w| same_name(n, w.as_bytes()))
+        let len = n.iter().filter(|b| **b != b'_' && **b != b'-').count();
+        let Some(bucket) = self.by_len.get(len) else {
+            return false;
+        };
+        bucket.iter().any(|w| same_name(n, w))
             || (place == Place::Form && FORM_ONLY_NAMES.iter().any(|w| same_name(n, w.as_bytes())))
     }
 
