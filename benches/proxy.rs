@@ -1,5 +1,6 @@
 //! Micro-benchmarks of the proxy's pure hot paths: request head parsing (vs bare `httparse`),
-//! chunked decoding, and HTML injection over a 1 MiB page (plain and gzip) vs a plain copy.
+//! chunked decoding, HTML injection over a 1 MiB page (plain and gzip) vs a plain copy, and the
+//! redaction pass over a 10 KiB JSON exchange vs `serde_json` parsing the same body.
 //!
 //! `cargo bench --bench proxy`
 
@@ -97,4 +98,74 @@ fn inject_1mib_gzip(b: Bencher<'_, '_>) {
     let gz = e.finish().unwrap();
     b.counter(BytesCount::new(p.len()))
         .bench(|| black_box(inject::inject_body(Some(b"gzip"), black_box(&gz))));
+}
+
+/// A 10 KiB JSON API answer with a few secrets at several depths (the redaction bench body).
+fn json_10kib() -> Vec<u8> {
+    let mut items = Vec::new();
+    let mut i = 0;
+    loop {
+        let item = format!(
+            r#"{{"id":{i},"name":"item {i}","status":"active","statusCode":200,"tags":["a","b","c"],"owner":{{"login":"user{i}","session":{{"id":"s{i}","expires":1700000000}}}},"price":{{"amount":{i}.5,"currency":"EUR"}},"description":"lorem ipsum dolor sit amet consectetur"}}"#
+        );
+        if items.iter().map(String::len).sum::<usize>() + item.len() > 10 * 1024 - 200 {
+            break;
+        }
+        items.push(item);
+        i += 1;
+    }
+    format!(
+        r#"{{"access_token":"eyJhbGciOiJIUzI1NiJ9.c2VjcmV0.abc","user":{{"password":"hunter2"}},"items":[{}]}}"#,
+        items.join(",")
+    )
+    .into_bytes()
+}
+
+#[divan::bench]
+fn json_parse_10kib_baseline(b: Bencher<'_, '_>) {
+    let body = json_10kib();
+    b.counter(BytesCount::new(body.len())).bench(|| {
+        black_box(serde_json::from_slice::<serde_json::Value>(black_box(&body)).unwrap())
+    });
+}
+
+#[divan::bench]
+fn redact_json_10kib(b: Bencher<'_, '_>) {
+    let body = json_10kib();
+    let r = agnt::proxy::redact::Redactor::new(&[]);
+    b.counter(BytesCount::new(body.len()))
+        .bench(|| black_box(agnt::proxy::redact::json(&r, black_box(&body))));
+}
+
+/// The whole pass over one exchange: URL with a token, browser-like request headers with a
+/// cookie and a bearer token, a 10 KiB JSON response.
+#[divan::bench]
+fn redact_exchange_10kib_json(b: Bencher<'_, '_>) {
+    use agnt::proxy::traffic::HttpRecord;
+    let (head, _) = http::parse_request(HEAD).unwrap().unwrap();
+    let mut request_headers = head.headers;
+    request_headers.push((
+        "Authorization".into(),
+        b"Bearer eyJhbGciOiJIUzI1NiJ9.e30.x".to_vec(),
+    ));
+    let rec = HttpRecord {
+        method: "GET".into(),
+        url: "/api/items?page=2&access_token=abc123&sort=name".into(),
+        status: 200,
+        request_headers,
+        response_headers: vec![
+            ("Content-Type".into(), b"application/json".to_vec()),
+            (
+                "Set-Cookie".into(),
+                b"sid=0123456789; Path=/; HttpOnly".to_vec(),
+            ),
+        ],
+        response_body: json_10kib(),
+        ..Default::default()
+    };
+    let r = agnt::proxy::redact::Redactor::new(&[]);
+    b.with_inputs(|| rec.clone()).bench_local_values(|mut rec| {
+        r.record(&mut rec);
+        rec
+    });
 }

@@ -1,8 +1,8 @@
 //! Runs one agnt proxy in front of a URL and prints the traffic log as it grows.
 //!
-//! `cargo run --release --example proxy -- http://localhost:3000 [PORT] [--quiet]`
+//! `cargo run --release --example proxy -- http://localhost:3000 [PORT] [--quiet] [--no-redact]`
 //! (PORT 0 = any free port; default = the stable hash port). `--quiet` prints nothing but the
-//! listen URL (used by the benchmarks).
+//! listen URL (used by the benchmarks); `--no-redact` logs raw traffic (secrets included).
 
 #![allow(clippy::print_stdout)]
 
@@ -20,6 +20,7 @@ fn main() {
         std::process::exit(2);
     };
     let mut cfg = ProxyConfig::new("example", target.as_str(), ".");
+    cfg.redact = !args.iter().any(|a| a == "--no-redact");
     if let Some(p) = pos.get(1) {
         cfg.port = Some(p.parse().expect("PORT must be a number"));
     }

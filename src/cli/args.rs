@@ -194,6 +194,14 @@ pub enum ProxyAction {
         #[arg(long = "allowed-host", value_name = "HOST")]
         #[serde(rename = "allowed_hosts", skip_serializing_if = "Vec::is_empty")]
         allowed_hosts: Vec<String>,
+        /// Hide secrets before they are logged (default true; `--redact false` = raw traffic).
+        #[arg(long)]
+        #[serde(skip_serializing_if = "Option::is_none")]
+        redact: Option<bool>,
+        /// One more name to treat as a secret (repeatable).
+        #[arg(long = "redact-name")]
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        redact_names: Vec<String>,
         #[command(flatten)]
         #[serde(skip)]
         common: Common,

@@ -355,6 +355,14 @@ fn proxy_status(v: &Value) -> String {
         ("last error", cell(&v["last_error"])),
         ("restarts", cell(&v["restart_count"])),
         (
+            "redaction",
+            if v["redact"] == false {
+                "OFF: secrets are logged in clear".to_string()
+            } else {
+                "on (SECURITY.md)".to_string()
+            },
+        ),
+        (
             "traffic log",
             format!(
                 "{} of {} entries (last seq {})",

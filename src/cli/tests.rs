@@ -189,6 +189,24 @@ fn proxy_actions() {
         json!({"action": "start", "id": "app", "target_url": "http://x", "port": 0,
                "max_log_size": 50, "bind_address": "0.0.0.0"}),
     );
+    check(
+        &[
+            "proxy",
+            "start",
+            "app",
+            "--target",
+            "http://x",
+            "--redact",
+            "false",
+            "--redact-name",
+            "otp",
+            "--redact-name",
+            "pin",
+        ],
+        "proxy",
+        json!({"action": "start", "id": "app", "target_url": "http://x", "redact": false,
+               "redact_names": ["otp", "pin"]}),
+    );
     for action in ["stop", "restart", "status"] {
         check(
             &["proxy", action, "app"],

@@ -208,6 +208,8 @@ impl Host {
                     project: c.project.clone(),
                     allowed_hosts: c.allowed_hosts.clone(),
                     allow_lan: c.allow_lan,
+                    redact: c.redact,
+                    redact_names: c.redact_names.clone(),
                 }
             })
             .collect();
@@ -228,6 +230,8 @@ impl Host {
             config.max_log_size = saved.max_log_size;
             config.allowed_hosts = saved.allowed_hosts;
             config.allow_lan = saved.allow_lan;
+            config.redact = saved.redact;
+            config.redact_names = saved.redact_names;
             match self.proxies().start(config) {
                 Ok(px) => log::info!("restored proxy {} on {}", saved.id, px.url()),
                 Err(e) => log::warn!("cannot restore proxy {}: {e}", saved.id),

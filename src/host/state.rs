@@ -39,6 +39,16 @@ pub struct SavedProxy {
     /// The user opted into a LAN bind.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_lan: bool,
+    /// Secrets redacted before logging (files from before redaction existed: true).
+    #[serde(default = "yes")]
+    pub redact: bool,
+    /// Extra secret names.
+    #[serde(default)]
+    pub redact_names: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl StateDir {
@@ -156,6 +166,8 @@ mod tests {
             max_log_size: 1000,
             allowed_hosts: Vec::new(),
             allow_lan: false,
+            redact: false,
+            redact_names: vec!["otp".into()],
             project: "/p".into(),
         };
         s.save_proxies(std::slice::from_ref(&p)).unwrap();

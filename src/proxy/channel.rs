@@ -155,7 +155,8 @@ impl Conn {
             budget: super::trust::PageBudget::new(),
         });
         // The script waits for this before it shows the user's panel.
-        let cfg = json!({"type": "config", "panel": cx.shared.config.panel});
+        let c = &cx.shared.config;
+        let cfg = json!({"type": "config", "panel": c.panel, "redact": c.redact, "redact_names": c.redact_names});
         self.ws_send(cfg.to_string());
     }
 

@@ -37,6 +37,7 @@ mod headers;
 pub mod http;
 pub mod inject;
 pub mod pages;
+pub mod redact;
 pub mod screenshot;
 pub mod script;
 mod session;
@@ -84,6 +85,11 @@ pub struct ProxyConfig {
     pub allowed_hosts: Vec<String>,
     /// Opt-in to a non-loopback `bind_address` (the LAN can reach the dev server). Default false.
     pub allow_lan: bool,
+    /// Redact secrets before anything is stored (`redact`; `SECURITY.md`). Default true;
+    /// false keeps raw traffic (shown in the status and every `proxylog` answer).
+    pub redact: bool,
+    /// Names added to the secret-name table for this proxy (`redact-names` in config).
+    pub redact_names: Vec<String>,
 }
 
 impl ProxyConfig {
@@ -106,6 +112,8 @@ impl ProxyConfig {
             screenshot_dir: None,
             allowed_hosts: Vec::new(),
             allow_lan: false,
+            redact: true,
+            redact_names: Vec::new(),
         }
     }
 }
@@ -250,13 +258,19 @@ impl ProxyServer {
                 .map_err(|e| Error::io("starting the screenshot writer thread", None, e))?,
             ),
         };
+        let redactor = config
+            .redact
+            .then(|| Arc::new(redact::Redactor::new(&config.redact_names)));
         let shared = Arc::new(Shared {
-            log: traffic::TrafficLogger::new(config.max_log_size.max(1)),
+            log: traffic::TrafficLogger::with_redactor(
+                config.max_log_size.max(1),
+                redactor.clone(),
+            ),
             config,
             listen_addr,
             url,
             target,
-            pages: pages::PageTracker::new(),
+            pages: pages::PageTracker::with_redactor(redactor),
             stats: Stats::default(),
             running: AtomicBool::new(true),
             stopping: AtomicBool::new(false),
@@ -361,7 +375,13 @@ impl ProxyServer {
             last_error: s.last_error.lock().clone(),
             restart_count: s.restart_count.load(Ordering::Relaxed),
             auto_restart: true,
+            redact: s.log.redacts(),
+            redact_names: s.config.redact_names.clone(),
         }
+    }
+    /// Whether this proxy redacts secrets before storing entries.
+    pub fn redacts(&self) -> bool {
+        self.shared.log.redacts()
     }
     /// `{entries: [{seq, id, type, timestamp, data:{...}}], count}` in time order.
     pub fn log_query(&self, q: &LogQuery) -> Result<serde_json::Value> {

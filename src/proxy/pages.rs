@@ -4,17 +4,20 @@
 //! the session of their `Referer`, else of the tab cookie (`__agnt_page`), else to the most recent
 //! session. Browser events carry the tab id the script keeps in `sessionStorage`; the first event
 //! of a tab adopts the newest untagged session with the same URL. At most 100 sessions per proxy
-//! (oldest evicted); per-session histories are bounded.
+//! (oldest evicted); per-session histories are bounded. With a `Redactor`, URLs and event data
+//! are redacted before a session stores them.
 
 use std::{
+    borrow::Cow,
     collections::{BTreeMap, VecDeque},
+    sync::Arc,
     time::{Duration, Instant, SystemTime},
 };
 
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 
-use super::traffic::compact_stack;
+use super::{redact::Redactor, traffic::compact_stack};
 use crate::util::time::rfc3339;
 
 /// Most sessions kept per proxy.
@@ -84,6 +87,8 @@ struct Pages {
 #[derive(Debug, Default)]
 pub struct PageTracker {
     inner: Mutex<Pages>,
+    /// Applied to URLs and event data before they are stored; `None` = stored as given.
+    redactor: Option<Arc<Redactor>>,
 }
 
 const RESOURCE_EXT: &[&str] = &[
@@ -187,6 +192,21 @@ impl PageTracker {
         PageTracker::default()
     }
 
+    /// A tracker that redacts URLs and event data before storing them.
+    pub fn with_redactor(redactor: Option<Arc<Redactor>>) -> PageTracker {
+        PageTracker {
+            inner: Mutex::default(),
+            redactor,
+        }
+    }
+
+    fn url<'a>(&self, url: &'a str) -> Cow<'a, str> {
+        match &self.redactor {
+            Some(r) => r.url(url),
+            None => Cow::Borrowed(url),
+        }
+    }
+
     /// Records an HTTP exchange; returns the session id it was attributed to.
     pub fn on_http(
         &self,
@@ -195,6 +215,7 @@ impl PageTracker {
         referer: Option<&str>,
         tab: Option<&str>,
     ) -> Option<String> {
+        let url = &*self.url(url);
         let mut p = self.inner.lock();
         if document {
             let i = match p.by_tab(tab) {
@@ -240,6 +261,17 @@ impl PageTracker {
         url: Option<&str>,
         data: &Value,
     ) -> String {
+        let url = url.map(|u| self.url(u));
+        let url = url.as_deref();
+        let data = match &self.redactor {
+            Some(r) => {
+                let mut d = data.clone();
+                r.event(&mut d);
+                Cow::Owned(d)
+            }
+            None => Cow::Borrowed(data),
+        };
+        let data = &*data;
         let mut p = self.inner.lock();
         let page_path = url.map(path_of);
         let i = match p.by_tab(tab) {

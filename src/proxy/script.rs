@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 /// The script parts in load order (file name, source).
 pub const PARTS: &[(&str, &str)] = &[
     ("00-core.js", include_str!("script/00-core.js")),
+    ("00-redact.js", include_str!("script/00-redact.js")),
     ("01-channel.js", include_str!("script/01-channel.js")),
     ("02-capture.js", include_str!("script/02-capture.js")),
     ("03-inspect.js", include_str!("script/03-inspect.js")),

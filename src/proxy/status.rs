@@ -45,6 +45,10 @@ pub struct ProxyStatus {
     pub restart_count: u32,
     /// Always true: a crashed loop is restarted (at most 5 times a minute).
     pub auto_restart: bool,
+    /// Secrets are redacted before entries are stored (false: raw traffic, by request).
+    pub redact: bool,
+    /// Names this proxy adds to the secret-name table.
+    pub redact_names: Vec<String>,
 }
 
 /// The proxy registry's counters (`ProxyManager::stats`).

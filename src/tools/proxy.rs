@@ -42,13 +42,15 @@ fn input_schema() -> Value {
             "target_url": {"type": "string", "description": "start: the dev server, e.g. http://localhost:3000"},
             "port": {"type": "integer", "minimum": 0, "maximum": 65535, "description": "start: listen port (omit for a stable port derived from target_url; 0 = any free port)"},
             "max_log_size": {"type": "integer", "minimum": 1, "maximum": crate::proxy::MAX_LOG_SIZE, "description": "start: traffic log capacity in entries (default 1000, at most 100000)"},
-            "bind_address": {"type": "string", "description": "start: listen address (default 127.0.0.1; a non-loopback address such as 0.0.0.0 needs allow_lan)"},
-            "allow_lan": {"type": "boolean", "description": "start: accept a non-loopback bind_address (hosts on that network can reach the dev server through the proxy)"},
-            "allowed_hosts": {"type": "array", "items": {"type": "string"}, "description": "start: Host names besides localhost/127.0.0.1/[::1] the proxy accepts (e.g. \"myapp.test\", \".example.test\" for subdomains); others get 403 (DNS-rebinding defence)"},
+            "bind_address": {"type": "string", "description": "start: listen address (default 127.0.0.1; others need allow_lan)"},
+            "allow_lan": {"type": "boolean", "description": "start: allow a non-loopback bind_address (the LAN reaches the dev server)"},
+            "allowed_hosts": {"type": "array", "items": {"type": "string"}, "description": "start: extra Host names accepted (\"app.test\", \".test\" for subdomains); others get 403"},
+            "redact": {"type": "boolean", "description": "start: hide secrets (auth headers, cookies, token/password fields) before logging (default true)"},
+            "redact_names": {"type": "array", "items": {"type": "string"}, "description": "start: more names to treat as secrets"},
             "code": {"type": "string", "description": "exec: JavaScript to run in the page; its value is returned (promises are awaited). The page has window.__devtool (inspect, auditAccessibility, screenshot, interactions, …): see help/describe"},
             "help": {"type": "boolean", "description": "exec: return the window.__devtool API overview instead of running code (no id needed)"},
             "describe": {"type": "string", "description": "exec: one __devtool function's doc, e.g. \"inspect\" or \"interactions.getLastClick\" (unknown → the list of names)"},
-            "max_result_bytes": {"type": "integer", "minimum": 256, "description": "exec: results whose JSON is longer are truncated and saved whole to a file (default 16384)"},
+            "max_result_bytes": {"type": "integer", "minimum": 256, "description": "exec: longer results are cut and saved whole to a file (default 16384)"},
             "timeout": super::timeout_schema("exec: seconds to wait for the page (default 30)"),
             "global": {"type": "boolean", "description": "list: all projects"},
             "path": {"type": "string", "description": "Project directory that scopes the proxy (default: the caller's project)"},
@@ -107,6 +109,10 @@ fn call(host: &Host, c: &Call<'_>) -> Result<Value, ToolError> {
                     config.allowed_hosts.push(h.to_string());
                 }
             }
+            if let Some(r) = c.args.get("redact").and_then(Value::as_bool) {
+                config.redact = r;
+            }
+            config.redact_names = c.strs("redact_names");
             let p = proxies.start(config)?;
             host.save_proxies();
             let mut message = format!(
@@ -123,6 +129,7 @@ fn call(host: &Host, c: &Call<'_>) -> Result<Value, ToolError> {
                 "listen_addr": p.listen_addr().to_string(),
                 "bind_address": p.config().bind_address,
                 "url": p.url(),
+                "redact": p.redacts(),
                 "message": message,
             });
             if let Some(w) = p.warning() {

@@ -54,6 +54,7 @@ fn output_schema() -> Value {
         "entries": {"type": "array", "items": {"type": "object"}},
         "count": {"type": "integer"},
         "success": {"type": "boolean"},
+        "redact": {"type": "boolean", "description": "Secrets were redacted before this proxy stored its entries (false: the proxy was started with redact: false)"},
     }))
 }
 
@@ -91,7 +92,7 @@ fn call(host: &Host, c: &Call<'_>) -> Result<Value, ToolError> {
     let proxy = host
         .proxies()
         .get(c.need_str("proxy_id", "the proxy whose log to read (see proxy list)")?)?;
-    match c.action("query") {
+    let mut answer = match c.action("query") {
         "query" => {
             let mut v = proxy.log_query(&query_of(c)?)?;
             if c.u64("limit").is_none() {
@@ -135,5 +136,10 @@ read only newer ones later with since_seq = last_seq; one entry in full: {{\"act
         other => Err(ToolError::new(format!(
             "unknown action {other:?}; valid actions: {ACTIONS}"
         ))),
+    }?;
+    // Every answer says whether secrets were redacted before this proxy stored its entries.
+    if let Some(m) = answer.as_object_mut() {
+        m.insert("redact".into(), proxy.redacts().into());
     }
+    Ok(answer)
 }

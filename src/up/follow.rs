@@ -209,6 +209,8 @@ mod tests {
             max_log_size: None,
             allowed_hosts: Vec::new(),
             allow_lan: false,
+            redact: true,
+            redact_names: Vec::new(),
         }
     }
 

@@ -127,6 +127,12 @@ pub(super) fn start_proxy(
     if entry.allow_lan {
         args["allow_lan"] = true.into();
     }
+    if !entry.redact {
+        args["redact"] = false.into();
+    }
+    if !entry.redact_names.is_empty() {
+        args["redact_names"] = entry.redact_names.clone().into();
+    }
     let v = tool(client, "proxy", args)
         .map_err(|e| Error::Other(format!("proxy {:?} failed to start: {e}", entry.name)))?;
     if !owned.add_proxy(&entry.name) {

@@ -446,7 +446,7 @@ pub(crate) fn require_chromium() -> bool {
 }
 
 /// Navigates and waits until the injected script of that page answers `exec`.
-fn goto(cdp: &mut Cdp, px: &Px, path: &str) {
+pub(crate) fn goto(cdp: &mut Cdp, px: &Px, path: &str) {
     cdp.call(
         "Page.navigate",
         serde_json::json!({"url": format!("{}{path}", px.p.url())}),
@@ -553,8 +553,12 @@ fn chromium_devtool_api_end_to_end() {
     assert!(r("__devtool.getPosition('#go')")["width"].as_u64() > Some(0));
     assert_eq!(r("__devtool.findOverflows()")["count"], 0);
     assert_eq!(r("__devtool.diagnoseLayout()")["horizontal_scroll"], false);
-    let st = r("localStorage.setItem('agnt-k', 'secret-v'); __devtool.captureState()");
+    let st = r(
+        "localStorage.setItem('agnt-k', 'plain-v'); localStorage.setItem('access_token', 'secret-v'); __devtool.captureState()",
+    );
     assert!(st["local_storage_keys"].to_string().contains("agnt-k"));
+    assert_eq!(st["local_storage"]["agnt-k"], "plain-v", "{st}");
+    assert_eq!(st["local_storage"]["access_token"], "[redacted]", "{st}");
     assert!(!st.to_string().contains("secret-v"));
 
     // Every other rule, exactly once each.

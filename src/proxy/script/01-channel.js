@@ -94,6 +94,7 @@ function retry() {
 
 handlers.config = (msg) => {
   if (typeof msg.panel === "boolean") config.panel = msg.panel;
+  configureRedaction(msg);
   if (Array.isArray(msg.console)) config.console = msg.console.map(String);
   if (typeof onConfig === "function") onConfig();
 };

@@ -167,10 +167,9 @@ function interaction(ev) {
   push(interactions, INTERACTIONS_MAX, ev);
   emit("interaction", ev);
 }
-const sensitive = (t) =>
-  t.type === "password" ||
-  /cc-|current-password|new-password|one-time-code/.test(t.autocomplete || "") ||
-  /pass|secret|token|cvv|cvc|card/i.test(`${t.name || ""} ${t.id || ""}`);
+// Typed values: the secret-field rule, plus (as before it) any name/id merely containing
+// pass/secret/token/cvv/cvc/card — hiding a typed value costs the agent little.
+const sensitive = (t) => secretField(t) || (redactNames && /pass|secret|token|cvv|cvc|card/i.test(`${t.name || ""} ${t.id || ""}`));
 addEventListener(
   "click",
   (e) => {

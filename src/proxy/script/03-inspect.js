@@ -16,7 +16,7 @@ def("log", (message, level = "info", data) => {
 def("getElementInfo", (sel) => {
   const e = el(sel);
   const attrs = {};
-  for (const a of [...e.attributes].slice(0, 30)) attrs[a.name] = a.name === "value" && e.type === "password" ? "[redacted]" : cut(a.value, 200);
+  for (const a of [...e.attributes].slice(0, 30)) attrs[a.name] = secretAttr(e, a.name) ? REDACTED : cut(a.value, 200);
   return {
     selector: selectorOf(e),
     tag: e.localName,
@@ -231,11 +231,21 @@ def("clearAllOverlays", () => {
   return { removed: n };
 });
 
-/** @devtool captureState() — URL, title, viewport, scroll, localStorage/sessionStorage keys and cookie names (names only, no values). */
+/** @devtool captureState() — URL, title, viewport, scroll, localStorage/sessionStorage keys and values (values under secret-named keys redacted, others cut to 200 chars) and cookie names (no values). */
 def("captureState", () => {
   const keys = (get) => {
     try {
       return Object.keys(get()).filter((k) => k !== "__agnt_page");
+    } catch (e) {
+      return { error: "storage not accessible" };
+    }
+  };
+  const values = (get) => {
+    try {
+      const s = get();
+      const out = {};
+      for (const k of Object.keys(s).filter((k) => k !== "__agnt_page").slice(0, 100)) out[k] = secretName(k) ? REDACTED : cut(s.getItem(k), 200);
+      return out;
     } catch (e) {
       return { error: "storage not accessible" };
     }
@@ -248,6 +258,8 @@ def("captureState", () => {
     scroll: { x: Math.round(scrollX), y: Math.round(scrollY) },
     local_storage_keys: keys(() => localStorage),
     session_storage_keys: keys(() => sessionStorage),
+    local_storage: values(() => localStorage),
+    session_storage: values(() => sessionStorage),
     cookie_names: (() => {
       try {
         return document.cookie

@@ -47,7 +47,7 @@ async function cloneTree(root) {
     inlineStyles(src, dst);
     dst.removeAttribute("id");
     if (src.localName === "input" || src.localName === "textarea") {
-      if (src.type === "password") dst.setAttribute("value", src.value ? "••••••••" : ""); // not even the length
+      if (secretField(src)) dst.setAttribute("value", src.value ? "••••••••" : ""); // not even the length
       else if (src.type === "checkbox" || src.type === "radio") src.checked ? dst.setAttribute("checked", "") : dst.removeAttribute("checked");
       else if (src.localName === "textarea") dst.textContent = src.value;
       else dst.setAttribute("value", src.value);

@@ -10,9 +10,10 @@ use std::{collections::VecDeque, sync::Arc, time::SystemTime};
 use parking_lot::RwLock;
 use serde_json::{Value, json};
 
-use super::{LogQuery, http::Header};
+use super::{LogQuery, http::Header, redact::Redactor};
 use crate::{Result, util::time::parse_time};
 
+mod decode;
 mod render;
 
 pub use render::{compact, compact_stack, full};
@@ -105,6 +106,8 @@ pub struct LogStats {
 pub struct TrafficLogger {
     ring: RwLock<Ring>,
     tap: std::sync::OnceLock<Tap>,
+    /// Applied to every entry before it is stored; `None` = raw traffic (opt-out).
+    redactor: Option<Arc<Redactor>>,
 }
 
 /// Sees every entry right after it is logged, on the thread that logged it (the proxy's event
@@ -116,6 +119,7 @@ impl std::fmt::Debug for TrafficLogger {
         f.debug_struct("TrafficLogger")
             .field("ring", &self.ring)
             .field("tapped", &self.tap.get().is_some())
+            .field("redacts", &self.redactor.is_some())
             .finish()
     }
 }
@@ -130,10 +134,17 @@ pub fn capture(buf: &mut Vec<u8>, truncated: &mut bool, data: &[u8]) {
 }
 
 impl TrafficLogger {
-    /// A log holding at most `max` entries (at least 1).
+    /// A log holding at most `max` entries (at least 1), storing what it is given (no
+    /// redaction).
     pub fn new(max: usize) -> TrafficLogger {
+        TrafficLogger::with_redactor(max, None)
+    }
+
+    /// A log that passes every entry through `redactor` before storing it (see `redact`).
+    pub fn with_redactor(max: usize, redactor: Option<Arc<Redactor>>) -> TrafficLogger {
         let max = max.max(1);
         TrafficLogger {
+            redactor,
             ring: RwLock::new(Ring {
                 entries: VecDeque::with_capacity(max.min(4096)),
                 max,
@@ -180,13 +191,47 @@ impl TrafficLogger {
         (seq, id)
     }
 
-    /// Adds a browser/proxy event with a JSON `data` object.
-    pub fn push_event(&self, kind: &str, page_id: Option<String>, data: Value) -> (u64, String) {
+    /// Whether entries are redacted before they are stored.
+    pub fn redacts(&self) -> bool {
+        self.redactor.is_some()
+    }
+
+    /// Adds a browser/proxy event with a JSON `data` object (redacted first, except `exec`
+    /// results: the agent asked for them; see `SECURITY.md`).
+    pub fn push_event(
+        &self,
+        kind: &str,
+        page_id: Option<String>,
+        mut data: Value,
+    ) -> (u64, String) {
+        if let Some(r) = &self.redactor
+            && kind != "execution"
+        {
+            // The proxy's own page-session id is not the page's `session` secret.
+            let session = data.as_object_mut().and_then(|m| m.remove("session_id"));
+            r.event(&mut data);
+            if let (Some(s), Some(m)) = (session, data.as_object_mut()) {
+                m.insert("session_id".into(), s);
+            }
+        }
         self.push(kind, page_id, EntryBody::Event(data))
     }
 
-    /// Adds an HTTP exchange.
-    pub fn push_http(&self, page_id: Option<String>, rec: HttpRecord) -> (u64, String) {
+    /// Adds an HTTP exchange: bodies decoded (`decode`), then redacted, then stored.
+    pub fn push_http(&self, page_id: Option<String>, mut rec: HttpRecord) -> (u64, String) {
+        decode::decode_capture(
+            &rec.request_headers,
+            &mut rec.request_body,
+            &mut rec.request_truncated,
+        );
+        decode::decode_capture(
+            &rec.response_headers,
+            &mut rec.response_body,
+            &mut rec.response_truncated,
+        );
+        if let Some(r) = &self.redactor {
+            r.record(&mut rec);
+        }
         self.push("http", page_id, EntryBody::Http(Box::new(rec)))
     }
 
