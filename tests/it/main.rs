@@ -6,6 +6,7 @@ mod cli;
 mod daemon;
 mod mcp;
 mod proxy;
+mod proxy_faults;
 mod supervisor;
 mod support;
 mod tidy;
