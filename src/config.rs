@@ -16,6 +16,7 @@
 //! }
 //! proxies {
 //!     app { target "http://localhost:3000"; port 12345; autostart true; max-log-size 1000; }
+//!     api { target "http://localhost:8080"; response-timeout "5m"; stream-idle-timeout 3600; }
 //!     web { script "dev"; }           // started when the script prints a localhost URL
 //! }
 //! ```
@@ -95,6 +96,24 @@ pub struct ProxyEntry {
     pub port: Option<u16>,
     pub autostart: bool,
     pub max_log_size: Option<usize>,
+    /// Deadline keys (unset: the proxy's defaults).
+    pub deadlines: ProxyDeadlines,
+}
+
+/// A proxy entry's deadline keys: seconds (`30`) or a duration (`"90s"`, `"5m"`); see the
+/// proxy's `LIFECYCLE.md` for what each bounds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProxyDeadlines {
+    /// `connect-timeout` (default 10 s).
+    pub connect_timeout: Option<Duration>,
+    /// `response-timeout`: waiting for a response head (default 60 s).
+    pub response_timeout: Option<Duration>,
+    /// `body-timeout`: the body-progress window (default 30 s).
+    pub body_timeout: Option<Duration>,
+    /// `body-min-bytes`: what must move per window (default 1024).
+    pub body_min_bytes: Option<u64>,
+    /// `stream-idle-timeout`: WebSocket tunnels and event streams (default: no limit).
+    pub stream_idle_timeout: Option<Duration>,
 }
 
 impl Config {
@@ -259,6 +278,22 @@ impl Cx<'_> {
         }
     }
 
+    /// A positive duration: seconds, or a string such as `"90s"`.
+    fn duration(&self, node: &KdlNode) -> Result<Duration> {
+        let key = node.name().value();
+        match self.args(node).next() {
+            Some(KdlValue::Integer(s)) if *s > 0 => Ok(Duration::from_secs(*s as u64)),
+            Some(KdlValue::Float(f)) if *f > 0.0 => Ok(Duration::from_secs_f64(*f)),
+            Some(KdlValue::String(s)) => crate::util::duration::parse(s).ok_or_else(|| {
+                self.error(
+                    node,
+                    format!("{key}: cannot read {s:?} as a duration (try \"90s\")"),
+                )
+            }),
+            _ => Err(self.error(node, format!("{key} expects seconds, e.g. 30"))),
+        }
+    }
+
     fn int(&self, node: &KdlNode, min: i128, max: i128) -> Result<i128> {
         let name = node.name().value();
         match self.args(node).next() {
@@ -389,6 +424,7 @@ impl Cx<'_> {
             port: None,
             autostart: prop_bool(node, &["autostart", "auto-start"]).unwrap_or(false),
             max_log_size: None,
+            deadlines: ProxyDeadlines::default(),
         };
         let mut host: Option<String> = None;
         for child in children(node) {
@@ -400,6 +436,17 @@ impl Cx<'_> {
                 "autostart" | "auto-start" => entry.autostart = self.bool(child)?,
                 "max-log-size" => {
                     entry.max_log_size = Some(self.int(child, 1, 1_000_000)? as usize)
+                }
+                "connect-timeout" => entry.deadlines.connect_timeout = Some(self.duration(child)?),
+                "response-timeout" => {
+                    entry.deadlines.response_timeout = Some(self.duration(child)?)
+                }
+                "body-timeout" => entry.deadlines.body_timeout = Some(self.duration(child)?),
+                "body-min-bytes" => {
+                    entry.deadlines.body_min_bytes = Some(self.int(child, 0, 1 << 40)? as u64)
+                }
+                "stream-idle-timeout" => {
+                    entry.deadlines.stream_idle_timeout = Some(self.duration(child)?)
                 }
                 other => log::warn!(
                     "{}: proxy {name:?}: ignoring unknown key {other:?}",
@@ -475,7 +522,7 @@ scripts {
     }
 }
 proxies {
-    app { target "http://localhost:3000"; port 12345; autostart true; max-log-size 500; }
+    app { target "http://localhost:3000"; port 12345; autostart true; max-log-size 500; response-timeout "5m"; body-min-bytes 10; stream-idle-timeout 3600; }
     web { script "dev"; }
 }
 hooks {
@@ -515,6 +562,12 @@ hooks {
                 port: Some(12345),
                 autostart: true,
                 max_log_size: Some(500),
+                deadlines: ProxyDeadlines {
+                    response_timeout: Some(Duration::from_secs(300)),
+                    body_min_bytes: Some(10),
+                    stream_idle_timeout: Some(Duration::from_secs(3600)),
+                    ..ProxyDeadlines::default()
+                },
             }
         );
         assert_eq!(cfg.proxies[1].script.as_deref(), Some("dev"));

@@ -115,7 +115,8 @@ impl Conn {
             return true;
         }
         self.ex.as_ref().is_some_and(|ex| {
-            !ex.stream && !(ex.req_body.is_none() && matches!(ex.resp, Resp::AwaitHead))
+            let awaiting_head = ex.req_body.is_none() && matches!(ex.resp, Resp::AwaitHead);
+            !ex.stream && !awaiting_head
         })
     }
 

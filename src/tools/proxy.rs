@@ -37,6 +37,11 @@ fn input_schema() -> Value {
             "port": {"type": "integer", "minimum": 0, "maximum": 65535, "description": "start: listen port (omit for a stable port derived from target_url; 0 = any free port)"},
             "max_log_size": {"type": "integer", "minimum": 1, "description": "start: traffic log capacity in entries (default 1000)"},
             "bind_address": {"type": "string", "description": "start: listen address (default 127.0.0.1; 0.0.0.0 for the LAN)"},
+            "connect_timeout": super::timeout_schema("start: seconds an upstream connect may take before a 502 (default 10)"),
+            "response_timeout": super::timeout_schema("start: seconds to wait for a response head before a 504 (default 60)"),
+            "body_timeout": super::timeout_schema("start: body-progress window: a body moving less than body_min_bytes in it is cut (default 30)"),
+            "body_min_bytes": {"type": "integer", "minimum": 0, "description": "start: bytes a body must move per body_timeout window (default 1024)"},
+            "stream_idle_timeout": super::timeout_schema("start: seconds a WebSocket tunnel or event stream may idle (default: no limit)"),
             "code": {"type": "string", "description": "exec: JavaScript to run in the page; its value is returned (promises are awaited). The page has window.__devtool (inspect, auditAccessibility, screenshot, interactions, …): see help/describe"},
             "help": {"type": "boolean", "description": "exec: return the window.__devtool API overview instead of running code (no id needed)"},
             "describe": {"type": "string", "description": "exec: one __devtool function's doc, e.g. \"inspect\" or \"interactions.getLastClick\" (unknown → the list of names)"},
@@ -85,6 +90,22 @@ fn call(host: &Host, c: &Call<'_>) -> Result<Value, ToolError> {
             }
             if let Some(b) = c.str("bind_address") {
                 config.bind_address = b.to_string();
+            }
+            let l = &mut config.limits;
+            for (key, slot) in [
+                ("connect_timeout", &mut l.connect_timeout),
+                ("response_timeout", &mut l.response_timeout),
+                ("body_timeout", &mut l.body_window),
+            ] {
+                if let Some(d) = seconds(c, key)? {
+                    *slot = d;
+                }
+            }
+            if let Some(d) = seconds(c, "stream_idle_timeout")? {
+                l.stream_idle_timeout = Some(d);
+            }
+            if let Some(n) = c.u64("body_min_bytes") {
+                l.body_min_bytes = n;
             }
             let p = proxies.start(config)?;
             host.save_proxies();
@@ -176,6 +197,22 @@ fn call(host: &Host, c: &Call<'_>) -> Result<Value, ToolError> {
         ))),
         other => Err(ToolError::new(format!(
             "unknown action {other:?}; valid actions: {ACTIONS}"
+        ))),
+    }
+}
+
+/// A positive duration argument: seconds (a number) or a string such as `"90s"`.
+fn seconds(c: &Call<'_>, key: &str) -> Result<Option<Duration>, ToolError> {
+    let d = match c.args.get(key) {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Number(n)) => n.as_f64().and_then(|f| Duration::try_from_secs_f64(f).ok()),
+        Some(Value::String(s)) => crate::util::duration::parse(s),
+        Some(_) => None,
+    };
+    match d {
+        Some(d) if !d.is_zero() => Ok(Some(d)),
+        _ => Err(ToolError::new(format!(
+            "{key} must be a positive number of seconds or a duration like \"30s\""
         ))),
     }
 }

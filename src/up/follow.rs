@@ -207,6 +207,7 @@ mod tests {
             port: None,
             autostart: false,
             max_log_size: None,
+            deadlines: Default::default(),
         }
     }
 

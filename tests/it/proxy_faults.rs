@@ -409,6 +409,7 @@ fn proc_kib(pid: u32, field: &str) -> u64 {
 /// closes.
 #[test]
 #[ignore = "run by non_reading_clients_hold_bounded_memory in a child process"]
+#[allow(clippy::print_stdout)] // the parent reads the port from it
 fn rss_child_proxy() {
     let Ok(target) = std::env::var("AGNT_TEST_RSS_TARGET") else {
         return;
