@@ -309,9 +309,9 @@ impl Conn {
         if !up.connected || cpending > BACKPRESSURE {
             return false;
         }
-        // What the client has unsent plus what we read stays near BACKPRESSURE (one scratch
-        // read over at most), so a client that does not read pins little memory.
-        let cap = BACKPRESSURE + 1 - cpending;
+        // Read at most one 64 KiB step at a time, and only while what the client has unsent
+        // stays under BACKPRESSURE, so a client that does not read pins ~320 KiB, not the page.
+        let cap = (BACKPRESSURE + 1 - cpending).min(64 * 1024);
         match up.half.read(cx.scratch, cap, false) {
             Ok(got) => {
                 if got.bytes > 0 {
