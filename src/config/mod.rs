@@ -16,6 +16,7 @@
 //! }
 //! proxies {
 //!     app { target "http://localhost:3000"; port 12345; autostart true; max-log-size 1000; }
+//!     api { target "http://localhost:8080"; response-timeout "5m"; stream-idle-timeout 3600; }
 //!     web { script "dev"; }           // started when the script prints a localhost URL
 //!     raw { target "http://localhost:4000"; redact false; }  // ours: keep secrets in the log
 //! }
@@ -157,6 +158,24 @@ pub struct ProxyEntry {
     pub redact: bool,
     /// Extra secret names: the proxy's own `redact-names`, then the top-level ones.
     pub redact_names: Vec<String>,
+    /// Deadline keys (unset: the proxy's defaults).
+    pub deadlines: ProxyDeadlines,
+}
+
+/// A proxy entry's deadline keys: seconds (`30`) or a duration (`"90s"`, `"5m"`); see the
+/// proxy's `LIFECYCLE.md` for what each bounds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProxyDeadlines {
+    /// `connect-timeout` (default 10 s).
+    pub connect_timeout: Option<Duration>,
+    /// `response-timeout`: waiting for a response head (default 60 s).
+    pub response_timeout: Option<Duration>,
+    /// `body-timeout`: the body-progress window (default 30 s).
+    pub body_timeout: Option<Duration>,
+    /// `body-min-bytes`: what must move per window (default 1024).
+    pub body_min_bytes: Option<u64>,
+    /// `stream-idle-timeout`: WebSocket tunnels and event streams (default: no limit).
+    pub stream_idle_timeout: Option<Duration>,
 }
 
 impl Config {
@@ -327,6 +346,22 @@ impl Cx<'_> {
                 node,
                 format!("{} expects true or false, found {v}", node.name().value()),
             )),
+        }
+    }
+
+    /// A positive duration: seconds, or a string such as `"90s"`.
+    fn duration(&self, node: &KdlNode) -> Result<Duration> {
+        let key = node.name().value();
+        match self.args(node).next() {
+            Some(KdlValue::Integer(s)) if *s > 0 => Ok(Duration::from_secs(*s as u64)),
+            Some(KdlValue::Float(f)) if *f > 0.0 => Ok(Duration::from_secs_f64(*f)),
+            Some(KdlValue::String(s)) => crate::util::duration::parse(s).ok_or_else(|| {
+                self.error(
+                    node,
+                    format!("{key}: cannot read {s:?} as a duration (try \"90s\")"),
+                )
+            }),
+            _ => Err(self.error(node, format!("{key} expects seconds, e.g. 30"))),
         }
     }
 
@@ -537,6 +572,7 @@ impl Cx<'_> {
             allow_lan: false,
             redact: true,
             redact_names: Vec::new(),
+            deadlines: ProxyDeadlines::default(),
         };
         let mut host: Option<String> = None;
         for child in children(node) {
@@ -563,6 +599,17 @@ impl Cx<'_> {
                 "allow-lan" => entry.allow_lan = self.bool(child)?,
                 "redact" => entry.redact = self.bool(child)?,
                 "redact-names" => entry.redact_names.extend(self.strings(child)?),
+                "connect-timeout" => entry.deadlines.connect_timeout = Some(self.duration(child)?),
+                "response-timeout" => {
+                    entry.deadlines.response_timeout = Some(self.duration(child)?)
+                }
+                "body-timeout" => entry.deadlines.body_timeout = Some(self.duration(child)?),
+                "body-min-bytes" => {
+                    entry.deadlines.body_min_bytes = Some(self.int(child, 0, 1 << 40)? as u64)
+                }
+                "stream-idle-timeout" => {
+                    entry.deadlines.stream_idle_timeout = Some(self.duration(child)?)
+                }
                 other => log::warn!(
                     "{}: proxy {name:?}: ignoring unknown key {other:?}",
                     self.path.display()

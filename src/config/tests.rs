@@ -28,7 +28,7 @@ api {
 }
 }
 proxies {
-app { target "http://localhost:3000"; port 12345; autostart true; max-log-size 500; }
+app { target "http://localhost:3000"; port 12345; autostart true; max-log-size 500; response-timeout "5m"; body-min-bytes 10; stream-idle-timeout 3600; }
 web { script "dev"; redact false; redact-names "pin"; }
 }
 redact-names "otp" "x_ref"
@@ -73,6 +73,12 @@ on-response { toast true; }
             allow_lan: false,
             redact: true,
             redact_names: vec!["otp".into(), "x_ref".into()],
+            deadlines: ProxyDeadlines {
+                response_timeout: Some(Duration::from_secs(300)),
+                body_min_bytes: Some(10),
+                stream_idle_timeout: Some(Duration::from_secs(3600)),
+                ..ProxyDeadlines::default()
+            },
         }
     );
     assert_eq!(cfg.proxies[1].script.as_deref(), Some("dev"));

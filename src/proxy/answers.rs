@@ -1,6 +1,7 @@
 //! Answers the proxy makes itself instead of the upstream: short plain-text errors (400, 403,
-//! 404, 408, 431), the 502 page naming the target and the cause, and `/__agnt/agnt.js`. Pure
-//! functions returning the bytes to send (and, for the 502, what the traffic log records).
+//! 404, 408, 431, and the 503 of a full connection budget), the 502 page naming the target and
+//! the cause, the 504 page naming the target and the wait, and `/__agnt/agnt.js`. Pure functions
+//! returning the bytes to send (and, for the 502/504, what the traffic log records).
 
 use super::{
     AGNT_JS,
@@ -30,9 +31,10 @@ pub(crate) fn unknown_route(close: bool) -> Vec<u8> {
     )
 }
 
-/// A 502 as sent to the client plus the headers and body the traffic log records for it.
+/// A 502 or 504 as sent to the client plus the headers and body the traffic log records for it.
 #[derive(Debug)]
 pub(crate) struct BadGateway {
+    pub status: u16,
     pub response: Vec<u8>,
     pub headers: Vec<Header>,
     pub body: Vec<u8>,
@@ -47,14 +49,45 @@ pub(crate) fn bad_gateway(target: &str, cause: &str, close: bool) -> BadGateway 
         html_escape(target),
         html_escape(cause)
     );
+    gateway_page(502, "Bad Gateway", body, close)
+}
+
+/// The 504 page: `target` sent no response head within `waited`.
+pub(crate) fn gateway_timeout(
+    target: &str,
+    waited: &std::time::Duration,
+    close: bool,
+) -> BadGateway {
+    let body = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>504 Gateway Timeout</title></head><body>\
+         <h1>504 Gateway Timeout</h1><p><code>{}</code> did not answer within {}.</p>\
+         <p>The dev server may be stuck; agnt gave up waiting.</p></body></html>\n",
+        html_escape(target),
+        super::deadline::words(*waited)
+    );
+    gateway_page(504, "Gateway Timeout", body, close)
+}
+
+/// The 503 a new connection gets when every proxy together holds the daemon's connection
+/// budget.
+pub(crate) fn over_budget() -> Vec<u8> {
+    client_error(
+        503,
+        "Service Unavailable",
+        "agnt's connection budget is in use; retry shortly",
+    )
+}
+
+fn gateway_page(status: u16, reason: &str, body: String, close: bool) -> BadGateway {
     let response = http::simple_response(
-        502,
-        "Bad Gateway",
+        status,
+        reason,
         "text/html; charset=utf-8",
         body.as_bytes(),
         close,
     );
     BadGateway {
+        status,
         response,
         headers: vec![
             ("Content-Type".into(), b"text/html; charset=utf-8".to_vec()),
@@ -155,6 +188,20 @@ mod tests {
             http::header(&head.headers, "connection"),
             Some(&b"close"[..])
         );
+    }
+
+    #[test]
+    fn gateway_timeout_names_target_and_wait() {
+        let g = gateway_timeout("http://x:1", &std::time::Duration::from_secs(60), true);
+        let (head, body) = parse(&g.response);
+        assert_eq!((head.status, g.status), (504, 504));
+        let text = String::from_utf8(body).unwrap();
+        assert!(
+            text.contains("<code>http://x:1</code> did not answer within 60.0 s"),
+            "{text}"
+        );
+        let (head, _) = parse(&over_budget());
+        assert_eq!(head.status, 503);
     }
 
     #[test]

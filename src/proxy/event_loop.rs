@@ -1,14 +1,15 @@
 //! The per-proxy event loop thread: binds/rebinds the listener, polls with `mio`, accepts
-//! clients, dispatches readiness to connections (`session::Conn`), runs control messages from
-//! other threads (exec, stop) and the periodic timeout sweep, and restarts itself after a panic
-//! or a fatal poll error (at most 5 times a minute).
+//! clients (within the manager's connection budget, else a 503), dispatches readiness to
+//! connections (`session::Conn`), runs control messages from other threads (exec, stop), acts on
+//! connection deadlines (`deadline::DeadlineSet`: `poll` sleeps until the next one), and restarts
+//! itself after a panic or a fatal poll error (at most 5 times a minute).
 //!
 //! Invariant: nothing in here blocks — every socket is non-blocking, locks are taken only for a
 //! push or a map lookup, never across a socket call.
 
 use std::{
     collections::{HashMap, VecDeque},
-    io,
+    io::{self, Write},
     net::SocketAddr,
     panic::{AssertUnwindSafe, catch_unwind},
     sync::{Arc, atomic::Ordering},
@@ -20,16 +21,18 @@ use mio::{Events, Interest, Poll, Token, Waker, net::TcpListener};
 use serde_json::json;
 
 use super::{
-    Shared,
+    Shared, answers,
     channel::{self, ExecMeta},
     control::{Control, ControlRx},
+    deadline::DeadlineSet,
     session::{Conn, Ctx, Mode, client_token},
 };
 use crate::{Error, Result};
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
-const TICK: Duration = Duration::from_millis(250);
+/// How often the loop forgets exec bookkeeping nobody answered.
+const HOUSEKEEPING: Duration = Duration::from_secs(10);
 const MAX_CONNS: usize = 16 * 1024;
 const MAX_RESTARTS_PER_MINUTE: usize = 5;
 
@@ -122,6 +125,7 @@ struct Loop<'a> {
     next_id: usize,
     scratch: Vec<u8>,
     exec_meta: HashMap<String, ExecMeta>,
+    deadlines: DeadlineSet,
 }
 
 fn run_loop(
@@ -147,6 +151,7 @@ fn run_loop(
         next_id: 0,
         scratch: vec![0; 64 * 1024],
         exec_meta: HashMap::new(),
+        deadlines: DeadlineSet::default(),
     };
     let result = lp.run(ctl);
     shared
@@ -163,7 +168,17 @@ impl Loop<'_> {
         let mut events = Events::with_capacity(1024);
         let mut last_sweep = Instant::now();
         loop {
-            match self.poll.poll(&mut events, Some(TICK)) {
+            let now = Instant::now();
+            let wake = self
+                .deadlines
+                .next()
+                .map_or(last_sweep + HOUSEKEEPING, |d| {
+                    d.min(last_sweep + HOUSEKEEPING)
+                });
+            match self
+                .poll
+                .poll(&mut events, Some(wake.saturating_duration_since(now)))
+            {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
@@ -206,9 +221,11 @@ impl Loop<'_> {
                 return Ok(());
             }
             let now = Instant::now();
-            if now.duration_since(last_sweep) >= TICK {
+            self.expire(now);
+            if now.duration_since(last_sweep) >= HOUSEKEEPING {
                 last_sweep = now;
-                self.sweep(now);
+                self.exec_meta
+                    .retain(|_, m| now.duration_since(m.started) < Duration::from_secs(600));
             }
         }
     }
@@ -226,8 +243,10 @@ impl Loop<'_> {
         f(conn, &mut cx);
         conn.drive(&mut cx);
         if conn.closed {
+            conn.on_close(&mut cx);
             let was_ws = conn.mode == Mode::Ws;
             self.conns.remove(&id);
+            self.deadlines.set(id, None);
             self.shared
                 .stats
                 .active_connections
@@ -235,6 +254,9 @@ impl Loop<'_> {
             if was_ws {
                 self.shared.stats.ws_clients.fetch_sub(1, Ordering::Relaxed);
             }
+        } else {
+            let next = conn.next_deadline(&cx);
+            self.deadlines.set(id, next);
         }
     }
 
@@ -246,13 +268,24 @@ impl Loop<'_> {
         loop {
             match self.listener.accept() {
                 Ok((mut sock, peer)) => {
-                    if self.conns.len() >= MAX_CONNS {
-                        log::warn!(
-                            "proxy {}: connection limit reached, dropping {peer}",
-                            self.shared.config.id
-                        );
-                        continue;
-                    }
+                    let fd = match self.shared.fds.lease(1) {
+                        Some(fd) if self.conns.len() < MAX_CONNS => fd,
+                        _ => {
+                            // Over the budget: say so (best effort, the socket buffer is empty)
+                            // and close, so the client neither hangs nor takes a descriptor.
+                            self.shared
+                                .stats
+                                .rejected_connections
+                                .fetch_add(1, Ordering::Relaxed);
+                            log::debug!(
+                                "proxy {}: connection budget in use, refusing {peer}",
+                                self.shared.config.id
+                            );
+                            let _ = sock.write(&answers::over_budget());
+                            let _ = sock.shutdown(std::net::Shutdown::Write);
+                            continue;
+                        }
+                    };
                     let _ = sock.set_nodelay(true);
                     let id = self.next_id;
                     self.next_id += 1;
@@ -275,7 +308,7 @@ impl Loop<'_> {
                         .stats
                         .total_connections
                         .fetch_add(1, Ordering::Relaxed);
-                    self.conns.insert(id, Conn::new(id, sock, peer));
+                    self.conns.insert(id, Conn::new(id, sock, peer, fd));
                     self.drive(id);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -345,14 +378,10 @@ impl Loop<'_> {
         reached
     }
 
-    fn sweep(&mut self, now: Instant) {
-        let ids: Vec<usize> = self.conns.keys().copied().collect();
-        for id in ids {
-            self.ctx_drive(id, |c, cx| {
-                c.check_timeouts(cx, now);
-            });
+    /// Acts on the connections whose deadline has passed.
+    fn expire(&mut self, now: Instant) {
+        for id in self.deadlines.expired(now) {
+            self.ctx_drive(id, |c, cx| c.check_timeouts(cx, now));
         }
-        self.exec_meta
-            .retain(|_, m| now.duration_since(m.started) < Duration::from_secs(600));
     }
 }

@@ -7,6 +7,7 @@
 use std::time::Instant;
 
 use super::{
+    budget::Lease,
     http::{BodyFraming, ChunkedDecoder, Header, RequestHead, ResponseHead},
     traffic::HttpRecord,
 };
@@ -71,10 +72,13 @@ pub(crate) enum Resp {
     Body(BodyState),
 }
 
-/// An HTML response being buffered for injection (bounded by [`INJECT_LIMIT`]).
+/// An HTML response being buffered for injection (bounded by [`INJECT_LIMIT`], and together
+/// with every other exchange of the proxy by `ProxyLimits::inject_budget`).
 #[derive(Debug)]
 pub(crate) struct InjectBuf {
     pub head: ResponseHead,
+    /// What `raw` and `decoded` hold, drawn from the proxy's injection budget.
+    pub lease: Lease,
     /// The body as it came (to send unchanged if it grows too big).
     pub raw: Vec<u8>,
     /// The body de-chunked (still content-encoded).
@@ -85,6 +89,12 @@ pub(crate) struct InjectBuf {
 #[derive(Debug)]
 pub(crate) struct Exchange {
     pub start: Instant,
+    /// Since when a response head is awaited (the request was sent in full).
+    pub waiting_since: Instant,
+    /// A `text/event-stream` response: no body-progress deadline (see `ProxyLimits`).
+    pub stream: bool,
+    /// Why the proxy cut the exchange, for its log entry.
+    pub cut: Option<String>,
     pub method: String,
     pub url: String,
     pub req_headers: Vec<Header>,
@@ -129,8 +139,12 @@ impl Exchange {
         retry_head: Option<Vec<u8>>,
         framing: BodyFraming,
     ) -> Exchange {
+        let now = Instant::now();
         Exchange {
-            start: Instant::now(),
+            start: now,
+            waiting_since: now,
+            stream: false,
+            cut: None,
             method: head.method,
             url: head.target,
             req_headers: head.headers,

@@ -3,9 +3,13 @@
 //! connected on demand), its body streamed through; the response head is rewritten, HTML is
 //! buffered and injected (`inject`), anything else streams in its original framing; the log
 //! entry is written before the last byte reaches the client. Failures before any response byte
-//! become a 502 page (`answers`), after it the client connection is closed.
+//! become a 502 page (`answers`), after it the client connection is closed (a page held for
+//! injection is sent as far as it came first), so the client sees a truncated transfer. A
+//! response that arrives while the request body is still going up is forwarded as it is.
 
 use std::{sync::atomic::Ordering, time::Instant};
+
+use serde_json::json;
 
 use super::{
     answers,
@@ -20,7 +24,7 @@ use super::{
 
 impl Conn {
     /// Moves the exchange's captured data into a log record (the exchange ends right after).
-    fn record(&mut self) -> HttpRecord {
+    pub(super) fn record(&mut self) -> HttpRecord {
         self.ex
             .as_mut()
             .map(Exchange::take_record)
@@ -74,12 +78,19 @@ impl Conn {
             if self.client.inb.is_empty() || self.up.is_none() {
                 return progress;
             }
+            if self.up.as_ref().is_some_and(|u| u.write_dead) {
+                // The upstream stopped reading (an early answer): the rest of the body is
+                // dropped; the connection closes once the answer is through.
+                self.client.inb.clear();
+                return true;
+            }
             let (req_cap, req_trunc) = (&mut ex.req_cap, &mut ex.req_trunc);
             match body.take(&self.client.inb, false, |d| capture(req_cap, req_trunc, d)) {
                 Ok((n, done)) => {
                     let bytes: Vec<u8> = self.client.inb.drain(..n).collect();
                     if done {
                         ex.req_body = None;
+                        ex.waiting_since = Instant::now();
                     }
                     self.send_upstream(&bytes);
                     progress |= n > 0;
@@ -107,7 +118,9 @@ impl Conn {
             .stats
             .total_requests
             .fetch_add(1, Ordering::Relaxed);
-        self.last_activity = Instant::now();
+        let now = Instant::now();
+        self.last_activity = now;
+        self.reset_window(now);
         if let Err(refusal) = cx.shared.trust.check_request(&head.headers) {
             return self.refuse_request(cx, &head.headers, refusal);
         }
@@ -165,6 +178,7 @@ impl Conn {
     /// The upstream connection failed (connect refused, reset, garbage, early close).
     pub(super) fn fail_upstream(&mut self, cx: &mut Ctx<'_>, e: &dyn std::fmt::Display) {
         let served = self.up.as_ref().map_or(0, |u| u.served);
+        let read_err = self.up.as_mut().and_then(|u| u.read_err.take());
         self.up = None;
         if self.mode == Mode::Tunnel {
             self.close_after = true;
@@ -188,25 +202,38 @@ impl Conn {
             .stats
             .upstream_errors
             .fetch_add(1, Ordering::Relaxed);
-        let cause = e.to_string();
+        let cause = match read_err {
+            Some(r) if !ex.resp_started => format!("{e} ({r})"),
+            _ => e.to_string(),
+        };
         let ex_started = ex.resp_started;
         let req_done = ex.req_body.is_none();
+        let close = !req_done || !ex.client_keep_alive;
+        let held = self.ex.as_mut().and_then(|x| x.inject.take());
         let mut rec = self.record();
         rec.error = Some(cause.clone());
         if !ex_started {
             rec.status = 502;
-            let answer = answers::bad_gateway(&cx.shared.config.target_url, &cause, !req_done);
+            let answer = answers::bad_gateway(&cx.shared.config.target_url, &cause, close);
             rec.response_headers = answer.headers;
             rec.response_body = answer.body;
             let resp = answer.response;
             let page = self.ex.as_ref().and_then(|x| x.page_id.clone());
             cx.shared.log.push_http(page, rec);
             self.send_client(&resp);
-            if !req_done {
+            if close {
                 self.close_after = true;
             }
         } else {
-            // Part of the response already went out: all we can do is close.
+            // Part of the response already went out (or is held for injection: it goes out as
+            // far as it came): all we can do is close, so the client sees a truncated transfer.
+            if let Some(ib) = held {
+                let mut out = Vec::with_capacity(ib.raw.len() + 512);
+                http::write_response(&ib.head, &mut out);
+                out.extend_from_slice(&ib.raw);
+                rec.response_headers = ib.head.headers;
+                self.send_client(&out);
+            }
             self.close_after = true;
             let page = self.ex.as_ref().and_then(|x| x.page_id.clone());
             cx.shared.log.push_http(page, rec);
@@ -305,16 +332,28 @@ impl Conn {
                             if let Some(ib) = &mut ex.inject {
                                 ib.raw.extend_from_slice(raw);
                                 ib.decoded.extend_from_slice(&decoded);
-                                if ib.raw.len() > INJECT_LIMIT && !done {
-                                    // Too big to buffer: send what we have and stream the rest.
+                                let fits = ib.lease.resize(ib.raw.len() + ib.decoded.len());
+                                if !fits || (ib.raw.len() > INJECT_LIMIT && !done) {
+                                    // Too big to buffer, or the proxy's budget for held HTML is
+                                    // in use: send what we have and stream the rest.
                                     let ib = ex.inject.take().unwrap_or_else(|| unreachable!());
                                     let mut out = Vec::with_capacity(ib.raw.len() + 512);
                                     http::write_response(&ib.head, &mut out);
                                     out.extend_from_slice(&ib.raw);
+                                    drop(ib.lease);
                                     ex.resp_headers = ib.head.headers;
                                     inb.drain(..n);
                                     up.half.inb = inb;
+                                    if !fits {
+                                        self.over_inject_budget(cx);
+                                    }
+                                    if done {
+                                        self.log_exchange(cx);
+                                    }
                                     self.send_client(&out);
+                                    if done {
+                                        self.finish_exchange(cx);
+                                    }
                                     continue;
                                 }
                                 inb.drain(..n);
@@ -381,6 +420,8 @@ impl Conn {
         };
         ex.resp_started = true;
         ex.status = head.status;
+        ex.stream = http::header(&head.headers, "content-type")
+            .is_some_and(|v| v.len() >= 17 && v[..17].eq_ignore_ascii_case(b"text/event-stream"));
         ex.upstream_keep_alive =
             http::keep_alive(head.version, &head.headers) && framing != BodyFraming::UntilClose;
         let ct = http::header(&head.headers, "content-type");
@@ -401,6 +442,7 @@ impl Conn {
             Some(state) => {
                 if injectable {
                     ex.inject = Some(InjectBuf {
+                        lease: cx.shared.inject.empty(),
                         head,
                         raw: Vec::new(),
                         decoded: Vec::new(),
@@ -421,6 +463,7 @@ impl Conn {
                 if let Some(ex) = &mut self.ex {
                     ex.resp = Resp::Body(state);
                 }
+                self.reset_window(Instant::now());
             }
         }
     }
@@ -429,6 +472,7 @@ impl Conn {
     fn finish_inject(&mut self, cx: &mut Ctx<'_>) {
         let Some(ex) = &mut self.ex else { return };
         let Some(ib) = ex.inject.take() else { return };
+        let mut lease = ib.lease;
         let mut head = ib.head;
         let ce = http::header(&head.headers, "content-encoding").map(<[u8]>::to_vec);
         http::remove(&mut head.headers, "transfer-encoding");
@@ -451,8 +495,35 @@ impl Conn {
         let mut out = Vec::with_capacity(body.len() + 512);
         http::write_response(&head, &mut out);
         out.extend_from_slice(&body);
+        drop(body);
+        // The page stays counted in the budget until the client has read it.
+        lease.resize(out.len());
+        self.held_out = Some(lease);
         self.log_exchange(cx);
         self.send_client(&out);
+        if self.client.flushed() {
+            self.held_out = None;
+        }
+    }
+
+    /// An HTML page passes through uninjected because the proxy's budget for held HTML is in
+    /// use: an `error` entry says so.
+    fn over_inject_budget(&mut self, cx: &mut Ctx<'_>) {
+        let Some(ex) = &self.ex else { return };
+        let budget = cx.shared.config.limits.inject_budget;
+        cx.shared.log.push_event(
+            "error",
+            ex.page_id.clone(),
+            json!({
+                "message": format!(
+                    "proxy: {} {} passed through uninjected: the {} MiB budget for HTML held for injection is in use",
+                    ex.method, ex.url, budget / (1024 * 1024)
+                ),
+                "source": "agnt proxy",
+                "method": ex.method,
+                "url": ex.url,
+            }),
+        );
     }
 
     /// Writes the exchange's log entry and page attribution (once).
@@ -484,7 +555,9 @@ impl Conn {
         let keep_client = ex.client_keep_alive && !ex.raw_until_close && ex.req_body.is_none();
         let keep_up = ex.upstream_keep_alive && ex.req_body.is_none();
         self.ex = None;
-        self.last_activity = Instant::now();
+        let now = Instant::now();
+        self.last_activity = now;
+        self.reset_window(now);
         if !keep_client {
             self.close_after = true;
         }

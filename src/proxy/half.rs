@@ -15,6 +15,8 @@ use std::{
 
 use mio::{Interest, Registry, Token, net::TcpStream};
 
+use super::budget::Lease;
+
 /// Buffered-but-unsent bytes above which we stop reading from the other side.
 pub(crate) const BACKPRESSURE: usize = 256 * 1024;
 /// An emptied write buffer bigger than this is shrunk back to 64 KiB.
@@ -200,6 +202,12 @@ impl Half {
         result.map(|()| progress)
     }
 
+    /// Drops what is queued and not yet written.
+    pub fn discard_queued(&mut self) {
+        self.out = Vec::new();
+        self.out_pos = 0;
+    }
+
     /// Sends our FIN (once).
     pub fn shutdown_write(&mut self) {
         if !self.write_shut {
@@ -218,11 +226,23 @@ pub(crate) struct Upstream {
     pub connect_started: Instant,
     /// Exchanges completed on this connection (a reused one may turn out closed: retry once).
     pub served: u32,
+    /// A write failed (the upstream stopped reading, e.g. after an early answer): nothing more is
+    /// written, what it sent is still read.
+    pub write_dead: bool,
+    /// The first socket error seen, reported if the exchange fails because of it.
+    pub read_err: Option<String>,
+    /// This socket's share of the connection budget.
+    _fd: Lease,
 }
 
 impl Upstream {
     /// Starts a non-blocking connect to `addr` and registers the socket under `token`.
-    pub fn connect(addr: SocketAddr, registry: &Registry, token: Token) -> io::Result<Upstream> {
+    pub fn connect(
+        addr: SocketAddr,
+        registry: &Registry,
+        token: Token,
+        fd: Lease,
+    ) -> io::Result<Upstream> {
         let mut sock = TcpStream::connect(addr)?;
         registry.register(&mut sock, token, Interest::READABLE | Interest::WRITABLE)?;
         Ok(Upstream {
@@ -230,6 +250,9 @@ impl Upstream {
             connected: false,
             connect_started: Instant::now(),
             served: 0,
+            write_dead: false,
+            read_err: None,
+            _fd: fd,
         })
     }
 

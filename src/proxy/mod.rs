@@ -26,8 +26,10 @@ use parking_lot::Mutex;
 use crate::{Error, Result, registry::Registry};
 
 mod answers;
+mod budget;
 mod channel;
 mod control;
+mod deadline;
 mod event_loop;
 mod exchange;
 mod exec;
@@ -47,7 +49,10 @@ pub mod traffic;
 mod trust;
 pub mod ws;
 
+use budget::Budget;
+pub use budget::{fd_limit, fd_reserve};
 use control::{Control, Inbox};
+pub use deadline::ProxyLimits;
 pub use exec::{EXEC_RESULT_BUDGET, ExecOutcome};
 pub use screenshot::{FileStore, ScreenshotStore};
 pub use script::AGNT_JS;
@@ -75,6 +80,8 @@ pub struct ProxyConfig {
     pub header_timeout: Duration,
     /// An idle keep-alive client connection is closed after this. Default 120 s.
     pub idle_timeout: Duration,
+    /// Deadlines of exchanges in flight and the bound on HTML held for injection.
+    pub limits: ProxyLimits,
     /// Show the user's message panel (floating button) in proxied pages. Default true.
     pub panel: bool,
     /// Where screenshots from the page are written; `None` = the manager's
@@ -108,6 +115,7 @@ impl ProxyConfig {
             project: project.into(),
             header_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(120),
+            limits: ProxyLimits::default(),
             panel: true,
             screenshot_dir: None,
             allowed_hosts: Vec::new(),
@@ -157,6 +165,8 @@ pub(crate) struct Stats {
     pub bad_requests: AtomicU64,
     pub timeouts: AtomicU64,
     pub injected: AtomicU64,
+    /// Connections refused with a 503 because the connection budget was in use.
+    pub rejected_connections: AtomicU64,
 }
 
 type ExecReply = Sender<std::result::Result<ExecOutcome, String>>;
@@ -184,6 +194,10 @@ pub(crate) struct Shared {
     pub screenshot_dir: Option<PathBuf>,
     pub pending: Mutex<HashMap<String, ExecReply>>,
     pub exec_seq: AtomicU64,
+    /// Descriptors all proxies of the manager may hold (shared).
+    pub fds: Arc<Budget>,
+    /// Bytes of HTML this proxy may hold for injection.
+    pub inject: Arc<Budget>,
     pub thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Allowed hosts, page key, `Via` token.
     pub trust: trust::Trust,
@@ -205,7 +219,11 @@ pub struct ProxyServer {
 }
 
 impl ProxyServer {
-    fn start(config: ProxyConfig, opts: &ProxyManagerOptions) -> Result<ProxyServer> {
+    fn start(
+        config: ProxyConfig,
+        opts: &ProxyManagerOptions,
+        fds: Arc<Budget>,
+    ) -> Result<ProxyServer> {
         let target = Target::parse(&config.target_url)?;
         let ip: IpAddr = if config.bind_address.eq_ignore_ascii_case("localhost")
             || config.bind_address.is_empty()
@@ -266,6 +284,8 @@ impl ProxyServer {
                 config.max_log_size.max(1),
                 redactor.clone(),
             ),
+            inject: Budget::new(config.limits.inject_budget),
+            fds,
             config,
             listen_addr,
             url,
@@ -371,6 +391,7 @@ impl ProxyServer {
             bad_requests: l(&st.bad_requests),
             timeouts: l(&st.timeouts),
             injected: l(&st.injected),
+            rejected_connections: l(&st.rejected_connections),
             log_stats: s.log.stats(),
             last_error: s.last_error.lock().clone(),
             restart_count: s.restart_count.load(Ordering::Relaxed),
@@ -506,6 +527,11 @@ pub struct ProxyManagerOptions {
     /// Sees every traffic-log entry of every proxy, with that proxy's config (the host feeds
     /// its incident inbox from it).
     pub tap: Option<EntryTap>,
+    /// Sockets all proxies of the manager may hold together (client and upstream sockets);
+    /// beyond it new clients get a 503. `None` (the default): the process's descriptor limit
+    /// (raised to the hard limit, or lowered by `AGNT_MAX_FDS`, see [`fd_limit`]) minus
+    /// [`fd_reserve`] for everything else the process keeps open.
+    pub max_connections: Option<usize>,
 }
 
 /// Sees a traffic-log entry right after it is logged, on the proxy's event loop thread: it must
@@ -519,6 +545,7 @@ impl Default for ProxyManagerOptions {
             screenshot_store: None,
             screenshot_queue: screenshot::DEFAULT_QUEUE,
             tap: None,
+            max_connections: None,
         }
     }
 }
@@ -533,6 +560,7 @@ impl std::fmt::Debug for ProxyManagerOptions {
             )
             .field("screenshot_queue", &self.screenshot_queue)
             .field("tap", &self.tap.as_ref().map(|_| ".."))
+            .field("max_connections", &self.max_connections)
             .finish()
     }
 }
@@ -544,6 +572,8 @@ pub struct ProxyManager {
     total_started: AtomicU64,
     shutting_down: AtomicBool,
     options: ProxyManagerOptions,
+    /// The connection budget every proxy of this manager draws from.
+    fds: Arc<Budget>,
 }
 
 impl ProxyManager {
@@ -563,7 +593,12 @@ impl ProxyManager {
 
     /// A manager with the given options.
     pub fn with_options(options: ProxyManagerOptions) -> Arc<ProxyManager> {
+        let fds = options.max_connections.unwrap_or_else(|| {
+            let limit = fd_limit();
+            limit.saturating_sub(fd_reserve(limit))
+        });
         Arc::new(ProxyManager {
+            fds: Budget::new(fds),
             proxies: Registry::new(),
             total_started: AtomicU64::new(0),
             shutting_down: AtomicBool::new(false),
@@ -585,7 +620,7 @@ impl ProxyManager {
             });
         }
         let id = config.id.clone();
-        let p = Arc::new(ProxyServer::start(config, &self.options)?);
+        let p = Arc::new(ProxyServer::start(config, &self.options, self.fds.clone())?);
         if let Some(tap) = &self.options.tap {
             let (tap, config) = (tap.clone(), p.config().clone());
             p.shared.log.set_tap(Box::new(move |e| tap(&config, e)));
@@ -667,6 +702,8 @@ impl ProxyManager {
         ManagerStats {
             active: self.sorted().iter().filter(|p| p.is_running()).count(),
             total_started: self.total_started.load(Ordering::Relaxed),
+            connection_budget: self.fds.limit(),
+            connections_held: self.fds.used(),
         }
     }
 }

@@ -8,28 +8,27 @@
 //! Modes: `Http` (request/response exchanges, keep-alive on both sides, the upstream connection
 //! reused across exchanges), `Tunnel` (after any 101: bytes both ways until both sides close) and
 //! `Ws` (the page channel). Bodies stream through in both directions; only HTML being injected
-//! is buffered (bounded by `exchange::INJECT_LIMIT`).
+//! is buffered (bounded by `exchange::INJECT_LIMIT` and the proxy's injection budget). Deadlines
+//! live in `deadline`; what a connection holds of the shared budgets, in `budget` leases.
 
 use std::{
     collections::HashMap,
     io,
     net::{Shutdown, SocketAddr},
     sync::atomic::Ordering,
-    time::{Duration, Instant},
+    time::Instant,
 };
 
 use mio::{Token, net::TcpStream};
 
 use super::{
     Shared, answers,
+    budget::Lease,
     channel::{ExecMeta, WsPage},
     exchange::Exchange,
     half::{BACKPRESSURE, Half, Upstream},
     http::{self, BodyFraming, RequestHead},
 };
-
-/// An upstream connect that has not completed after this fails with 502.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the connection is doing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +62,15 @@ pub(crate) struct Conn {
     /// A request head has started arriving (slowloris guard).
     pub(super) head_started: Option<Instant>,
     pub ws: Option<WsPage>,
+    /// Bytes moved on this connection (read from either socket, written to the client).
+    pub(super) moved: u64,
+    /// The body-progress window (see `deadline`): since when, and `moved` then.
+    pub(super) window_start: Instant,
+    pub(super) window_moved: u64,
+    /// This client socket's share of the connection budget.
+    _fd: Lease,
+    /// An injected page queued for the client, still counted in the injection budget.
+    pub(super) held_out: Option<Lease>,
 }
 
 /// Token of a connection's client socket.
@@ -77,7 +85,8 @@ pub(crate) fn upstream_token(id: usize) -> Token {
 
 impl Conn {
     /// A freshly accepted client (already registered by the loop).
-    pub fn new(id: usize, client: TcpStream, peer: SocketAddr) -> Conn {
+    pub fn new(id: usize, client: TcpStream, peer: SocketAddr, fd: Lease) -> Conn {
+        let now = Instant::now();
         Conn {
             id,
             client: Half::new(client, true),
@@ -87,10 +96,37 @@ impl Conn {
             ex: None,
             close_after: false,
             closed: false,
-            last_activity: Instant::now(),
+            last_activity: now,
             head_started: None,
             ws: None,
+            moved: 0,
+            window_start: now,
+            window_moved: 0,
+            _fd: fd,
+            held_out: None,
         }
+    }
+
+    /// Starts a new body-progress window (an exchange starts, a response head arrives).
+    pub(super) fn reset_window(&mut self, now: Instant) {
+        self.window_start = now;
+        self.window_moved = self.moved;
+    }
+
+    /// The connection is gone (closed, or the loop is dropping it): an exchange not yet logged
+    /// is logged now, with why it ended.
+    pub fn on_close(&mut self, cx: &mut Ctx<'_>) {
+        let Some(ex) = &mut self.ex else { return };
+        if ex.logged || self.mode != Mode::Http {
+            return;
+        }
+        let why = ex.cut.take().unwrap_or_else(|| "client closed".to_string());
+        let page = ex.page_id.clone();
+        let mut rec = ex.take_record();
+        rec.error = Some(why);
+        cx.shared.log.push_http(page, rec);
+        self.ex = None;
+        self.up = None;
     }
 
     /// Readiness reported for the client socket (`closed` = the peer's FIN was seen).
@@ -167,6 +203,7 @@ impl Conn {
             Ok(got) => {
                 if got.bytes > 0 {
                     self.last_activity = Instant::now();
+                    self.moved += got.bytes as u64;
                 }
                 got.progress()
             }
@@ -183,9 +220,11 @@ impl Conn {
         if data.is_empty() || self.closed {
             return;
         }
+        let before = self.client.pending() + data.len();
         if self.client.send(data).is_err() {
             self.closed = true;
         }
+        self.moved += (before - self.client.pending()) as u64;
     }
 
     /// Queues bytes for the client without a syscall (a head whose body follows at once).
@@ -197,8 +236,15 @@ impl Conn {
         if self.closed {
             return false;
         }
+        let before = self.client.pending();
         match self.client.flush() {
-            Ok(progress) => progress,
+            Ok(progress) => {
+                self.moved += (before - self.client.pending()) as u64;
+                if self.held_out.is_some() && self.client.flushed() {
+                    self.held_out = None;
+                }
+                progress
+            }
             Err(_) => {
                 self.closed = true;
                 true
@@ -208,7 +254,9 @@ impl Conn {
 
     /// Queues bytes for the upstream (written by `write_upstream`).
     pub(super) fn send_upstream(&mut self, data: &[u8]) {
-        if let Some(up) = &mut self.up {
+        if let Some(up) = &mut self.up
+            && !up.write_dead
+        {
             up.half.queue(data);
         }
     }
@@ -223,9 +271,20 @@ impl Conn {
                 return true;
             }
         }
+        if up.write_dead {
+            return false;
+        }
         let mut progress = match up.half.flush() {
             Ok(p) => p,
             Err(e) if e.kind() == io::ErrorKind::WriteZero => false,
+            Err(e) if self.mode == Mode::Http && self.ex.is_some() => {
+                // The upstream stopped reading (it may have answered early and closed): stop
+                // writing, and read what it said — its response, or the end that fails it.
+                up.write_dead = true;
+                up.half.discard_queued();
+                up.read_err.get_or_insert_with(|| e.to_string());
+                return true;
+            }
             Err(e) => {
                 self.fail_upstream(cx, &e);
                 return true;
@@ -250,12 +309,25 @@ impl Conn {
         if !up.connected || cpending > BACKPRESSURE {
             return false;
         }
-        match up.half.read(cx.scratch, BACKPRESSURE + 1, false) {
-            Ok(got) => got.progress(),
+        // Read at most one 64 KiB step at a time, and only while what the client has unsent
+        // stays under BACKPRESSURE, so a client that does not read pins ~320 KiB, not the page.
+        let cap = (BACKPRESSURE + 1 - cpending).min(64 * 1024);
+        match up.half.read(cx.scratch, cap, false) {
+            Ok(got) => {
+                if got.bytes > 0 {
+                    self.moved += got.bytes as u64;
+                    if self.mode == Mode::Tunnel || self.ex.as_ref().is_some_and(|x| x.stream) {
+                        self.last_activity = Instant::now();
+                    }
+                }
+                got.progress()
+            }
             Err(e) => {
-                if self.mode == Mode::Http && self.ex.as_ref().is_some_and(|x| x.resp_started) {
-                    // Mid-body reset: treat like a close so what we have is flushed.
+                if self.mode == Mode::Http && self.ex.is_some() {
+                    // A reset: what was read before it is still processed (an early answer, or
+                    // the part of a body that gets through); the end then fails the exchange.
                     up.half.eof = true;
+                    up.read_err.get_or_insert_with(|| e.to_string());
                     return true;
                 }
                 self.fail_upstream(cx, &e);
@@ -267,7 +339,19 @@ impl Conn {
     /// Opens a fresh upstream connection (dropping any previous one).
     pub(super) fn connect_upstream(&mut self, cx: &mut Ctx<'_>) -> io::Result<()> {
         self.up = None;
-        let up = Upstream::connect(cx.shared.target.addr, cx.registry, upstream_token(self.id))?;
+        let fd = cx.shared.fds.lease(1).ok_or_else(|| {
+            cx.shared
+                .stats
+                .rejected_connections
+                .fetch_add(1, Ordering::Relaxed);
+            io::Error::other("agnt's connection budget is in use")
+        })?;
+        let up = Upstream::connect(
+            cx.shared.target.addr,
+            cx.registry,
+            upstream_token(self.id),
+            fd,
+        )?;
         cx.shared
             .stats
             .upstream_connects
@@ -290,14 +374,13 @@ impl Conn {
                     return true;
                 }
                 if self.client.eof {
-                    let busy = self.mode == Mode::Http
-                        && self.ex.as_ref().is_some_and(|x| x.req_body.is_none());
-                    if !busy && flushed {
+                    if self.mode == Mode::Http && self.ex.is_some() {
+                        // The client hung up with an exchange open (as nginx, a FIN counts):
+                        // abandon it; `on_close` logs "client closed", the upstream goes.
                         self.closed = true;
                         return true;
                     }
-                    if self.ex.as_ref().is_some_and(|x| x.req_body.is_some()) {
-                        // The client went away mid-request.
+                    if flushed {
                         self.closed = true;
                         return true;
                     }
@@ -316,50 +399,6 @@ impl Conn {
                     return true;
                 }
             }
-        }
-        false
-    }
-
-    /// Periodic check: header/idle/connect timeouts. Returns whether anything changed.
-    pub fn check_timeouts(&mut self, cx: &mut Ctx<'_>, now: Instant) -> bool {
-        if self.closed {
-            return false;
-        }
-        let cfg = &cx.shared.config;
-        if let Some(up) = &self.up
-            && !up.connected
-            && now.duration_since(up.connect_started) > CONNECT_TIMEOUT
-        {
-            self.fail_upstream(cx, &"connecting to the upstream timed out");
-            return true;
-        }
-        if self.mode != Mode::Http || self.ex.is_some() {
-            return false;
-        }
-        if self.close_after {
-            // Already answered and closing: a client that does not read its answer gets until
-            // the idle timeout, then it is dropped (no second answer is ever queued).
-            if now.duration_since(self.last_activity) > cfg.idle_timeout {
-                self.closed = true;
-                return true;
-            }
-            return false;
-        }
-        if let Some(t) = self.head_started {
-            if now.duration_since(t) > cfg.header_timeout {
-                cx.shared.stats.timeouts.fetch_add(1, Ordering::Relaxed);
-                self.bad_request(
-                    cx,
-                    408,
-                    "Request Timeout",
-                    "request head not received in time",
-                );
-                self.closed = self.client.flushed();
-                return true;
-            }
-        } else if now.duration_since(self.last_activity) > cfg.idle_timeout {
-            self.closed = true;
-            return true;
         }
         false
     }

@@ -39,6 +39,8 @@ pub struct ProxyStatus {
     pub timeouts: u64,
     /// HTML responses the script was injected into.
     pub injected: u64,
+    /// New connections refused with a 503: every proxy together held the connection budget.
+    pub rejected_connections: u64,
     pub log_stats: LogStats,
     /// Why the event loop last crashed or stopped (if it did).
     pub last_error: Option<String>,
@@ -58,4 +60,8 @@ pub struct ManagerStats {
     pub active: usize,
     /// Proxies started since the manager was created.
     pub total_started: u64,
+    /// Sockets all proxies may hold together (see `ProxyManagerOptions::max_connections`).
+    pub connection_budget: usize,
+    /// Sockets they hold now.
+    pub connections_held: usize,
 }

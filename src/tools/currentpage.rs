@@ -11,8 +11,7 @@ pub static TOOL: Tool = Tool {
     description: "What the browser is showing through a proxy: page sessions with their errors, \
 resources, interactions and mutations. Actions: `list` (default; sessions active in the last 5 \
 minutes, counts only), `summary` (one session condensed; `detail` expands interactions, mutations, \
-errors, resources up to `limit`), `get` (one session in full), `clear`. Start with list, then \
-summary. Example: {\"proxy_id\": \"app\", \"action\": \"summary\", \"session_id\": \"page-1\"}",
+errors, resources up to `limit`), `get` (one session in full), `clear`. Example: {\"proxy_id\": \"app\", \"action\": \"summary\", \"session_id\": \"page-1\"}",
     input_schema,
     output_schema,
     call,

@@ -13,8 +13,7 @@ pub static TOOL: Tool = Tool {
 uptime, socket path, client count and process/proxy counters; `stop_all`: stop every process and \
 proxy of every project (the daemon keeps running); `shutdown`: stop everything and exit the daemon. \
 `channel`: this connection's pushes (notifications/claude/channel) — `events` (panel, crash, \
-incident) and `rate` per minute (0 = off). Use `info` to check which agnt you are talking to. \
-Example: {\"action\": \"info\"}",
+incident) and `rate` per minute (0 = off). Example: {\"action\": \"info\"}",
     input_schema,
     output_schema,
     call,

@@ -49,7 +49,7 @@ fn input_schema() -> Value {
             "force": {"type": "boolean", "description": "stop: kill at once instead of SIGTERM + grace"},
             "port": {"type": "integer", "minimum": 1, "maximum": 65535, "description": "cleanup_port: the TCP port to free"},
             "global": {"type": "boolean", "description": "list: all projects, not only this one"},
-            "path": {"type": "string", "description": "Project directory that scopes ids (default: the caller's project)"},
+            "path": {"type": "string", "description": "Project directory (default: the caller's)"},
         }),
         &["action"],
     )
@@ -63,7 +63,7 @@ fn output_schema() -> Value {
         "processes": {"type": "array", "items": {"type": "object"}},
         "count": {"type": "integer"},
         "total_in_daemon": {"type": "integer", "description": "list: processes of every project"},
-        "other_projects_processes": {"type": "integer", "description": "list: processes of other projects, not listed (0 with global)"},
+        "other_projects_processes": {"type": "integer", "description": "list: processes of other projects"},
         "success": {"type": "boolean"},
     }))
 }

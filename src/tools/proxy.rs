@@ -16,9 +16,9 @@ pub static TOOL: Tool = Tool {
 every request and injects a small script into HTML pages that reports JS errors, performance and \
 interactions (read them with `proxylog` and `currentpage`). Actions: `start` (id + target_url; port \
 omitted = a stable port derived from the target), `stop`, `restart` (keeps the port), `status`, \
-`list` (global: true for all projects), `exec` (run JavaScript `code` in the most recently active \
-page, which has `window.__devtool`: help: true lists it, describe: \"name\" documents one function; \
-results over 16 KiB are saved whole to a file). Open the returned `url` in the browser instead of the dev server's. Example: {\"action\": \
+`list` (global: all projects), `exec` (run JavaScript `code` in the newest page, which has \
+`window.__devtool`: help: true lists it, describe: \"name\" documents one). Open the returned \
+`url` instead of the dev server's. Example: {\"action\": \
 \"start\", \"id\": \"app\", \"target_url\": \"http://localhost:3000\"}",
     input_schema,
     output_schema,
@@ -38,22 +38,27 @@ fn input_schema() -> Value {
     input(
         json!({
             "action": {"type": "string", "enum": ["start", "stop", "restart", "status", "list", "exec"], "description": "What to do"},
-            "id": {"type": "string", "description": "Proxy id (all actions but list); a unique part of a longer id also matches"},
+            "id": {"type": "string", "description": "Proxy id (a unique part of a longer id matches)"},
             "target_url": {"type": "string", "description": "start: the dev server, e.g. http://localhost:3000"},
-            "port": {"type": "integer", "minimum": 0, "maximum": 65535, "description": "start: listen port (omit for a stable port derived from target_url; 0 = any free port)"},
-            "max_log_size": {"type": "integer", "minimum": 1, "maximum": crate::proxy::MAX_LOG_SIZE, "description": "start: traffic log capacity in entries (default 1000, at most 100000)"},
+            "port": {"type": "integer", "minimum": 0, "maximum": 65535, "description": "start: listen port (default: stable, from target_url; 0 = any)"},
+            "max_log_size": {"type": "integer", "minimum": 1, "maximum": crate::proxy::MAX_LOG_SIZE, "description": "start: traffic log entries (default 1000)"},
             "bind_address": {"type": "string", "description": "start: listen address (default 127.0.0.1; others need allow_lan)"},
-            "allow_lan": {"type": "boolean", "description": "start: allow a non-loopback bind_address (the LAN reaches the dev server)"},
-            "allowed_hosts": {"type": "array", "items": {"type": "string"}, "description": "start: extra Host names accepted (\"app.test\", \".test\" for subdomains); others get 403"},
-            "redact": {"type": "boolean", "description": "start: hide secrets (auth headers, cookies, token/password fields) before logging (default true)"},
+            "allow_lan": {"type": "boolean", "description": "start: allow a non-loopback bind_address"},
+            "allowed_hosts": {"type": "array", "items": {"type": "string"}, "description": "start: extra Host names accepted (\".test\" = subdomains)"},
+            "redact": {"type": "boolean", "description": "start: hide secrets before logging (default true)"},
             "redact_names": {"type": "array", "items": {"type": "string"}, "description": "start: more names to treat as secrets"},
-            "code": {"type": "string", "description": "exec: JavaScript to run in the page; its value is returned (promises are awaited). The page has window.__devtool (inspect, auditAccessibility, screenshot, interactions, …): see help/describe"},
-            "help": {"type": "boolean", "description": "exec: return the window.__devtool API overview instead of running code (no id needed)"},
-            "describe": {"type": "string", "description": "exec: one __devtool function's doc, e.g. \"inspect\" or \"interactions.getLastClick\" (unknown → the list of names)"},
+            "connect_timeout": super::timeout_schema("start: connect deadline, s (default 10)"),
+            "response_timeout": super::timeout_schema("start: response-head deadline, s (default 60)"),
+            "body_timeout": super::timeout_schema("start: body-progress window, s (default 30)"),
+            "body_min_bytes": {"type": "integer", "minimum": 0, "description": "start: bytes per body window (default 1024)"},
+            "stream_idle_timeout": super::timeout_schema("start: WebSocket/SSE idle limit, s (default none)"),
+            "code": {"type": "string", "description": "exec: JavaScript to run in the page; its value (awaited) is returned"},
+            "help": {"type": "boolean", "description": "exec: list the window.__devtool API instead (no id needed)"},
+            "describe": {"type": "string", "description": "exec: one __devtool function's doc, e.g. \"inspect\""},
             "max_result_bytes": {"type": "integer", "minimum": 256, "description": "exec: longer results are cut and saved whole to a file (default 16384)"},
             "timeout": super::timeout_schema("exec: seconds to wait for the page (default 30)"),
             "global": {"type": "boolean", "description": "list: all projects"},
-            "path": {"type": "string", "description": "Project directory that scopes the proxy (default: the caller's project)"},
+            "path": {"type": "string", "description": "Project directory (default: the caller's)"},
         }),
         &["action"],
     )
@@ -113,6 +118,22 @@ fn call(host: &Host, c: &Call<'_>) -> Result<Value, ToolError> {
                 config.redact = r;
             }
             config.redact_names = c.strs("redact_names");
+            let l = &mut config.limits;
+            for (key, slot) in [
+                ("connect_timeout", &mut l.connect_timeout),
+                ("response_timeout", &mut l.response_timeout),
+                ("body_timeout", &mut l.body_window),
+            ] {
+                if let Some(d) = seconds(c, key)? {
+                    *slot = d;
+                }
+            }
+            if let Some(d) = seconds(c, "stream_idle_timeout")? {
+                l.stream_idle_timeout = Some(d);
+            }
+            if let Some(n) = c.u64("body_min_bytes") {
+                l.body_min_bytes = n;
+            }
             let p = proxies.start(config)?;
             host.save_proxies();
             let mut message = format!(
@@ -216,6 +237,22 @@ fn call(host: &Host, c: &Call<'_>) -> Result<Value, ToolError> {
         ))),
         other => Err(ToolError::new(format!(
             "unknown action {other:?}; valid actions: {ACTIONS}"
+        ))),
+    }
+}
+
+/// A positive duration argument: seconds (a number) or a string such as `"90s"`.
+fn seconds(c: &Call<'_>, key: &str) -> Result<Option<Duration>, ToolError> {
+    let d = match c.args.get(key) {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Number(n)) => n.as_f64().and_then(|f| Duration::try_from_secs_f64(f).ok()),
+        Some(Value::String(s)) => crate::util::duration::parse(s),
+        Some(_) => None,
+    };
+    match d {
+        Some(d) if !d.is_zero() => Ok(Some(d)),
+        _ => Err(ToolError::new(format!(
+            "{key} must be a positive number of seconds or a duration like \"30s\""
         ))),
     }
 }

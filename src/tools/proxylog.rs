@@ -40,8 +40,8 @@ fn input_schema() -> Value {
             "status_codes": {"type": "array", "items": {"type": "integer"}, "description": "HTTP status codes (http entries)"},
             "since": {"type": "string", "description": "Only entries newer than this: \"5m\", \"30s\" or RFC 3339"},
             "until": {"type": "string", "description": "Only entries older than this (RFC 3339 or relative)"},
-            "since_seq": {"type": "integer", "minimum": 0, "description": "Only entries after this sequence number (cursor from a previous query)"},
-            "limit": {"type": "integer", "minimum": 1, "description": "Maximum entries (query default 100; summary detail sections default 10)"},
+            "since_seq": {"type": "integer", "minimum": 0, "description": "Only entries after this seq (a previous last_seq)"},
+            "limit": {"type": "integer", "minimum": 1, "description": "Maximum entries (query default 100)"},
             "detail": {"type": "array", "items": {"type": "string"}, "description": "summary: sections to include in full (errors, http, performance, interactions, mutations, other)"},
             "entry_id": {"type": "string", "description": "get: the entry id"},
         }),
@@ -54,7 +54,7 @@ fn output_schema() -> Value {
         "entries": {"type": "array", "items": {"type": "object"}},
         "count": {"type": "integer"},
         "success": {"type": "boolean"},
-        "redact": {"type": "boolean", "description": "Secrets were redacted before this proxy stored its entries (false: the proxy was started with redact: false)"},
+        "redact": {"type": "boolean", "description": "false: raw traffic (started with redact: false)"},
     }))
 }
 

@@ -24,8 +24,7 @@ pub static TOOL: Tool = Tool {
 resolves through .agnt.kdl, then the scripts `detect` finds; `raw: true` runs `command` + `args` \
 verbatim. mode `background` (default) returns at once with the process id — read it later with `proc \
 output`; `foreground` waits for exit and returns exit code and runtime; `foreground-raw` also returns \
-its output. Re-running a live id reuses it. Use for dev servers (background) and builds/tests \
-(foreground). Example: {\"script_name\": \"dev\"} or {\"raw\": true, \"command\": \"cargo\", \"args\": \
+its output. Re-running a live id reuses it. Example: {\"script_name\": \"dev\"} or {\"raw\": true, \"command\": \"cargo\", \"args\": \
 [\"test\"], \"mode\": \"foreground\"}",
     input_schema,
     output_schema,
@@ -47,7 +46,7 @@ fn input_schema() -> Value {
             "command": {"type": "string", "description": "Program to run when raw is true"},
             "args": {"type": "array", "items": {"type": "string"}, "description": "Arguments (raw: the argv; script: appended)"},
             "id": {"type": "string", "description": "Process id (default: the script name or the program name)"},
-            "path": {"type": "string", "description": "Project directory: process cwd and id scope (default: the caller's project)"},
+            "path": {"type": "string", "description": "Project directory: cwd and id scope (default: the caller's)"},
             "mode": {"type": "string", "enum": ["background", "foreground", "foreground-raw"], "description": "background (default) returns at once; foreground waits for exit; foreground-raw also returns output"},
             "env": {"type": "object", "additionalProperties": {"type": "string"}, "description": "Extra environment variables"},
             "config": {"type": "string", "description": "The .agnt.kdl that defines script_name (default: the one found from path upward)"},

@@ -27,9 +27,8 @@ pub static TOOL: Tool = Tool {
     description: "Wait for something instead of polling: `for: log` (a line of process_id's output \
 matches the regex `pattern`), `port` (port accepts connections on 127.0.0.1 or ::1), `http` (GET url answers; \
 with `status`, exactly that status, else any status below 500), `proxylog` (proxy_id logs an entry \
-of `types`, optionally whose URL contains `pattern`). For log, port and http, the wait fails at once \
-with the process's last output when process_id exits first. Returns what matched, or matched: false with \
-what was last seen when `timeout` (default 30 s) passes. Example: {\"for\": \"log\", \"process_id\": \
+of `types`, URL containing `pattern`). Fails at once if process_id exits first. Returns what \
+matched, or matched: false with what was last seen after `timeout` (default 30 s). Example: {\"for\": \"log\", \"process_id\": \
 \"dev\", \"pattern\": \"ready|listening\", \"timeout\": 60}",
     input_schema,
     output_schema,
@@ -56,7 +55,7 @@ fn input_schema() -> Value {
             "proxy_id": {"type": "string", "description": "proxylog: the proxy"},
             "types": {"type": "array", "items": {"type": "string"}, "description": "proxylog: entry types (default any)"},
             "timeout": timeout_schema("Seconds (or \"2m\") to wait; default 30, at most 3600"),
-            "path": {"type": "string", "description": "Project directory that scopes process ids (default: the caller's project)"},
+            "path": {"type": "string", "description": "Project directory (default: the caller's)"},
         }),
         &["for"],
     )

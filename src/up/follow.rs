@@ -211,6 +211,7 @@ mod tests {
             allow_lan: false,
             redact: true,
             redact_names: Vec::new(),
+            deadlines: Default::default(),
         }
     }
 

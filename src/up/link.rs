@@ -133,6 +133,20 @@ pub(super) fn start_proxy(
     if !entry.redact_names.is_empty() {
         args["redact_names"] = entry.redact_names.clone().into();
     }
+    let d = &entry.deadlines;
+    for (key, v) in [
+        ("connect_timeout", d.connect_timeout),
+        ("response_timeout", d.response_timeout),
+        ("body_timeout", d.body_timeout),
+        ("stream_idle_timeout", d.stream_idle_timeout),
+    ] {
+        if let Some(v) = v {
+            args[key] = v.as_secs_f64().into();
+        }
+    }
+    if let Some(n) = d.body_min_bytes {
+        args["body_min_bytes"] = n.into();
+    }
     let v = tool(client, "proxy", args)
         .map_err(|e| Error::Other(format!("proxy {:?} failed to start: {e}", entry.name)))?;
     if !owned.add_proxy(&entry.name) {

@@ -7,6 +7,7 @@ mod daemon;
 mod incidents;
 mod mcp;
 mod proxy;
+mod proxy_faults;
 mod redaction;
 mod security;
 mod supervisor;

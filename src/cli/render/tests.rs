@@ -313,3 +313,16 @@ fn unknown_shapes_fall_back_to_message_or_json() {
     let s = out("daemon", json!({}), json!({"x": "\u{9b}31m"}));
     assert_inert(&s);
 }
+
+#[test]
+fn an_upstream_cut_short_shows_as_truncated() {
+    let entry = |status: u16| {
+        json!({"data": {"duration_ms": 2.0, "id": "req-1", "method": "GET", "status_code": status, "url": "/big",
+         "error": "upstream closed the connection mid-body"},
+         "id": "req-1", "seq": 1, "timestamp": "2026-11-30T16:53:23.225Z", "type": "http"})
+    };
+    let v = json!({"count": 2, "entries": [entry(200), entry(504)]});
+    let s = out("proxylog", json!({"proxy_id": "app"}), v);
+    assert!(s.contains("GET 200 (truncated) /big"), "{s}");
+    assert!(s.contains("GET 504 /big"), "{s}");
+}

@@ -373,10 +373,14 @@ fn event_summary(kind: &str, d: &Value) -> String {
     let s = |k: &str| cell(&d[k]);
     let text = match kind {
         "http" => {
-            let status = if d["status_code"] == 0 {
-                "failed".to_string()
-            } else {
-                s("status_code")
+            let has_error = d.get("error").is_some_and(|e| !e.is_null());
+            let status = match d["status_code"].as_u64().unwrap_or(0) {
+                0 => "failed".to_string(),
+                // The proxy's own answers (400, 408, 502-504) carry their error; any other
+                // status with an error is the upstream's, cut short.
+                400 | 408 | 502..=504 => s("status_code"),
+                code if has_error => format!("{code} (truncated)"),
+                _ => s("status_code"),
             };
             let mut t = format!(
                 "{} {status} {} ({} ms)",
