@@ -94,8 +94,15 @@ impl std::fmt::Debug for Session {
 
 /// Serves one connection until the peer goes away; returns when every call has answered.
 pub fn serve(conn: Connection, handler: Arc<dyn Handler>) {
+    serve_observed(conn, handler, &|_| {});
+}
+
+/// [`serve`], showing every message the peer sends to `observe` first (the daemon keeps its
+/// client table with it: kind, last activity).
+pub fn serve_observed(conn: Connection, handler: Arc<dyn Handler>, observe: &dyn Fn(&Message)) {
     let session = Arc::new(Session::new(handler, conn.sender.clone()));
     for msg in &conn.receiver {
+        observe(&msg);
         match msg {
             Message::Request(req) => session.clone().dispatch(req),
             Message::Notification(n) => session.notify(n),
