@@ -395,6 +395,11 @@ pub enum DaemonAction {
         #[command(flatten)]
         common: Common,
     },
+    /// Like status, and list the connected clients (kind, pid, connected for, idle for).
+    Info {
+        #[command(flatten)]
+        common: Common,
+    },
     /// Stop the daemon (and its processes) and start this version.
     Restart {
         #[command(flatten)]

@@ -13,7 +13,10 @@ use std::{
 use crossbeam_channel::RecvTimeoutError;
 use serde_json::{Value, json};
 
-use super::startup_lock_path;
+use super::{
+    clients::{CLIENT_META, TOO_MANY_CLIENTS, kind_of_argv},
+    startup_lock_path,
+};
 use crate::{
     Error, Result,
     host::StateDir,
@@ -70,6 +73,8 @@ impl Client {
         match fast {
             Ok(c) => Ok(c),
             Err(e @ Error::VersionMismatch { .. }) => Err(e),
+            // The daemon answered, and said it is full: starting another cannot help.
+            Err(e) if is_refusal(&e) => Err(e),
             Err(_) => {
                 ensure_daemon(socket)?;
                 let mut c = Client::connect(socket, project)?;
@@ -95,6 +100,8 @@ impl Client {
     ) -> Result<Value> {
         let id = RequestId::Str(format!("{OWN_ID_PREFIX}{}", self.next_id));
         self.next_id += 1;
+        let mut params = params;
+        announce(&mut params);
         self.conn
             .sender
             .send(
@@ -117,8 +124,10 @@ impl Client {
                 })?,
                 None => self.conn.receiver.recv().map_err(|_| Error::DaemonClosed)?,
             };
+            // A null-id error answers a request the daemon could not take (a refused client
+            // reads the reason this way): it is ours, whichever request we are waiting for.
             if let Message::Response(r) = msg
-                && r.id.as_ref() == Some(&id)
+                && (r.id.as_ref() == Some(&id) || (r.id.is_none() && r.outcome.is_err()))
             {
                 return r.outcome.map_err(|e| Error::Daemon {
                     code: e.code,
@@ -151,10 +160,41 @@ impl Client {
 /// Prefix of the ids of requests a [`Client`] makes itself (never an agent's).
 pub const OWN_ID_PREFIX: &str = "agnt-client-";
 
-/// Whether a daemon answers on `socket` (within `timeout`); returns its discover result.
+/// Whether a daemon answers on `socket` (within `timeout`); returns its discover result (`Null`
+/// from a daemon that refused us because it is full: it is alive all the same).
 pub fn probe(socket: &Path, timeout: Duration) -> Option<Value> {
     let mut c = Client::connect(socket, PathBuf::from("/")).ok()?;
-    c.request("server/discover", json!({}), Some(timeout)).ok()
+    match c.request("server/discover", json!({}), Some(timeout)) {
+        Ok(v) => Some(v),
+        Err(e) if is_refusal(&e) => Some(Value::Null),
+        Err(_) => None,
+    }
+}
+
+/// Whether `e` is a daemon's "too many clients" refusal.
+pub fn is_refusal(e: &Error) -> bool {
+    matches!(e, Error::Daemon { code, .. } if *code == TOO_MANY_CLIENTS)
+}
+
+/// Stamps the kind of this process's client (`cli`, `bridge`, `up`) into a request's `_meta`,
+/// so `daemon info` can say who is connected; another program embedding the client says nothing.
+fn announce(params: &mut Value) {
+    static KIND: std::sync::OnceLock<Option<&'static str>> = std::sync::OnceLock::new();
+    let Some(kind) = *KIND.get_or_init(|| kind_of_argv(&std::env::args().collect::<Vec<_>>()))
+    else {
+        return;
+    };
+    if params.is_null() {
+        *params = json!({});
+    }
+    if let Some(obj) = params.as_object_mut()
+        && let Some(meta) = obj
+            .entry("_meta")
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+    {
+        meta.entry(CLIENT_META).or_insert_with(|| kind.into());
+    }
 }
 
 /// The project of this process: `AGNT_PROJECT_PATH`, else the current directory.
@@ -168,6 +208,11 @@ pub fn caller_project() -> PathBuf {
 /// Makes sure a daemon answers on `socket`, starting one (detached) if needed. A lock file makes
 /// concurrent callers start exactly one.
 pub fn ensure_daemon(socket: &Path) -> Result<()> {
+    ensure_daemon_with(socket, None)
+}
+
+/// [`ensure_daemon`], starting the daemon with its HTTP face on `http_port` when it starts one.
+pub fn ensure_daemon_with(socket: &Path, http_port: Option<u16>) -> Result<()> {
     if probe(socket, Duration::from_secs(2)).is_some() {
         return Ok(());
     }
@@ -187,7 +232,7 @@ pub fn ensure_daemon(socket: &Path) -> Result<()> {
     if probe(socket, Duration::from_secs(2)).is_some() {
         return Ok(());
     }
-    spawn_detached(socket)?;
+    spawn_detached(socket, http_port)?;
     let deadline = Instant::now() + START_TIMEOUT;
     while Instant::now() < deadline {
         if probe(socket, Duration::from_millis(500)).is_some() {
@@ -205,7 +250,7 @@ pub fn ensure_daemon(socket: &Path) -> Result<()> {
 
 /// Starts `agnt daemon start --foreground --socket S` in its own process group, stdin/stdout on
 /// /dev/null and stderr appended to `<state>/daemon.log`.
-fn spawn_detached(socket: &Path) -> Result<()> {
+fn spawn_detached(socket: &Path, http_port: Option<u16>) -> Result<()> {
     use std::process::Stdio;
     let exe = std::env::current_exe().map_err(|e| Error::io("finding the agnt binary", None, e))?;
     let state = StateDir::from_env();
@@ -216,9 +261,13 @@ fn spawn_detached(socket: &Path) -> Result<()> {
         .open(state.daemon_log())
         .map_err(|e| Error::io("opening the daemon log", Some(state.daemon_log()), e))?;
     // Its own process group: a Ctrl+C aimed at the agent's group does not reach the daemon.
-    let mut child = crate::supervisor::spawn::command(&exe)
-        .args(["daemon", "start", "--foreground", "--socket"])
-        .arg(socket)
+    let mut cmd = crate::supervisor::spawn::command(&exe);
+    cmd.args(["daemon", "start", "--foreground", "--socket"])
+        .arg(socket);
+    if let Some(port) = http_port {
+        cmd.arg("--http-port").arg(port.to_string());
+    }
+    let mut child = cmd
         .env("AGNT_STATE_DIR", state.root())
         .env(
             "RUST_LOG",

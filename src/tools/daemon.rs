@@ -9,7 +9,8 @@ use super::{Call, Host, ServerInfo, Tool, ToolError, fmt_duration, input, object
 pub static TOOL: Tool = Tool {
     name: "daemon",
     description: "Information about the agnt server and bulk control. `status`/`info`: version, \
-uptime, socket path, client count and process/proxy counters; `stop_all`: stop every process and \
+uptime, socket path, process/proxy counters and the connected clients (kind: bridge/cli/up/http/mcp, \
+peer pid, connected and idle seconds); `stop_all`: stop every process and \
 proxy of every project (the daemon keeps running); `shutdown`: stop everything and exit the daemon. \
 Use `info` to check which agnt you are talking to. Example: {\"action\": \"info\"}",
     input_schema,
@@ -32,6 +33,7 @@ fn output_schema() -> Value {
         "socket_path": {"type": ["string", "null"]},
         "process_info": {"type": "object"},
         "proxy_info": {"type": "object"},
+        "clients": {"type": "array", "items": {"type": "object"}},
         "success": {"type": "boolean"},
     }))
 }
@@ -55,6 +57,9 @@ pub fn info(host: &Host, server: &dyn ServerInfo) -> Value {
         "socket_path": server.socket(),
         "state_dir": host.state().root(),
         "client_count": server.clients(),
+        "client_limit": server.client_limit(),
+        "clients": server.client_list(),
+        "http_port": server.http_port(),
         "calls": host.calls(),
         "process_info": processes,
         "proxy_info": proxies,
