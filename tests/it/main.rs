@@ -4,6 +4,7 @@
 mod browser;
 mod cli;
 mod daemon;
+mod daemon_faults;
 mod mcp;
 mod proxy;
 mod supervisor;
