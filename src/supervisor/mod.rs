@@ -32,6 +32,7 @@ pub mod procfs;
 pub mod ready;
 mod reaper;
 pub mod spawn;
+mod state;
 
 pub use crate::registry::Registry;
 pub use manager::ProcessManager;
