@@ -412,9 +412,14 @@ pub enum DaemonAction {
         #[command(flatten)]
         common: Common,
     },
-    /// Show whether a daemon runs, its version, uptime, counters and HTTP face (alias: info).
-    #[command(visible_alias = "info")]
+    /// Show whether a daemon runs, its version, uptime, counters and HTTP face.
     Status {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Like status (HTTP face and its token included), and list the connected clients (kind,
+    /// pid, connected for, idle for).
+    Info {
         #[command(flatten)]
         common: Common,
     },

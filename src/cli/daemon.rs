@@ -23,7 +23,8 @@ pub fn run(action: DaemonAction) -> ExitCode {
             http_allow_origin,
         } => start(foreground, socket, http_port, http_allow_origin),
         DaemonAction::Stop { common } => stop(&socket_of(&common), common.json),
-        DaemonAction::Status { common } => status(&socket_of(&common), common.json),
+        DaemonAction::Status { common } => status(&socket_of(&common), common.json, false),
+        DaemonAction::Info { common } => status(&socket_of(&common), common.json, true),
         DaemonAction::Restart { common } => restart(&socket_of(&common)),
     }
 }
@@ -61,12 +62,36 @@ fn start(
         };
     }
     if client::probe(&opts.socket, Duration::from_secs(2)).is_some() {
+        let serving = client::Client::connect(&opts.socket, PathBuf::from("/"))
+            .and_then(|mut c| c.call_tool("daemon", json!({"action": "info"})))
+            .ok()
+            .and_then(|v| v["structuredContent"]["http_port"].as_u64());
+        if let Some(want) = opts.http_port
+            && serving != Some(u64::from(want))
+            && !(want == 0 && serving.is_some())
+        {
+            eprintln!(
+                "agnt daemon already running on {} {}; stop it (`agnt daemon stop`) and start it again with --http-port {want}",
+                opts.socket.display(),
+                match serving {
+                    Some(p) => format!("with its HTTP face on port {p}"),
+                    None => "without an HTTP face".to_string(),
+                }
+            );
+            return ExitCode::FAILURE;
+        }
         println!("agnt daemon already running on {}", opts.socket.display());
         return ExitCode::SUCCESS;
     }
     match client::ensure_daemon_with(&opts.socket, &extra) {
         Ok(()) => {
-            println!("agnt daemon started on {}", opts.socket.display());
+            match opts.http_port {
+                Some(p) => println!(
+                    "agnt daemon started on {} (http port {p})",
+                    opts.socket.display()
+                ),
+                None => println!("agnt daemon started on {}", opts.socket.display()),
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -76,8 +101,9 @@ fn start(
     }
 }
 
-/// Reports the daemon on `socket`; exit status 3 when none answers.
-fn status(socket: &Path, json_out: bool) -> ExitCode {
+/// Reports the daemon on `socket` (`clients`: and who is connected); exit status 3 when none
+/// answers.
+fn status(socket: &Path, json_out: bool, clients: bool) -> ExitCode {
     let info = client::Client::connect(socket, PathBuf::from("/"))
         .and_then(|mut c| c.call_tool("daemon", json!({"action": "status"})));
     match info {
@@ -87,6 +113,9 @@ fn status(socket: &Path, json_out: bool) -> ExitCode {
                 println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
             } else {
                 print!("{}", render::daemon_status(socket, v));
+                if clients {
+                    print!("{}", render::daemon_clients(v));
+                }
             }
             ExitCode::SUCCESS
         }

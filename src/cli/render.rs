@@ -87,6 +87,30 @@ pub fn daemon_status(socket: &Path, v: &Value) -> String {
     ) + &http
 }
 
+/// The `clients` of `daemon info`: one line each (kind, name, pid, connected for, idle for).
+pub fn daemon_clients(v: &Value) -> String {
+    let mut out = String::new();
+    let empty = Vec::new();
+    let list = v["clients"].as_array().unwrap_or(&empty);
+    out.push_str(&format!(
+        "{} client(s) connected (limit {}):\n",
+        list.len(),
+        cell(&v["client_limit"])
+    ));
+    for c in list {
+        out.push_str(&format!(
+            "  {:<7} {:<16} pid {:<8} connected {}s, idle {}s, {} request(s)\n",
+            cell(&c["kind"]),
+            cell(&c["name"]),
+            cell(&c["pid"]),
+            cell(&c["connected_secs"]),
+            cell(&c["idle_secs"]),
+            cell(&c["requests"]),
+        ));
+    }
+    out
+}
+
 /// `s` with every control character escaped except newline and tab, so it cannot move the
 /// cursor, recolour or retitle the terminal.
 pub fn escape(s: &str) -> String {

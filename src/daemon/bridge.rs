@@ -42,14 +42,23 @@ pub fn standalone() -> Result<()> {
 struct Down {
     /// A daemon of another version: reconnecting cannot help until the user restarts it.
     mismatch: bool,
+    /// The daemon is full: retrying at once cannot help, the next request tries again.
+    refused: bool,
     message: String,
 }
 
 impl From<Error> for Down {
     fn from(e: Error) -> Down {
+        let refused = client::is_refusal(&e);
+        let mismatch = matches!(e, Error::VersionMismatch { .. });
+        let message = match e {
+            Error::Daemon { message, .. } if refused => message,
+            e => e.to_string(),
+        };
         Down {
-            mismatch: matches!(e, Error::VersionMismatch { .. }),
-            message: e.to_string(),
+            mismatch,
+            refused,
+            message,
         }
     }
 }
@@ -77,8 +86,11 @@ pub fn bridge(socket: &Path) -> Result<()> {
     let project: PathBuf = client::caller_project();
     let mut upstream: std::result::Result<Client, Down> =
         Client::connect_checked(socket, project.clone()).map_err(Down::from);
-    if let Err(e) = &upstream {
-        log::error!("agnt mcp: {}", e.message);
+    match &upstream {
+        // The first thing the user reads: who is connected and how to see them.
+        Err(e) if e.refused => eprintln!("agnt mcp: {}", e.message),
+        Err(e) => log::error!("agnt mcp: {}", e.message),
+        Ok(_) => {}
     }
     let (stdio, stdio_threads) = Connection::stdio();
     let mut pending: HashSet<RequestId> = HashSet::new();
@@ -117,7 +129,12 @@ pub fn bridge(socket: &Path) -> Result<()> {
                         }
                     }
                     (Err(e), Message::Request(r)) => {
-                        let _ = stdio.sender.send(Response::err(Some(r.id), code::INTERNAL_ERROR, format!("agnt daemon unavailable: {}", e.message)).into());
+                        let (code, msg) = if e.refused {
+                            (super::clients::TOO_MANY_CLIENTS, e.message.clone())
+                        } else {
+                            (code::INTERNAL_ERROR, format!("agnt daemon unavailable: {}", e.message))
+                        };
+                        let _ = stdio.sender.send(Response::err(Some(r.id), code, msg).into());
                     }
                     (Err(_), _) => {}
                 }
@@ -203,7 +220,7 @@ fn reconnect(
             }
             Err(e) => {
                 let down = Down::from(e);
-                if down.mismatch || Instant::now() >= deadline {
+                if down.mismatch || down.refused || Instant::now() >= deadline {
                     log::error!("agnt mcp: {}", down.message);
                     return Err(down);
                 }

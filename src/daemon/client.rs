@@ -15,7 +15,10 @@ use std::{
 use crossbeam_channel::RecvTimeoutError;
 use serde_json::{Value, json};
 
-use super::startup_lock_path;
+use super::{
+    clients::{CLIENT_META, TOO_MANY_CLIENTS, kind_of_argv},
+    startup_lock_path,
+};
 use crate::{
     Error, Result,
     host::StateDir,
@@ -100,6 +103,8 @@ impl Client {
         match fast {
             Ok(c) => Ok(c),
             Err(e @ Error::VersionMismatch { .. }) => Err(e),
+            // The daemon answered, and said it is full: starting another cannot help.
+            Err(e) if is_refusal(&e) => Err(e),
             Err(_) => {
                 ensure_daemon(socket)?;
                 let mut c = Client::connect(socket, project)?;
@@ -125,6 +130,8 @@ impl Client {
     ) -> Result<Value> {
         let id = RequestId::Str(format!("{OWN_ID_PREFIX}{}", self.next_id));
         self.next_id += 1;
+        let mut params = params;
+        announce(&mut params);
         self.conn
             .sender
             .send(
@@ -147,8 +154,10 @@ impl Client {
                 })?,
                 None => self.conn.receiver.recv().map_err(|_| Error::DaemonClosed)?,
             };
+            // A null-id error answers a request the daemon could not take (a refused client
+            // reads the reason this way): it is ours, whichever request we are waiting for.
             if let Message::Response(r) = msg
-                && r.id.as_ref() == Some(&id)
+                && (r.id.as_ref() == Some(&id) || (r.id.is_none() && r.outcome.is_err()))
             {
                 return r.outcome.map_err(|e| Error::Daemon {
                     code: e.code,
@@ -181,10 +190,41 @@ impl Client {
 /// Prefix of the ids of requests a [`Client`] makes itself (never an agent's).
 pub const OWN_ID_PREFIX: &str = "agnt-client-";
 
-/// Whether a daemon answers on `socket` (within `timeout`); returns its discover result.
+/// Whether a daemon answers on `socket` (within `timeout`); returns its discover result (`Null`
+/// from a daemon that refused us because it is full: it is alive all the same).
 pub fn probe(socket: &Path, timeout: Duration) -> Option<Value> {
     let mut c = Client::connect(socket, PathBuf::from("/")).ok()?;
-    c.request("server/discover", json!({}), Some(timeout)).ok()
+    match c.request("server/discover", json!({}), Some(timeout)) {
+        Ok(v) => Some(v),
+        Err(e) if is_refusal(&e) => Some(Value::Null),
+        Err(_) => None,
+    }
+}
+
+/// Whether `e` is a daemon's "too many clients" refusal.
+pub fn is_refusal(e: &Error) -> bool {
+    matches!(e, Error::Daemon { code, .. } if *code == TOO_MANY_CLIENTS)
+}
+
+/// Stamps the kind of this process's client (`cli`, `bridge`, `up`) into a request's `_meta`,
+/// so `daemon info` can say who is connected; another program embedding the client says nothing.
+fn announce(params: &mut Value) {
+    static KIND: std::sync::OnceLock<Option<&'static str>> = std::sync::OnceLock::new();
+    let Some(kind) = *KIND.get_or_init(|| kind_of_argv(&std::env::args().collect::<Vec<_>>()))
+    else {
+        return;
+    };
+    if params.is_null() {
+        *params = json!({});
+    }
+    if let Some(obj) = params.as_object_mut()
+        && let Some(meta) = obj
+            .entry("_meta")
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+    {
+        meta.entry(CLIENT_META).or_insert_with(|| kind.into());
+    }
 }
 
 /// The project of this process: `AGNT_PROJECT_PATH`, else the current directory.

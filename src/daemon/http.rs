@@ -2,12 +2,20 @@
 //! text from the atomic counters) and MCP Streamable HTTP at `POST /mcp` (JSON responses only).
 //! Who may call is decided in one place, `http_auth` (loopback `Host` with our port, no
 //! foreign browser `Origin`, a bearer token on everything but `/healthz`).
+//!
+//! Concurrency: one dispatcher thread takes requests from tiny_http and answers the cheap ones
+//! itself (`/healthz`, `/metrics`, refusals); each `POST /mcp` goes to one of [`WORKERS`] pool
+//! threads, or is answered 503 when all are busy. Bodies are limited to [`MAX_BODY`] bytes and
+//! read under deadlines (every socket read [`READ_TIMEOUT`], the whole body [`BODY_DEADLINE`]),
+//! so a long `wait` or a stalled upload never blocks `/healthz` or another client.
 
-use std::{io::Read, sync::Arc};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use serde_json::Value;
 
-use super::http_auth::HttpAuth;
 use crate::{
     Error, Result,
     mcp::{
@@ -17,8 +25,16 @@ use crate::{
     thread::JoinOnDrop,
 };
 
+use super::{clients::Clients, http_auth::HttpAuth};
+
 /// Largest `/mcp` body accepted.
-const MAX_BODY: usize = 8 * 1024 * 1024;
+pub const MAX_BODY: usize = 8 * 1024 * 1024;
+/// `POST /mcp` requests served at once; more are answered 503.
+pub const WORKERS: usize = 4;
+/// Longest a socket read (a request head, a piece of a body) or write may block.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest a whole request body may take to arrive.
+pub const BODY_DEADLINE: Duration = Duration::from_secs(30);
 
 /// A running HTTP face.
 pub struct HttpHandle {
@@ -48,9 +64,26 @@ impl HttpHandle {
     }
 }
 
-/// Serves on `127.0.0.1:port` (0 = any free port), admitting requests `auth` accepts.
-pub fn serve(tools: Arc<Toolbox>, port: u16, mut auth: HttpAuth) -> Result<HttpHandle> {
-    let server = tiny_http::Server::http(("127.0.0.1", port))
+/// Serves on `127.0.0.1:port` (0 = any free port), admitting requests `auth` accepts; `clients`
+/// lists requests in progress.
+pub fn serve(
+    tools: Arc<Toolbox>,
+    port: u16,
+    mut auth: HttpAuth,
+    clients: Option<Arc<Clients>>,
+) -> Result<HttpHandle> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port))
+        .map_err(|e| Error::Other(format!("cannot listen on 127.0.0.1:{port}: {e}")))?;
+    // Accepted sockets inherit these (Linux copies the listener's options): no read or write on
+    // a connection blocks longer, whatever tiny_http's connection threads do.
+    for which in [
+        rustix::net::sockopt::Timeout::Recv,
+        rustix::net::sockopt::Timeout::Send,
+    ] {
+        rustix::net::sockopt::set_socket_timeout(&listener, which, Some(READ_TIMEOUT))
+            .map_err(|e| Error::io("setting the http socket timeouts", None, e.into()))?;
+    }
+    let server = tiny_http::Server::from_listener(listener, None)
         .map_err(|e| Error::Other(format!("cannot listen on 127.0.0.1:{port}: {e}")))?;
     let port = server
         .server_addr()
@@ -61,10 +94,34 @@ pub fn serve(tools: Arc<Toolbox>, port: u16, mut auth: HttpAuth) -> Result<HttpH
     let info = auth.info();
     log::info!("http face on http://127.0.0.1:{port}");
     let server = Arc::new(server);
+    // Rendezvous: a request is handed over only to a worker waiting for one.
+    let (tx, rx) = crossbeam_channel::bounded::<tiny_http::Request>(0);
+    for i in 0..WORKERS {
+        let (rx, tools, clients) = (rx.clone(), tools.clone(), clients.clone());
+        // Detached: a worker may be inside a long `wait` call; it ends when the dispatcher
+        // drops the channel, after its current request.
+        crate::thread::spawn(format!("daemon-http-{i}"), 512 * 1024, move || {
+            for req in rx {
+                let _listed = clients.as_ref().map(|c| c.admit_http());
+                serve_mcp(&tools, req);
+            }
+        })
+        .map_err(|e| Error::io("starting an http worker", None, e))?;
+    }
     let s = server.clone();
-    let thread = crate::thread::spawn("daemon-http", 512 * 1024, move || {
+    let thread = crate::thread::spawn("daemon-http", 256 * 1024, move || {
         for req in s.incoming_requests() {
-            handle(&tools, &auth, req);
+            if let Some(req) = handle(&tools, &auth, req) {
+                match tx.try_send(req) {
+                    Ok(()) => {}
+                    Err(e) => respond(
+                        e.into_inner(),
+                        503,
+                        "text/plain",
+                        format!("busy: {WORKERS} /mcp requests are in progress; retry shortly\n"),
+                    ),
+                }
+            }
         }
     })
     .map_err(|e| Error::io("starting the http thread", None, e))?;
@@ -118,7 +175,12 @@ fn respond(req: tiny_http::Request, status: u16, content_type: &str, body: Strin
     );
 }
 
-fn handle(tools: &Arc<Toolbox>, auth: &HttpAuth, mut req: tiny_http::Request) {
+/// Answers what the dispatcher answers itself; returns a `POST /mcp` for a worker.
+fn handle(
+    tools: &Arc<Toolbox>,
+    auth: &HttpAuth,
+    req: tiny_http::Request,
+) -> Option<tiny_http::Request> {
     let path = req.url().split('?').next().unwrap_or("").to_string();
     if let Err((status, why)) = auth.check(
         &path,
@@ -126,7 +188,8 @@ fn handle(tools: &Arc<Toolbox>, auth: &HttpAuth, mut req: tiny_http::Request) {
         header(&req, "Origin"),
         header(&req, "Authorization"),
     ) {
-        return respond(req, status, "text/plain", format!("{why}\n"));
+        respond(req, status, "text/plain", format!("{why}\n"));
+        return None;
     }
     match (req.method(), path.as_str()) {
         (tiny_http::Method::Get, "/healthz") => respond(req, 200, "text/plain", "ok\n".into()),
@@ -134,45 +197,16 @@ fn handle(tools: &Arc<Toolbox>, auth: &HttpAuth, mut req: tiny_http::Request) {
             respond(req, 200, "text/plain; version=0.0.4", metrics(tools))
         }
         (tiny_http::Method::Post, "/mcp") => {
-            let mut body = Vec::new();
-            let read = req
-                .as_reader()
-                .take(MAX_BODY as u64 + 1)
-                .read_to_end(&mut body);
-            if read.is_err() || body.len() > MAX_BODY {
-                return respond(
+            if req.body_length().is_some_and(|n| n > MAX_BODY) {
+                respond(
                     req,
                     413,
                     "text/plain",
-                    "request body too large or unreadable\n".into(),
+                    format!("request body too large (limit {MAX_BODY} bytes)\n"),
                 );
+                return None;
             }
-            let answer = match Message::parse_line(&body) {
-                Err(resp) => Some(resp),
-                Ok(Message::Request(r)) => {
-                    let (tx, _rx) = crossbeam_channel::unbounded();
-                    Some(Session::new(tools.clone(), tx).handle_sync(r))
-                }
-                Ok(_) => None,
-            };
-            match answer {
-                Some(resp) => {
-                    let status = match &resp.outcome {
-                        Err(e)
-                            if e.code == code::PARSE_ERROR || e.code == code::INVALID_REQUEST =>
-                        {
-                            400
-                        }
-                        _ => 200,
-                    };
-                    let body = serde_json::to_string(&Message::Response(resp).to_value())
-                        .unwrap_or_default();
-                    respond(req, status, "application/json", body)
-                }
-                None => {
-                    let _ = req.respond(tiny_http::Response::empty(202));
-                }
-            }
+            return Some(req);
         }
         (_, "/mcp") => respond(
             req,
@@ -186,6 +220,65 @@ fn handle(tools: &Arc<Toolbox>, auth: &HttpAuth, mut req: tiny_http::Request) {
             "text/plain",
             "not found: try /healthz, /metrics or POST /mcp\n".into(),
         ),
+    }
+    None
+}
+
+/// Reads a body of at most [`MAX_BODY`] bytes within [`BODY_DEADLINE`].
+fn read_body(req: &mut tiny_http::Request) -> std::result::Result<Vec<u8>, (u16, &'static str)> {
+    let deadline = Instant::now() + BODY_DEADLINE;
+    let mut body = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    let reader = req.as_reader();
+    loop {
+        if Instant::now() >= deadline {
+            return Err((408, "request body too slow\n"));
+        }
+        match reader.read(&mut chunk) {
+            Ok(0) => return Ok(body),
+            Ok(n) if body.len() + n > MAX_BODY => return Err((413, "request body too large\n")),
+            Ok(n) => body.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err((408, "request body stalled\n"));
+            }
+            Err(_) => return Err((400, "request body unreadable\n")),
+        }
+    }
+}
+
+/// A worker's `POST /mcp`: read the body under its deadlines, answer the message.
+fn serve_mcp(tools: &Arc<Toolbox>, mut req: tiny_http::Request) {
+    let body = match read_body(&mut req) {
+        Ok(b) => b,
+        Err((status, why)) => return respond(req, status, "text/plain", why.into()),
+    };
+    let answer = match Message::parse_line(&body) {
+        Err(resp) => Some(resp),
+        Ok(Message::Request(r)) => {
+            let (tx, _rx) = crossbeam_channel::unbounded();
+            Some(Session::new(tools.clone(), tx).handle_sync(r))
+        }
+        Ok(_) => None,
+    };
+    match answer {
+        Some(resp) => {
+            let status = match &resp.outcome {
+                Err(e) if e.code == code::PARSE_ERROR || e.code == code::INVALID_REQUEST => 400,
+                _ => 200,
+            };
+            let body =
+                serde_json::to_string(&Message::Response(resp).to_value()).unwrap_or_default();
+            respond(req, status, "application/json", body)
+        }
+        None => {
+            let _ = req.respond(tiny_http::Response::empty(202));
+        }
     }
 }
 

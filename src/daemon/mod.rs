@@ -7,11 +7,12 @@
 //! Invariants: at most one daemon per socket (an exclusive `flock` on `<socket>.lock`, held for
 //! the daemon's life and released by the kernel even on SIGKILL); the socket directory is 0700
 //! and the socket 0600; every connection gets its own thread and at most [`MAX_CLIENTS`] are
-//! served; SIGTERM/SIGINT stop every process and proxy and remove the socket. Running proxies are
+//! served (`AGNT_MAX_CLIENTS`), the next one reads why ([`clients`]) and is closed; SIGTERM/SIGINT stop every process and proxy and remove the socket. Running proxies are
 //! saved to `<state>/proxies.json` on every change and re-created by the next daemon.
 
 pub mod bridge;
 pub mod client;
+pub mod clients;
 pub mod http;
 mod http_auth;
 pub mod peer;
@@ -26,7 +27,7 @@ use std::{
     path::{Path, PathBuf},
     sync::{
         Arc,
-        atomic::{AtomicBool, AtomicUsize, Ordering},
+        atomic::{AtomicBool, Ordering},
     },
     time::Duration,
 };
@@ -36,14 +37,23 @@ use crate::{
     host::{Host, HostOptions, StateDir},
     mcp::{
         Toolbox,
-        jsonrpc::{Connection, Message, Response, Side, code},
+        jsonrpc::{Connection, Message, Response, Side},
     },
     paths,
     tools::ServerInfo,
 };
 
-/// Most clients served at once; the next one gets an error line and is closed.
-pub const MAX_CLIENTS: usize = 100;
+/// Most clients served at once by default; the next one gets an error line and is closed.
+pub const MAX_CLIENTS: usize = clients::DEFAULT_MAX_CLIENTS;
+
+/// The client limit: `AGNT_MAX_CLIENTS`, else [`MAX_CLIENTS`].
+pub fn max_clients_from_env() -> usize {
+    std::env::var("AGNT_MAX_CLIENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(MAX_CLIENTS)
+}
 
 /// How to run a daemon.
 #[derive(Debug, Clone)]
@@ -56,6 +66,8 @@ pub struct DaemonOptions {
     pub http_port: Option<u16>,
     /// Browser origins the HTTP face accepts (`--http-allow-origin`; default none).
     pub http_allow_origins: Vec<String>,
+    /// Most socket clients served at once.
+    pub max_clients: usize,
 }
 
 impl DaemonOptions {
@@ -69,6 +81,7 @@ impl DaemonOptions {
                 .ok()
                 .and_then(|p| p.parse().ok()),
             http_allow_origins: Vec::new(),
+            max_clients: max_clients_from_env(),
         }
     }
 }
@@ -179,17 +192,23 @@ pub fn run(opts: DaemonOptions) -> Result<()> {
     // Start the process manager now: it kills what a crashed daemon left behind.
     host.pm()?;
     host.restore_proxies();
-    let server = Server::new(listener, guard, host.clone());
+    let server = Server::new(listener, guard, host.clone(), opts.max_clients);
     signal_thread(server.facts.clone())?;
     let http = match opts.http_port {
         Some(port) => {
             let auth = http_auth::HttpAuth::for_socket(&opts.socket, opts.http_allow_origins)?;
-            let h = http::serve(server.tools.clone(), port, auth)?;
+            let h = http::serve(
+                server.tools.clone(),
+                port,
+                auth,
+                Some(server.facts.clients.clone()),
+            )?;
             let _ = server.facts.http.set(h.info.clone());
             Some(h)
         }
         None => None,
     };
+    *server.facts.http_port.lock() = http.as_ref().map(|h| h.port);
     server.accept_loop();
     log::info!("shutting down");
     if let Some(h) = http {
@@ -214,7 +233,8 @@ type LiveConnections = Arc<parking_lot::Mutex<std::collections::HashMap<u64, Uni
 #[derive(Debug)]
 pub struct DaemonFacts {
     socket: PathBuf,
-    clients: AtomicUsize,
+    clients: Arc<clients::Clients>,
+    http_port: parking_lot::Mutex<Option<u16>>,
     shutdown_requested: AtomicBool,
     /// The HTTP face's address and token, once it serves.
     http: std::sync::OnceLock<serde_json::Value>,
@@ -230,7 +250,7 @@ impl DaemonFacts {
 
     /// Connected clients right now.
     pub fn client_count(&self) -> usize {
-        self.clients.load(Ordering::SeqCst)
+        self.clients.count()
     }
 
     /// Marks the daemon as shutting down and wakes its accept loop.
@@ -255,6 +275,15 @@ impl ServerInfo for DaemonFacts {
     fn clients(&self) -> usize {
         self.client_count()
     }
+    fn client_list(&self) -> Vec<serde_json::Value> {
+        self.clients.list()
+    }
+    fn client_limit(&self) -> Option<usize> {
+        Some(self.clients.limit())
+    }
+    fn http_port(&self) -> Option<u16> {
+        *self.http_port.lock()
+    }
     fn request_shutdown(&self) -> bool {
         self.shut_down();
         true
@@ -278,10 +307,16 @@ pub struct Server {
 
 impl Server {
     /// Serves `host`'s tools on a bound listener.
-    pub fn new(listener: UnixListener, guard: SocketGuard, host: Arc<Host>) -> Server {
+    pub fn new(
+        listener: UnixListener,
+        guard: SocketGuard,
+        host: Arc<Host>,
+        max_clients: usize,
+    ) -> Server {
         let facts = Arc::new(DaemonFacts {
             socket: guard.socket.clone(),
-            clients: AtomicUsize::new(0),
+            clients: Arc::new(clients::Clients::new(max_clients)),
+            http_port: parking_lot::Mutex::new(None),
             shutdown_requested: AtomicBool::new(false),
             http: std::sync::OnceLock::new(),
             waker: listener.try_clone().ok(),
@@ -326,7 +361,6 @@ impl Server {
 
     /// Accepts connections until shutdown is requested; one thread per connection.
     pub fn accept_loop(&self) {
-        let mut next_conn: u64 = 0;
         for stream in self.listener.incoming() {
             if self.facts.shutting_down() {
                 break;
@@ -346,14 +380,20 @@ impl Server {
                 log::warn!("{e}");
                 continue;
             }
-            if self.facts.client_count() >= MAX_CLIENTS {
-                refuse(stream);
-                continue;
-            }
-            self.facts.clients.fetch_add(1, Ordering::SeqCst);
+            let entry = match self.facts.clients.admit(&stream) {
+                Ok(entry) => entry,
+                Err(refusal) => {
+                    log::warn!(
+                        "refusing a client: {} clients connected (limit {})",
+                        self.facts.client_count(),
+                        self.facts.clients.limit()
+                    );
+                    refuse(stream, refusal);
+                    continue;
+                }
+            };
             let (tools, facts) = (self.tools.clone(), self.facts.clone());
-            next_conn += 1;
-            let key = next_conn;
+            let key = entry.key();
             if let Ok(closer) = stream.try_clone() {
                 self.live.lock().insert(key, closer);
             }
@@ -362,7 +402,7 @@ impl Server {
             let spawned = crate::thread::spawn("daemon-conn", 256 * 1024, move || {
                 match Connection::unix(stream, Side::Server) {
                     Ok((conn, threads)) => {
-                        crate::mcp::serve(conn, tools);
+                        crate::mcp::server::serve_observed(conn, tools, &|m| entry.observe(m));
                         // Every answer is queued by now (or its call is stuck past serve's
                         // bound): wait for the writer to flush them, so a client always gets
                         // the answer to what it asked — `shutdown` included.
@@ -373,26 +413,24 @@ impl Server {
                     Err(e) => log::warn!("connection setup: {e}"),
                 }
                 live.lock().remove(&key);
-                facts.clients.fetch_sub(1, Ordering::SeqCst);
+                facts.clients.remove(key);
             });
             if let Err(e) = spawned {
                 log::error!("cannot start a connection thread: {e}");
                 self.live.lock().remove(&key);
-                self.facts.clients.fetch_sub(1, Ordering::SeqCst);
+                self.facts.clients.remove(key);
             }
         }
     }
 }
 
-fn refuse(mut stream: UnixStream) {
-    let msg: Message = Response::err(
-        None,
-        code::INTERNAL_ERROR,
-        format!("too many clients (limit {MAX_CLIENTS}); close some and retry"),
-    )
-    .into();
+/// Sends the refusal and closes: the client reads it as the answer to whatever it sent first.
+fn refuse(mut stream: UnixStream, refusal: Response) {
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+    let msg: Message = refusal.into();
     let _ = msg.write(&mut stream);
     let _ = stream.flush();
+    let _ = stream.shutdown(std::net::Shutdown::Write);
 }
 
 /// SIGTERM/SIGINT → shutdown request.
@@ -436,7 +474,7 @@ impl Drop for BackgroundHandle {
 /// host is not shut down: its owner does that). Errors when a daemon already runs.
 pub fn serve_in_background(socket: &Path, host: Arc<Host>) -> Result<BackgroundHandle> {
     let (listener, guard) = bind(socket)?;
-    let server = Server::new(listener, guard, host);
+    let server = Server::new(listener, guard, host, max_clients_from_env());
     let facts = server.facts.clone();
     let thread = crate::thread::spawn("daemon-accept", 256 * 1024, move || {
         server.accept_loop();

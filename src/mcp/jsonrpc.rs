@@ -6,11 +6,18 @@
 //! [`MAX_LINE`] is refused without buffering it, a line that is not UTF-8 JSON is answered with
 //! `-32700` and the connection keeps going. The stdio writer here is the only code in agnt that
 //! writes MCP to stdout.
+//!
+//! Backpressure: both queues of a connection are bounded ([`OUT_QUEUE`] outbound, 16 inbound).
+//! When a peer stops reading, its outbound queue fills, whoever answers blocks, the server stops
+//! reading that peer's requests and the kernel's socket buffers push back on the peer: memory
+//! per connection stays bounded whatever the peer sends. A server-side socket peer that reads
+//! nothing for [`stall_timeout`] is disconnected with a log line.
 
 use std::{
     fmt,
     io::{self, BufRead, BufReader, Read, Write},
     os::unix::net::UnixStream,
+    time::Duration,
 };
 
 use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
@@ -21,6 +28,23 @@ use crate::thread::{self, JoinOnDrop};
 
 /// The longest line we accept (8 MiB); longer lines are skipped and answered with an error.
 pub const MAX_LINE: usize = 8 * 1024 * 1024;
+
+/// Messages queued for the peer per connection; a full queue stops the server reading that
+/// connection's requests.
+pub const OUT_QUEUE: usize = 16;
+
+/// How long a server-side socket peer may read nothing while answers wait for it before it is
+/// disconnected: 30 s, or `AGNT_STALL_TIMEOUT_MS` (tests).
+pub fn stall_timeout() -> Duration {
+    static STALL: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+    *STALL.get_or_init(|| {
+        std::env::var("AGNT_STALL_TIMEOUT_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map_or(Duration::from_secs(30), Duration::from_millis)
+            .max(Duration::from_millis(1))
+    })
+}
 
 /// JSON-RPC error codes used by agnt.
 pub mod code {
@@ -461,11 +485,22 @@ impl Connection {
         Connection::stdio()
     }
 
-    /// A connection over a Unix stream.
+    /// A connection over a Unix stream. On the server side a peer that reads nothing for
+    /// [`stall_timeout`] while an answer waits is disconnected.
     pub fn unix(stream: UnixStream, side: Side) -> io::Result<(Connection, IoThreads)> {
         let write = stream.try_clone()?;
         let closer = stream.try_clone()?;
-        let (conn, mut threads) = Connection::from_io("unix", stream, write, side);
+        let (conn, mut threads) = if side == Side::Server {
+            let stall = stall_timeout();
+            write.set_write_timeout(Some(stall))?;
+            let write = StallWriter {
+                stream: write,
+                stall,
+            };
+            Connection::from_io("unix", stream, write, side)
+        } else {
+            Connection::from_io("unix", stream, write, side)
+        };
         threads.closer = Some(closer);
         Ok((conn, threads))
     }
@@ -492,7 +527,7 @@ impl Connection {
         R: Read + Send + 'static,
         W: Write + Send + 'static,
     {
-        let (out_tx, out_rx) = unbounded::<Message>();
+        let (out_tx, out_rx) = bounded::<Message>(OUT_QUEUE);
         let (in_tx, in_rx) = bounded::<Message>(16);
         let writer = thread::spawn(format!("{name}-writer"), thread::SMALL_STACK, move || {
             let mut write = write;
@@ -555,6 +590,39 @@ impl Connection {
                 closer: None,
             },
         )
+    }
+}
+
+/// A socket writer whose blocked write times out: the peer read nothing for `stall` while we had
+/// something to say. It logs, shuts the socket down (the reader sees EOF, the connection ends)
+/// and fails, which ends the writer thread and unblocks everyone waiting on the full queue.
+struct StallWriter {
+    stream: UnixStream,
+    stall: Duration,
+}
+
+impl Write for StallWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self.stream.write(buf) {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                log::warn!(
+                    "disconnecting a client that read nothing for {:?} while answers waited for it",
+                    self.stall
+                );
+                let _ = self.stream.shutdown(std::net::Shutdown::Both);
+                Err(e)
+            }
+            other => other,
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
     }
 }
 

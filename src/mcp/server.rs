@@ -115,21 +115,31 @@ impl std::fmt::Debug for Session {
 
 /// Serves one connection until the peer goes away; returns when every call has answered.
 pub fn serve(conn: Connection, handler: Arc<dyn Handler>) {
+    serve_observed(conn, handler, &|_| {});
+}
+
+/// [`serve`], showing every message the peer sends to `observe` first (the daemon keeps its
+/// client table with it: kind, last activity).
+pub fn serve_observed(conn: Connection, handler: Arc<dyn Handler>, observe: &dyn Fn(&Message)) {
     let mut session = Session::new(handler, conn.sender.clone());
     let sender = conn.sender.clone();
     session.peer = session
         .handler
         .open(Box::new(move |method: &str, params: Value| {
-            let _ = sender.send(
-                Notification {
-                    method: method.into(),
-                    params,
-                }
-                .into(),
-            );
+            // Pushes come from other threads (a process's waiter, a proxy's loop through the
+            // entry tap): never block them on a peer that does not read — a full outbound
+            // queue drops the push (`get_incidents` still has it).
+            let msg = Notification {
+                method: method.into(),
+                params,
+            };
+            if sender.try_send(msg.into()).is_err() {
+                log::debug!("dropped a push: the connection's outbound queue is full");
+            }
         }));
     let session = Arc::new(session);
     for msg in &conn.receiver {
+        observe(&msg);
         match msg {
             Message::Request(req) => session.clone().dispatch(req),
             Message::Notification(n) => session.notify(n),

@@ -47,6 +47,9 @@ struct Shared {
     seq: AtomicU64,
     orphans: Option<OrphanFile>,
     exit_hooks: Mutex<Vec<ExitHook>>,
+    /// Descendants killed by marker outside any managed group, for the reaper (bounded: pids
+    /// leave once gone).
+    adopted: Mutex<Vec<u32>>,
 }
 
 /// Called on the waiter thread when a process's exit is recorded: `(process, failed)`. It must
@@ -75,7 +78,7 @@ impl ProcessManager {
     pub fn new(config: ManagerConfig) -> Result<Arc<ProcessManager>> {
         let orphans = match &config.state_dir {
             Some(dir) => {
-                let file = OrphanFile::open(dir)?;
+                let file = OrphanFile::open(dir, &config.instance)?;
                 let killed = file.kill_previous();
                 if !killed.is_empty() {
                     log::warn!(
@@ -98,10 +101,13 @@ impl ProcessManager {
             seq: AtomicU64::new(0),
             orphans,
             exit_hooks: Mutex::new(Vec::new()),
+            adopted: Mutex::new(Vec::new()),
         });
         let reaper = if shared.config.subreaper {
             let weak = Arc::downgrade(&shared);
-            Some(Reaper::start(move || weak.upgrade().map(|s| s.groups()))?)
+            Some(Reaper::start(move || {
+                weak.upgrade().map(|s| (s.groups(), s.adopted()))
+            })?)
         } else {
             None
         };
@@ -230,7 +236,7 @@ impl ProcessManager {
         }
         if aggressive {
             for p in &procs {
-                p.kill_leftovers();
+                p.kill_group_leftovers();
             }
             let limit = deadline.max(Duration::from_secs(1));
             wait_all(&procs, began + limit);
@@ -249,13 +255,17 @@ impl ProcessManager {
                 .min(deadline.saturating_sub(Duration::from_secs(1)));
             wait_all(&procs, began + grace);
             for p in &procs {
-                p.kill_leftovers();
+                p.kill_group_leftovers();
             }
             wait_all(&procs, began + deadline);
         }
-        // Grandchildren that outlived their leaders.
+        // Grandchildren that outlived their leaders, in their groups or gone elsewhere.
         for p in &procs {
-            p.kill_leftovers();
+            p.kill_group_leftovers();
+        }
+        let marked = super::descendants::kill_instance(&self.shared.config.instance);
+        if !marked.is_empty() {
+            log::info!("killed descendant(s) {marked:?} that left their groups");
         }
         if let Some(h) = self.health.lock().take() {
             h.join();
@@ -317,7 +327,8 @@ impl ProcessManager {
         let key = make_key(&spec.project, &spec.id);
         let seq = self.shared.seq.fetch_add(1, Ordering::AcqRel);
         let owner: Weak<dyn Owner> = Arc::downgrade(&self.shared) as _;
-        let p = Arc::new(ManagedProcess::new(spec, seq, owner));
+        let instance = &self.shared.config.instance;
+        let p = Arc::new(ManagedProcess::new(spec, seq, instance, owner));
         let outcome = match self.shared.registry.insert_new(key.clone(), Arc::clone(&p)) {
             Ok(()) => StartOutcome::Started,
             Err(cur) if cur.state().is_terminal() => {
@@ -391,6 +402,15 @@ impl Owner for Shared {
             hook(p, failed);
         }
     }
+
+    fn descendants_killed(&self, pids: &[u32]) {
+        if !self.config.subreaper {
+            return;
+        }
+        let mut adopted = self.adopted.lock();
+        adopted.retain(|&p| procfs::stat(p).is_some());
+        adopted.extend_from_slice(pids);
+    }
 }
 
 impl std::fmt::Debug for Shared {
@@ -414,6 +434,13 @@ impl Shared {
             .iter()
             .filter_map(|p| p.pgid())
             .collect()
+    }
+
+    /// Marker-killed pids that may be our zombies to reap.
+    fn adopted(&self) -> Vec<u32> {
+        let mut adopted = self.adopted.lock();
+        adopted.retain(|&p| procfs::stat(p).is_some());
+        adopted.clone()
     }
 
     fn write_orphans(&self) {

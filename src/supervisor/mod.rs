@@ -6,7 +6,8 @@
 //! (the registry, counters, health thread, shutdown), `spawn` (the only `Command::new` and the
 //! group signals), `output` (read filters), `ports` (`cleanup_port`), `orphans` (the pid file
 //! a crashed manager leaves behind), `reaper` (child subreaper), `ready` (readiness checks and
-//! the one port/HTTP probe) and `procfs` (small `/proc` readers).
+//! the one port/HTTP probe), `procfs` (small `/proc` readers) and `descendants` (the
+//! `AGNT_PROCESS` marker every child inherits, and the kills that follow it past `setsid`).
 //!
 //! The submodules form no cycle: `manager` uses `process`, `reaper` and `orphans`; a process
 //! reports to its manager only through the `process::Owner` trait, and the reaper asks for
@@ -21,6 +22,7 @@
 
 use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 
+pub mod descendants;
 mod manager;
 pub mod orphans;
 mod output;
@@ -30,6 +32,7 @@ pub mod procfs;
 pub mod ready;
 mod reaper;
 pub mod spawn;
+mod state;
 
 pub use crate::registry::Registry;
 pub use manager::{ExitHook, ProcessManager};
@@ -240,6 +243,9 @@ pub struct ManagerConfig {
     pub state_dir: Option<PathBuf>,
     /// Become the child subreaper (Linux), so orphaned grandchildren are reaped by us.
     pub subreaper: bool,
+    /// This manager's instance id, the first part of every child's `AGNT_PROCESS` marker
+    /// (default: unique per manager, [`descendants::new_instance`]).
+    pub instance: String,
 }
 
 impl Default for ManagerConfig {
@@ -249,6 +255,7 @@ impl Default for ManagerConfig {
             health_period: Duration::from_secs(10),
             state_dir: None,
             subreaper: false,
+            instance: descendants::new_instance(),
         }
     }
 }

@@ -1,8 +1,10 @@
 //! The orphan file: `<state_dir>/pids.json` records the live process groups of a manager, so
 //! the next manager can kill what a crashed (SIGKILLed) one left behind.
 //!
-//! Format: `{"owner_pid": N, "processes": [{"id", "project", "pid", "pgid", "started_at"}]}`
-//! (`started_at` in Unix microseconds). Every write goes to a temp file that is renamed over
+//! Format: `{"owner_pid": N, "instance": "...", "processes": [{"id", "project", "pid", "pgid",
+//! "started_at"}]}` (`started_at` in Unix microseconds). `instance` is the owner's marker
+//! instance: cleanup also kills every process marked by it (`setsid`'d and double-forked
+//! descendants included). Every write goes to a temp file that is renamed over
 //! the old one, so a reader never sees half a file. A group is only killed when its recorded
 //! owner is dead (or a zombie) and a process whose process group is exactly the recorded pgid
 //! still exists, which guards against pids the kernel has reused since.
@@ -17,7 +19,7 @@ use parking_lot::Mutex;
 use rustix::process::Signal;
 use serde::{Deserialize, Serialize};
 
-use super::{ManagedProcess, procfs, spawn};
+use super::{ManagedProcess, descendants, procfs, spawn};
 use crate::{Error, Result};
 
 /// File name of the orphan file inside the state directory.
@@ -28,6 +30,9 @@ pub const FILE_NAME: &str = "pids.json";
 pub struct OrphanRecord {
     /// Pid of the manager's process that wrote it.
     pub owner_pid: u32,
+    /// The owner's marker instance (`AGNT_PROCESS=<instance>/...`); empty in old files.
+    #[serde(default)]
+    pub instance: String,
     /// Its live processes.
     pub processes: Vec<OrphanEntry>,
 }
@@ -51,16 +56,18 @@ pub struct OrphanEntry {
 #[derive(Debug)]
 pub(crate) struct OrphanFile {
     path: PathBuf,
+    instance: String,
     write_lock: Mutex<()>,
 }
 
 impl OrphanFile {
     /// Creates the directory if needed.
-    pub(crate) fn open(dir: &Path) -> Result<Self> {
+    pub(crate) fn open(dir: &Path, instance: &str) -> Result<Self> {
         fs::create_dir_all(dir)
             .map_err(|e| Error::io("creating the state directory", Some(dir.to_path_buf()), e))?;
         Ok(OrphanFile {
             path: dir.join(FILE_NAME),
+            instance: instance.to_string(),
             write_lock: Mutex::new(()),
         })
     }
@@ -94,6 +101,7 @@ impl OrphanFile {
         let live = live();
         let record = OrphanRecord {
             owner_pid: std::process::id(),
+            instance: self.instance.clone(),
             processes: live
                 .iter()
                 .filter_map(|p| {
@@ -177,6 +185,12 @@ pub fn kill_orphans(record: &OrphanRecord) -> Vec<u32> {
             killed.push(e.pgid);
         }
     }
+    // Descendants that left their groups still carry the dead owner's marker.
+    let marked = descendants::kill_instance(&record.instance);
+    if !marked.is_empty() {
+        log::info!("killing orphaned descendant(s) {marked:?} by marker");
+        killed.extend(marked);
+    }
     killed
 }
 
@@ -188,6 +202,7 @@ mod tests {
     fn record_round_trips_and_bad_json_is_ignored() {
         let r = OrphanRecord {
             owner_pid: 5,
+            instance: "i".into(),
             processes: vec![OrphanEntry {
                 id: "a".into(),
                 project: "/p".into(),
@@ -199,7 +214,7 @@ mod tests {
         let s = serde_json::to_string(&r).unwrap();
         assert_eq!(serde_json::from_str::<OrphanRecord>(&s).unwrap(), r);
         let dir = tempfile::tempdir().unwrap();
-        let f = OrphanFile::open(dir.path()).unwrap();
+        let f = OrphanFile::open(dir.path(), "i").unwrap();
         fs::write(dir.path().join(FILE_NAME), "{not json").unwrap();
         assert!(f.kill_previous().is_empty());
         f.write(Vec::new);
@@ -221,12 +236,14 @@ mod tests {
         };
         let mine = OrphanRecord {
             owner_pid: std::process::id(),
+            instance: String::new(),
             processes: vec![entry.clone()],
         };
         assert!(kill_orphans(&mine).is_empty());
         // pgid 1 is never signalled even with a dead owner.
         let dead = OrphanRecord {
             owner_pid: u32::MAX,
+            instance: String::new(),
             processes: vec![entry],
         };
         assert!(kill_orphans(&dead).is_empty());

@@ -7,10 +7,14 @@
 //! records the exit and wakes every waiter through a condition variable. Nothing polls.
 //! Only the waiter touches the `Child`; everyone else signals the process group by pid, which
 //! cannot be reused while the group exists.
+//!
+//! No thread outlives its process: once the leader is reaped (the waiter wakes the pumps
+//! through an eventfd) and its group is gone, a pump reads on for at most [`DRAIN_DEADLINE`];
+//! a pipe still open then is held by an escaped descendant, whose pid the status names.
 
 use std::{
     io::{self, Read},
-    os::fd::AsFd,
+    os::fd::{AsFd, OwnedFd},
     path::Path,
     process::Child,
     sync::{
@@ -26,7 +30,9 @@ use rustix::{
     process::Signal,
 };
 
-use super::{OutputRead, OutputRequest, ProcessSpec, State, Stream, output, procfs, spawn};
+use super::{
+    OutputRead, OutputRequest, ProcessSpec, State, Stream, descendants, output, procfs, spawn,
+};
 use crate::{
     Error, Result,
     ringbuf::{DEFAULT_CAP, RingBuffer},
@@ -36,6 +42,10 @@ use crate::{
 /// How long the waiter lets the pumps drain the pipes after the child exited before it
 /// publishes the exit (grandchildren may keep a pipe open forever).
 const DRAIN_WAIT: Duration = Duration::from_millis(250);
+/// How long pumps read on after the leader was reaped and its group is gone.
+pub const DRAIN_DEADLINE: Duration = Duration::from_secs(2);
+/// How often a pump whose leader was reaped looks at the group and the deadline.
+const DRAIN_POLL: Duration = Duration::from_millis(100);
 /// A partial line waits this long for its end before it goes to the combined ring anyway.
 const PARTIAL_LINE_WAIT: Duration = Duration::from_millis(20);
 /// A partial line longer than this goes to the combined ring at once.
@@ -48,40 +58,7 @@ const READ_MAX: usize = 64 * 1024;
 const KILL_WAIT: Duration = Duration::from_secs(10);
 const NO_EXIT: i64 = i64::MIN;
 
-/// The seed's state machine in one `AtomicU8`; every change is a compare-and-swap along an
-/// allowed edge ([`State::can_transition`]).
-#[derive(Debug)]
-pub struct AtomicState(AtomicU8);
-
-impl AtomicState {
-    /// A machine in `state`.
-    pub fn new(state: State) -> Self {
-        AtomicState(AtomicU8::new(state as u8))
-    }
-
-    /// The current state.
-    pub fn get(&self) -> State {
-        State::from_u8(self.0.load(Ordering::Acquire))
-    }
-
-    /// Moves `from` → `to`. A disallowed edge, or a current state other than `from`, is an
-    /// [`Error::InvalidTransition`] naming the current state and `to`.
-    pub fn transition(&self, from: State, to: State) -> Result<()> {
-        if !State::can_transition(from, to) {
-            return Err(Error::InvalidTransition {
-                from: from.as_str(),
-                to: to.as_str(),
-            });
-        }
-        self.0
-            .compare_exchange(from as u8, to as u8, Ordering::AcqRel, Ordering::Acquire)
-            .map(|_| ())
-            .map_err(|cur| Error::InvalidTransition {
-                from: State::from_u8(cur).as_str(),
-                to: to.as_str(),
-            })
-    }
-}
+pub use super::state::AtomicState;
 
 /// One supervised child. Cheap to share (`Arc`); every getter is lock-free.
 #[derive(Debug)]
@@ -100,6 +77,10 @@ pub struct ManagedProcess {
     stderr: RingBuffer,
     combined: RingBuffer,
     open_pumps: AtomicU8,
+    /// `AGNT_PROCESS` of the child and everything it starts.
+    marker: String,
+    /// Descendants that escaped the group and still held an output pipe at the drain deadline.
+    escaped: Mutex<Vec<u32>>,
     /// Set by the waiter as soon as the child is reaped, before its exit is published: the
     /// health check must not take the gap for a lost process.
     reaped: std::sync::atomic::AtomicBool,
@@ -124,12 +105,21 @@ pub(crate) trait Owner: Send + Sync {
     fn process_failed(&self);
     /// The child's exit was recorded; `failed` = it ended in `Failed`.
     fn process_exited(&self, p: &ManagedProcess, failed: bool);
+    /// Descendants outside the group were killed by marker (a subreaper reaps them).
+    fn descendants_killed(&self, pids: &[u32]);
 }
 
 impl ManagedProcess {
-    pub(crate) fn new(spec: ProcessSpec, seq: u64, manager: Weak<dyn Owner>) -> Self {
+    pub(crate) fn new(
+        spec: ProcessSpec,
+        seq: u64,
+        instance: &str,
+        manager: Weak<dyn Owner>,
+    ) -> Self {
         let cap = spec.buffer_cap.unwrap_or(DEFAULT_CAP);
         ManagedProcess {
+            marker: descendants::marker(instance, &spec.project, &spec.id),
+            escaped: Mutex::new(Vec::new()),
             spec,
             seq,
             state: AtomicState::new(State::Pending),
@@ -218,6 +208,15 @@ impl ManagedProcess {
             e => e,
         };
         Duration::from_micros(end.saturating_sub(start))
+    }
+    /// The `AGNT_PROCESS` marker its descendants carry.
+    pub fn marker(&self) -> &str {
+        &self.marker
+    }
+    /// Descendants that escaped its group and kept an output pipe open after it ended (the
+    /// pumps stopped reading them at the drain deadline).
+    pub fn escaped_pids(&self) -> Vec<u32> {
+        self.escaped.lock().clone()
     }
     /// Whether a stop was requested through the manager (stop, restart, remove, shutdown).
     pub fn stop_requested(&self) -> bool {
@@ -363,6 +362,7 @@ impl ManagedProcess {
                 if self.spec.clear_env {
                     cmd.env_clear().envs(&self.spec.env);
                 }
+                cmd.env(descendants::MARKER_VAR, &self.marker);
                 cmd.spawn().map_err(|source| {
                     // chdir failures surface as the program's ENOENT: say which it was.
                     let source = if cwd.is_dir() {
@@ -414,6 +414,12 @@ impl ManagedProcess {
 
         let out = child.stdout.take();
         let err = child.stderr.take();
+        // Wakes the pumps when the leader is reaped (without it they look every DRAIN_POLL).
+        let wake = rustix::event::eventfd(0, rustix::event::EventfdFlags::CLOEXEC)
+            .ok()
+            .map(Arc::new);
+        let wake_out = wake.clone();
+        let wake_err = wake.clone();
         self.open_pumps
             .store(out.is_some() as u8 + err.is_some() as u8, Ordering::Release);
         let threads = (|| -> io::Result<()> {
@@ -421,14 +427,14 @@ impl ManagedProcess {
                 let me = Arc::clone(self);
                 // Detached: it ends at its pipe's EOF; the waiter counts open pumps, not handles.
                 crate::thread::spawn(format!("agnt-out-{}", self.id()), SMALL_STACK, move || {
-                    me.pump(pipe, Stream::Stdout)
+                    me.pump(pipe, Stream::Stdout, wake_out)
                 })?;
             }
             if let Some(pipe) = err {
                 let me = Arc::clone(self);
                 // Detached: it ends at its pipe's EOF; the waiter counts open pumps, not handles.
                 crate::thread::spawn(format!("agnt-err-{}", self.id()), SMALL_STACK, move || {
-                    me.pump(pipe, Stream::Stderr)
+                    me.pump(pipe, Stream::Stderr, wake_err)
                 })?;
             }
             Ok(())
@@ -444,7 +450,7 @@ impl ManagedProcess {
         // Detached: it ends once the child is reaped; callers wait on the state, not the thread.
         if let Err(e) =
             crate::thread::spawn(format!("agnt-wait-{}", self.id()), SMALL_STACK, move || {
-                me.wait_child(child)
+                me.wait_child(child, wake)
             })
         {
             // Without a waiter nobody reaps the child; the health check marks it Failed.
@@ -478,16 +484,40 @@ impl ManagedProcess {
         ok
     }
 
-    /// Pump thread body: pipe → own ring, and whole lines → combined ring.
-    fn pump<R: Read + AsFd>(self: Arc<Self>, mut pipe: R, stream: Stream) {
+    /// Pump thread body: pipe → own ring, and whole lines → combined ring. Ends at the pipe's
+    /// end, or [`DRAIN_DEADLINE`] after the leader was reaped and its group is gone.
+    fn pump<R: Read + AsFd>(
+        self: Arc<Self>,
+        mut pipe: R,
+        stream: Stream,
+        wake: Option<Arc<OwnedFd>>,
+    ) {
         let ring = self.ring(stream);
         let mut buf = vec![0u8; READ_MIN];
         let mut pending: Vec<u8> = Vec::new();
+        let mut drain_until: Option<Instant> = None;
         loop {
-            if !pending.is_empty() && !readable_within(&pipe, PARTIAL_LINE_WAIT) {
-                self.combined.write(&pending);
-                pending.clear();
-                self.notify_output();
+            let reaped = self.is_reaped();
+            if reaped && self.drain_expired(&mut drain_until) {
+                self.note_escaped(&pipe, stream);
+                break;
+            }
+            let wait = if !pending.is_empty() {
+                Some(PARTIAL_LINE_WAIT)
+            } else if reaped || wake.is_none() {
+                Some(DRAIN_POLL)
+            } else {
+                None
+            };
+            // After the reap the eventfd stays readable: only the pipe is watched then.
+            let wake_fd = wake.as_deref().filter(|_| !reaped);
+            if !readable_within(&pipe, wake_fd, wait) {
+                if !pending.is_empty() {
+                    self.combined.write(&pending);
+                    pending.clear();
+                    self.notify_output();
+                }
+                continue;
             }
             let n = match pipe.read(&mut buf) {
                 Ok(0) => break,
@@ -525,8 +555,33 @@ impl ManagedProcess {
         self.notify();
     }
 
+    /// Whether a pump whose leader was reaped should stop: the group is gone and the drain
+    /// deadline (set when it was first seen gone) has passed.
+    fn drain_expired(&self, until: &mut Option<Instant>) -> bool {
+        if self.pgid().is_some_and(spawn::group_exists) {
+            *until = None;
+            return false;
+        }
+        Instant::now() >= *until.get_or_insert_with(|| Instant::now() + DRAIN_DEADLINE)
+    }
+
+    /// Records who still holds the pipe a pump gives up on.
+    fn note_escaped(&self, pipe: &impl AsFd, stream: Stream) {
+        let holders = descendants::pipe_holders(pipe);
+        log::warn!(
+            "{}: ended, but pid(s) {holders:?} outside its group still hold its {stream:?} pipe; no longer reading it",
+            self.id()
+        );
+        let mut escaped = self.escaped.lock();
+        for pid in holders {
+            if !escaped.contains(&pid) {
+                escaped.push(pid);
+            }
+        }
+    }
+
     /// Waiter thread body: reap the child, let the pumps drain, publish the exit.
-    fn wait_child(self: Arc<Self>, mut child: Child) {
+    fn wait_child(self: Arc<Self>, mut child: Child, wake: Option<Arc<OwnedFd>>) {
         let status = loop {
             match child.wait() {
                 Ok(s) => break Some(s),
@@ -538,6 +593,9 @@ impl ManagedProcess {
             }
         };
         self.reaped.store(true, Ordering::Release);
+        if let Some(fd) = &wake {
+            let _ = rustix::io::write(fd, &1u64.to_ne_bytes());
+        }
         self.wait_until(DRAIN_WAIT, || self.open_pumps.load(Ordering::Acquire) == 0);
         self.record_exit(status);
     }
@@ -662,7 +720,25 @@ impl ManagedProcess {
     /// somebody else's (possibly the leader of a new group with the same number), so we leave
     /// the group alone then. While any of our grandchildren lives, the kernel does not hand
     /// the number out again, so the group is still ours.
+    ///
+    /// Then every process carrying this process's marker dies too, wherever it went (`setsid`,
+    /// double fork).
     pub(crate) fn kill_leftovers(&self) {
+        self.kill_group_leftovers();
+        let killed = descendants::kill_marked(&self.marker);
+        if !killed.is_empty() {
+            log::info!(
+                "{}: killed descendant(s) {killed:?} outside its group",
+                self.id()
+            );
+            if let Some(m) = self.manager.upgrade() {
+                m.descendants_killed(&killed);
+            }
+        }
+    }
+
+    /// [`Self::kill_leftovers`] for the group only (shutdown follows the markers once, for all).
+    pub(crate) fn kill_group_leftovers(&self) {
         let Some(pgid) = self.pgid() else { return };
         if self.state().is_terminal() && procfs::stat(pgid).is_some() {
             return;
@@ -691,15 +767,21 @@ impl ManagedProcess {
     }
 }
 
-/// Whether `fd` becomes readable (or hung up) within `timeout`.
-fn readable_within(fd: &impl AsFd, timeout: Duration) -> bool {
-    let mut fds = [PollFd::new(fd, PollFlags::IN)];
-    let ts = Timespec {
-        tv_sec: timeout.as_secs() as i64,
-        tv_nsec: timeout.subsec_nanos() as _,
-    };
-    match rustix::event::poll(&mut fds, Some(&ts)) {
-        Ok(n) => n > 0,
+/// Whether `fd` becomes readable (or hung up) within `timeout` (`None`: until it does or
+/// `wake` becomes readable).
+fn readable_within(fd: &impl AsFd, wake: Option<&OwnedFd>, timeout: Option<Duration>) -> bool {
+    let ts = timeout.map(|t| Timespec {
+        tv_sec: t.as_secs() as i64,
+        tv_nsec: t.subsec_nanos() as _,
+    });
+    let mut fds = vec![PollFd::new(fd, PollFlags::IN)];
+    if let Some(w) = wake {
+        fds.push(PollFd::new(w, PollFlags::IN));
+    }
+    match rustix::event::poll(&mut fds, ts.as_ref()) {
+        Ok(0) => false,
+        Ok(_) => !fds[0].revents().is_empty(),
+        Err(rustix::io::Errno::INTR) => false,
         Err(_) => true,
     }
 }
@@ -715,77 +797,4 @@ pub(crate) fn now_micros() -> u64 {
 
 fn from_micros(us: u64) -> Option<SystemTime> {
     (us != 0).then(|| UNIX_EPOCH + Duration::from_micros(us))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_allowed_edge_and_every_other_is_refused() {
-        for from in State::ALL {
-            for to in State::ALL {
-                let m = AtomicState::new(from);
-                let r = m.transition(from, to);
-                assert_eq!(r.is_ok(), State::can_transition(from, to), "{from} -> {to}");
-                if let Err(e) = r {
-                    assert_eq!(m.get(), from);
-                    let msg = e.to_string();
-                    assert!(
-                        msg.contains(from.as_str()) && msg.contains(to.as_str()),
-                        "{msg}"
-                    );
-                } else {
-                    assert_eq!(m.get(), to);
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn cas_from_wrong_state_names_the_current_one() {
-        let m = AtomicState::new(State::Stopped);
-        let e = m.transition(State::Running, State::Stopping).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "invalid state transition: stopped -> stopping"
-        );
-    }
-
-    #[test]
-    fn the_seed_path() {
-        let m = AtomicState::new(State::Pending);
-        for (a, b) in [
-            (State::Pending, State::Starting),
-            (State::Starting, State::Running),
-            (State::Running, State::Stopping),
-            (State::Stopping, State::Stopped),
-        ] {
-            m.transition(a, b).unwrap();
-        }
-        assert!(m.get().is_terminal());
-    }
-
-    #[test]
-    fn cas_race_has_one_winner() {
-        let m = Arc::new(AtomicState::new(State::Running));
-        let wins: usize = (0..8)
-            .map(|i| {
-                let m = Arc::clone(&m);
-                crate::thread::spawn("test-cas", SMALL_STACK, move || {
-                    let to = if i % 2 == 0 {
-                        State::Stopping
-                    } else {
-                        State::Failed
-                    };
-                    m.transition(State::Running, to).is_ok() as usize
-                })
-                .unwrap()
-            })
-            .collect::<Vec<_>>()
-            .into_iter()
-            .map(|h| h.join().unwrap())
-            .sum();
-        assert_eq!(wins, 1);
-    }
 }

@@ -22,9 +22,11 @@ pub(crate) struct Reaper {
 
 impl Reaper {
     /// Becomes the child subreaper and starts the thread. On every SIGCHLD it asks `groups`
-    /// for the process groups of the managed processes; `None` (the owner is gone) ends the
-    /// thread.
-    pub(crate) fn start(groups: impl Fn() -> Option<Vec<u32>> + Send + 'static) -> Result<Reaper> {
+    /// for the process groups of the managed processes and the pids killed by marker outside
+    /// them; `None` (the owner is gone) ends the thread.
+    pub(crate) fn start(
+        groups: impl Fn() -> Option<(Vec<u32>, Vec<u32>)> + Send + 'static,
+    ) -> Result<Reaper> {
         rustix::process::set_child_subreaper(Some(rustix::process::getpid()))
             .map_err(|e| Error::io("becoming the child subreaper", None, e.into()))?;
         let mut signals = Signals::new([SIGCHLD])
@@ -33,8 +35,8 @@ impl Reaper {
         let thread = crate::thread::spawn("agnt-reaper", crate::thread::SMALL_STACK, move || {
             for _ in signals.forever() {
                 match groups() {
-                    Some(groups) => {
-                        reap(&groups);
+                    Some((groups, adopted)) => {
+                        reap(&groups, &adopted);
                     }
                     None => return,
                 }
@@ -54,15 +56,17 @@ impl Reaper {
     }
 }
 
-/// Reaps adopted zombies of managed groups; returns how many.
-fn reap(groups: &[u32]) -> usize {
+/// Reaps adopted zombies of managed groups, and the marker-killed pids in `adopted`; returns
+/// how many.
+fn reap(groups: &[u32], adopted: &[u32]) -> usize {
     let me = std::process::id();
     let mut n = 0;
     for pid in procfs::pids() {
         let Some(st) = procfs::stat(pid) else {
             continue;
         };
-        if st.state != 'Z' || st.ppid != me || st.pid == st.pgrp || !groups.contains(&st.pgrp) {
+        let ours = (st.pid != st.pgrp && groups.contains(&st.pgrp)) || adopted.contains(&st.pid);
+        if st.state != 'Z' || st.ppid != me || !ours {
             continue;
         }
         if let Some(p) = Pid::from_raw(pid as i32)

@@ -24,9 +24,16 @@ use crate::{Error, Result};
 
 /// A `Command` for `program` that will lead its own process group. Callers add arguments,
 /// stdio and environment. This is the only `Command::new` in the crate.
+///
+/// An `AGNT_PROCESS` marker this process inherited (agnt run under a supervisor) is not passed
+/// on: a daemon that `agnt mcp` starts from a supervised script is not that script's
+/// descendant by marker, so stopping the script does not kill the daemon. Supervised children
+/// get their own marker ([`prepare`]'s caller sets it). This is the safe equivalent of removing
+/// the variable from our own environment (`remove_var` is unsafe once threads run).
 pub fn command(program: impl AsRef<OsStr>) -> Command {
     let mut cmd = Command::new(program);
-    cmd.process_group(0);
+    cmd.process_group(0)
+        .env_remove(super::descendants::MARKER_VAR);
     cmd
 }
 

@@ -10,7 +10,8 @@ use super::{Annotations, Call, Host, ServerInfo, Tool, ToolError, fmt_duration, 
 pub static TOOL: Tool = Tool {
     name: "daemon",
     description: "Information about the agnt server and bulk control. `status`/`info`: version, \
-uptime, socket path, client count and process/proxy counters; `stop_all`: stop every process and \
+uptime, socket path, process/proxy counters and the connected clients (kind: bridge/cli/up/http/mcp, \
+peer pid, connected and idle seconds); `stop_all`: stop every process and \
 proxy of every project (the daemon keeps running); `shutdown`: stop everything and exit the daemon. \
 `channel`: this connection's pushes (notifications/claude/channel) — `events` (panel, crash, \
 incident) and `rate` per minute (0 = off). Example: {\"action\": \"info\"}",
@@ -45,6 +46,7 @@ fn output_schema() -> Value {
         "socket_path": super::nullable("string"),
         "process_info": {"type": "object"},
         "proxy_info": {"type": "object"},
+        "clients": {"type": "array", "items": {"type": "object"}},
         "success": {"type": "boolean"},
     }))
 }
@@ -68,6 +70,9 @@ pub fn info(host: &Host, server: &dyn ServerInfo) -> Value {
         "socket_path": server.socket(),
         "state_dir": host.state().root(),
         "client_count": server.clients(),
+        "client_limit": server.client_limit(),
+        "clients": server.client_list(),
+        "http_port": server.http_port(),
         "calls": host.calls(),
         "process_info": processes,
         "proxy_info": proxies,

@@ -124,6 +124,18 @@ pub trait ServerInfo: Send + Sync {
     fn http(&self) -> Option<Value> {
         None
     }
+    /// The connected clients (kind, peer pid, connected for, idle for), if known.
+    fn client_list(&self) -> Vec<Value> {
+        Vec::new()
+    }
+    /// The most clients served at once, if limited.
+    fn client_limit(&self) -> Option<usize> {
+        None
+    }
+    /// The port of the HTTP face, if one serves.
+    fn http_port(&self) -> Option<u16> {
+        None
+    }
 }
 
 /// The [`ServerInfo`] of a server that is not the daemon.

@@ -82,7 +82,8 @@ pub fn process_json(p: &ManagedProcess) -> Value {
         t.and_then(|t| t.duration_since(UNIX_EPOCH).ok())
             .map(|d| d.as_secs_f64())
     };
-    json!({
+    let escaped = p.escaped_pids();
+    let mut v = json!({
         "id": p.id(),
         "process_id": p.id(),
         "pid": p.pid(),
@@ -96,7 +97,15 @@ pub fn process_json(p: &ManagedProcess) -> Value {
         "started_at": secs(p.started_at()),
         "ended_at": secs(p.ended_at()),
         "project_path": p.project(),
-    })
+    });
+    if !escaped.is_empty() {
+        v["escaped_pids"] = json!(escaped);
+        v["note"] = json!(format!(
+            "pid(s) {escaped:?} left its process group and kept its output pipe after it ended; \
+output is no longer read from them; `proc stop` kills them"
+        ));
+    }
+    v
 }
 
 /// The `output` answer; a cut one says what was left out and how to read it.

@@ -590,7 +590,9 @@ fn shutdown_answer_reaches_a_client_that_reads_late() {
     );
     let mut s = UnixStream::connect(&env.socket).unwrap();
     let mut burst = String::new();
-    for id in 1..=150 {
+    // Fewer than the outbound queue holds: a client that reads nothing at all is pushed back
+    // on (and, after the stall timeout, disconnected) — see daemon_faults.rs.
+    for id in 1..=10 {
         burst.push_str(&format!(
             r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/list"}}"#
         ));
@@ -626,7 +628,7 @@ fn shutdown_answer_reaches_a_client_that_reads_late() {
         )
     });
     assert_eq!(v["result"]["structuredContent"]["success"], true, "{v}");
-    assert_eq!(answers, 151);
+    assert_eq!(answers, 11);
     assert!(
         wait_until(Duration::from_secs(15), || child
             .0

@@ -4,6 +4,7 @@
 mod browser;
 mod cli;
 mod daemon;
+mod daemon_faults;
 mod incidents;
 mod mcp;
 mod proxy;

@@ -632,6 +632,7 @@ fn orphan_entry_whose_pid_was_reused_is_left_alone() {
     let pgid = other.id();
     let _guard = GroupGuard(pgid);
     let record = orphans::OrphanRecord {
+        instance: String::new(),
         owner_pid: u32::MAX,
         processes: vec![orphans::OrphanEntry {
             id: "old".into(),
@@ -679,6 +680,7 @@ fn orphan_file_from_a_dead_owner_is_cleaned_up() {
     let dead_owner = gone.id();
     gone.wait().unwrap();
     let record = orphans::OrphanRecord {
+        instance: String::new(),
         owner_pid: dead_owner,
         processes: vec![orphans::OrphanEntry {
             id: "dev".into(),
