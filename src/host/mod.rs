@@ -210,6 +210,7 @@ impl Host {
                     allow_lan: c.allow_lan,
                     redact: c.redact,
                     redact_names: c.redact_names.clone(),
+                    limits: c.limits,
                 }
             })
             .collect();
@@ -232,6 +233,7 @@ impl Host {
             config.allow_lan = saved.allow_lan;
             config.redact = saved.redact;
             config.redact_names = saved.redact_names;
+            config.limits = saved.limits;
             match self.proxies().start(config) {
                 Ok(px) => log::info!("restored proxy {} on {}", saved.id, px.url()),
                 Err(e) => log::warn!("cannot restore proxy {}: {e}", saved.id),

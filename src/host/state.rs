@@ -45,6 +45,9 @@ pub struct SavedProxy {
     /// Extra secret names.
     #[serde(default)]
     pub redact_names: Vec<String>,
+    /// Its deadlines and bounds (files from before they existed: the defaults).
+    #[serde(default)]
+    pub limits: crate::proxy::ProxyLimits,
 }
 
 fn yes() -> bool {
@@ -168,6 +171,10 @@ mod tests {
             allow_lan: false,
             redact: false,
             redact_names: vec!["otp".into()],
+            limits: crate::proxy::ProxyLimits {
+                response_timeout: std::time::Duration::from_secs(5),
+                ..Default::default()
+            },
             project: "/p".into(),
         };
         s.save_proxies(std::slice::from_ref(&p)).unwrap();

@@ -21,7 +21,8 @@ use super::{
 };
 
 /// Deadlines and bounds of one proxy (`ProxyConfig::limits`); see `LIFECYCLE.md`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct ProxyLimits {
     /// An upstream connect that has not completed by then fails with 502. Default 10 s.
     pub connect_timeout: Duration,
