@@ -159,7 +159,7 @@ fn chromium_page_error_reaches_the_traffic_log() {
 // ---------------------------------------------------------------------------------------------
 // A small Chrome DevTools Protocol client.
 
-struct Cdp {
+pub(crate) struct Cdp {
     ws: tungstenite::WebSocket<TcpStream>,
     next: u64,
     /// The attached page's session (flat mode); `None` = the browser itself.
@@ -167,7 +167,7 @@ struct Cdp {
 }
 
 impl Cdp {
-    fn call(&mut self, method: &str, params: serde_json::Value) -> serde_json::Value {
+    pub(crate) fn call(&mut self, method: &str, params: serde_json::Value) -> serde_json::Value {
         self.next += 1;
         let id = self.next;
         let mut msg = serde_json::json!({"id": id, "method": method, "params": params});
@@ -191,7 +191,7 @@ impl Cdp {
     }
 
     /// Evaluates an expression in the page (CDP, not the proxy) and returns its value.
-    fn eval(&mut self, expr: &str) -> serde_json::Value {
+    pub(crate) fn eval(&mut self, expr: &str) -> serde_json::Value {
         let r = self.call(
             "Runtime.evaluate",
             serde_json::json!({"expression": expr, "returnByValue": true, "awaitPromise": true}),
@@ -199,7 +199,7 @@ impl Cdp {
         r["result"]["value"].clone()
     }
 
-    fn click_at(&mut self, x: f64, y: f64) {
+    pub(crate) fn click_at(&mut self, x: f64, y: f64) {
         for t in ["mouseMoved", "mousePressed", "mouseReleased"] {
             self.call(
                 "Input.dispatchMouseEvent",
@@ -211,7 +211,7 @@ impl Cdp {
 
 /// Chromium with a DevTools port, killed (whole process group) when dropped.
 #[allow(clippy::disallowed_methods)] // a test helper: the browser is not a supervised dev process
-fn launch_cdp(profile: &Path) -> (Browser, Cdp) {
+pub(crate) fn launch_cdp(profile: &Path) -> (Browser, Cdp) {
     use std::{
         io::{BufRead, BufReader},
         os::unix::process::CommandExt,
@@ -433,7 +433,7 @@ fn fixture() -> Upstream {
     }))
 }
 
-fn require_chromium() -> bool {
+pub(crate) fn require_chromium() -> bool {
     if chromium().is_some() {
         return true;
     }
@@ -446,7 +446,7 @@ fn require_chromium() -> bool {
 }
 
 /// Navigates and waits until the injected script of that page answers `exec`.
-fn goto(cdp: &mut Cdp, px: &Px, path: &str) {
+pub(crate) fn goto(cdp: &mut Cdp, px: &Px, path: &str) {
     cdp.call(
         "Page.navigate",
         serde_json::json!({"url": format!("{}{path}", px.p.url())}),
@@ -464,12 +464,12 @@ fn goto(cdp: &mut Cdp, px: &Px, path: &str) {
     );
 }
 
-fn exec(px: &Px, code: &str) -> agnt::proxy::ExecOutcome {
+pub(crate) fn exec(px: &Px, code: &str) -> agnt::proxy::ExecOutcome {
     px.p.exec(code, Duration::from_secs(30))
         .unwrap_or_else(|e| panic!("exec {code}: {e}"))
 }
 
-fn entries(px: &Px, kind: &str) -> Vec<serde_json::Value> {
+pub(crate) fn entries(px: &Px, kind: &str) -> Vec<serde_json::Value> {
     px.query(|q| {
         q.types = vec![kind.into()];
         q.limit = Some(1000);
