@@ -483,7 +483,6 @@ fn type_ask_answer(cdp: &mut Cdp, id: &str, text: &str) {
 /// on a clean one; any missing name, "not a function" or `{error}` fails. And `help` lists every
 /// name the issue asks for.
 #[test]
-#[ignore = "until the css/quality/security modules land (next commits)"]
 fn chromium_devtool_help_is_complete_and_every_function_runs() {
     if !require_chromium() {
         return;
@@ -501,7 +500,12 @@ fn chromium_devtool_help_is_complete_and_every_function_runs() {
         .collect();
     assert!(missing.is_empty(), "help lacks {missing:?}");
     let up = devtool_fixture(no_extra);
-    let px = Px::start(&up.url(), |c| c.panel = true);
+    let shots = tempfile::tempdir().unwrap();
+    let dir = shots.path().to_path_buf();
+    let px = Px::start(&up.url(), move |c| {
+        c.panel = true;
+        c.screenshot_dir = Some(dir);
+    });
     let profile = tempfile::tempdir().unwrap();
     let (_browser, mut cdp) = launch_cdp(profile.path());
     for page in ["/tools", "/clean"] {
@@ -534,7 +538,7 @@ fn chromium_devtool_help_is_complete_and_every_function_runs() {
 }})()"#,
             names = serde_json::to_string(&names).unwrap()
         );
-        let res = ok(&px, &code);
+        let res = r(&px, &code);
         let bad: Vec<(String, Value)> = res
             .as_object()
             .unwrap()
