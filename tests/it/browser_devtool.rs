@@ -124,7 +124,7 @@ const TOOLS_PAGE: &str = r#"<!doctype html><html lang="en"><head><title>tools</t
 <button id="b2" style="position:absolute;left:20px;top:500px;width:80px;height:30px">two</button>
 </main></body></html>"#;
 
-const CLEAN_TOOLS_PAGE: &str = r#"<!doctype html><html lang="en"><head><title>clean tools</title></head><body><main>
+const CLEAN_TOOLS_PAGE: &str = r#"<!doctype html><html lang="en"><head><title>clean tools</title><meta name="viewport" content="width=device-width, initial-scale=1"></head><body><main>
 <h1 id="t">Clean</h1><p id="p">Nothing wrong here.</p>
 <button id="b1">one</button> <button id="b2">two</button>
 </main></body></html>"#;
@@ -549,4 +549,173 @@ fn chromium_devtool_help_is_complete_and_every_function_runs() {
         assert!(bad.is_empty(), "on {page}: {bad:#?}");
         assert_eq!(res.as_object().unwrap().len(), names.len());
     }
+}
+
+const SEC_PAGE: &str = r#"<!doctype html><html lang="en"><head><title>sec</title></head><body><main>
+<button id="h" onclick="void 0">inline</button>
+<a id="js" href="javascript:void(0)">js link</a>
+<a id="tb" href="http://example.invalid/" target="_blank">away</a>
+<form id="f" method="get" action="/login"><label>P <input id="pw" type="password" autocomplete="current-password"></label></form>
+<script id="ext" src="http://127.0.0.1:9/lib.js"></script>
+</main></body></html>"#;
+
+const SEC_CLEAN_PAGE: &str = r#"<!doctype html><html lang="en"><head><title>sec clean</title></head><body><main>
+<button id="b">fine</button> <a href="/x" target="_blank">same origin</a>
+<form method="post" action="/login"><input type="hidden" name="csrf_token" value="t"><label>P <input type="password" autocomplete="current-password"></label></form>
+</main></body></html>"#;
+
+fn audit_routes(path: &str) -> Option<(Vec<(&'static str, String)>, String)> {
+    let html = ("Content-Type", "text/html; charset=utf-8".to_string());
+    match path {
+        "/sec" => Some((vec![html], SEC_PAGE.into())),
+        "/sec-clean" => Some((
+            vec![
+                html,
+                ("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'".into()),
+                ("X-Content-Type-Options", "nosniff".into()),
+                ("Referrer-Policy", "strict-origin-when-cross-origin".into()),
+                ("Permissions-Policy", "camera=()".into()),
+            ],
+            SEC_CLEAN_PAGE.into(),
+        )),
+        "/isolated" => Some((
+            vec![
+                html,
+                ("Cross-Origin-Opener-Policy", "same-origin".into()),
+                ("Cross-Origin-Embedder-Policy", "require-corp".into()),
+            ],
+            "<!doctype html><html lang=\"en\"><head><title>isolated</title></head><body><main><p>isolated</p></main></body></html>".into(),
+        )),
+        _ => None,
+    }
+}
+
+fn issue_set(v: &Value) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = v["issues"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no issues in {v:#}"))
+        .iter()
+        .map(|i| {
+            (
+                i["type"].as_str().unwrap().to_string(),
+                i["selector"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = v
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    out.sort();
+    out
+}
+
+/// Security and quality audits find exactly what is planted and nothing on the clean pages;
+/// measureMemoryDetailed returns real numbers on a cross-origin-isolated page.
+#[test]
+fn chromium_devtool_security_and_quality_audits() {
+    if !require_chromium() {
+        return;
+    }
+    let up = devtool_fixture(audit_routes);
+    let px = Px::start(&up.url(), |_| {});
+    let profile = tempfile::tempdir().unwrap();
+    let (_browser, mut cdp) = launch_cdp(profile.path());
+    goto(&mut cdp, &px, "/sec");
+    let h = ok(&px, "__devtool.auditSecurityHeaders()");
+    assert_eq!(
+        issue_set(&h),
+        pairs(&[
+            ("missing-csp", "document"),
+            ("missing-permissions-policy", "document"),
+            ("missing-referrer-policy", "document"),
+            ("missing-x-content-type-options", "document"),
+            ("missing-x-frame-options", "document"),
+        ]),
+        "{h:#}"
+    );
+    assert!(
+        h["score"].as_u64() < Some(100) && h["exact"] == true,
+        "{h:#}"
+    );
+    let d = ok(&px, "__devtool.auditDOMSecurity()");
+    assert_eq!(
+        issue_set(&d),
+        pairs(&[
+            ("inline-handler", "#h"),
+            ("javascript-url", "#js"),
+            ("target-blank", "#tb")
+        ]),
+        "{d:#}"
+    );
+    let f = ok(&px, "__devtool.auditFormSecurity()");
+    assert_eq!(issue_set(&f), pairs(&[("password-get", "#f")]), "{f:#}");
+    let e = ok(&px, "__devtool.auditExternalResources()");
+    assert_eq!(issue_set(&e), pairs(&[("missing-sri", "#ext")]), "{e:#}");
+    let all = ok(&px, "__devtool.auditSecurity()");
+    assert_eq!(all["issues"].as_array().unwrap().len(), 10, "{all:#}");
+    assert!(all["grade"].as_str().is_some());
+
+    goto(&mut cdp, &px, "/sec-clean");
+    for f in [
+        "auditSecurityHeaders",
+        "auditDOMSecurity",
+        "auditFormSecurity",
+        "auditExternalResources",
+        "auditPrototypePollution",
+    ] {
+        let v = ok(&px, &format!("__devtool.{f}()"));
+        assert_eq!(issue_set(&v), vec![], "{f} on the clean page: {v:#}");
+    }
+
+    // Layout robustness and the quality composite on the planted tools page vs the clean one.
+    goto(&mut cdp, &px, "/tools");
+    assert_eq!(
+        issue_set(&ok(&px, "__devtool.checkTextFragility()")),
+        pairs(&[("text-clipped", "#clip")])
+    );
+    assert_eq!(
+        issue_set(&ok(&px, "__devtool.checkResponsiveRisk()")),
+        pairs(&[("missing-viewport", "document")])
+    );
+    let t0 = std::time::Instant::now();
+    let q = ok(&px, "__devtool.auditPageQuality()");
+    eprintln!(
+        "auditPageQuality via exec: {:?}; in-page: {}",
+        t0.elapsed(),
+        ok(
+            &px,
+            "(async () => { const t = performance.now(); await __devtool.auditPageQuality(); return performance.now() - t; })()"
+        )
+    );
+    assert_eq!(q["criticalIssues"].as_array().unwrap().len(), 2, "{q:#}");
+    assert!(q["grade"].as_str().is_some() && q["overallScore"].as_u64().is_some());
+    goto(&mut cdp, &px, "/clean");
+    assert_eq!(
+        issue_set(&ok(&px, "__devtool.checkTextFragility()")),
+        vec![]
+    );
+    assert_eq!(
+        issue_set(&ok(&px, "__devtool.checkResponsiveRisk()")),
+        vec![]
+    );
+    assert_eq!(
+        ok(&px, "__devtool.auditPageQuality()")["criticalIssues"],
+        json!([])
+    );
+    assert_eq!(
+        ok(&px, "__devtool.measureMemoryDetailed()")["supported"],
+        false
+    );
+
+    // Cross-origin isolated: real numbers.
+    goto(&mut cdp, &px, "/isolated");
+    let m = ok(&px, "__devtool.measureMemoryDetailed()");
+    assert_eq!(m["supported"], true, "{m:#}");
+    assert!(m["totalBytes"].as_u64() > Some(0), "{m:#}");
 }
