@@ -3,7 +3,8 @@
 //! `window.__devtool` API documentation parsed from the `@devtool name(args) — text` doc
 //! comments of those same parts, so the docs the agent reads cannot drift from the functions.
 //!
-//! The bigger groups (audits, CSS, quality, security) are lazy modules ([`MODULES`], served at
+//! Everything a page does not need at load (the cheap `tools` group, screenshots, audits, CSS,
+//! quality, security) is in lazy modules ([`MODULES`], served at
 //! `/__agnt/m/NAME.js?v=HASH`): the eager script registers a stub for each of their documented
 //! names that loads the module on first call (a same-origin `<script>`, so CSP `'self'` allows
 //! it) and then calls the real function; `help` lists them from the same doc comments.
@@ -19,9 +20,7 @@ pub const PARTS: &[(&str, &str)] = &[
     ("02-capture.js", include_str!("script/02-capture.js")),
     ("03-inspect.js", include_str!("script/03-inspect.js")),
     ("04-a11y.js", include_str!("script/04-a11y.js")),
-    ("05-screenshot.js", include_str!("script/05-screenshot.js")),
     ("06-panel.js", include_str!("script/06-panel.js")),
-    ("07-tools.js", include_str!("script/07-tools.js")),
     ("08-lazy.js", include_str!("script/08-lazy.js")),
     ("99-start.js", include_str!("script/99-start.js")),
 ];
@@ -29,6 +28,17 @@ pub const PARTS: &[(&str, &str)] = &[
 /// The lazy modules: name and parts. Each module's parts share one scope like the eager parts,
 /// and see the eager script's helpers listed in [`LIB`].
 pub const LAZY: &[(&str, &[(&str, &str)])] = &[
+    (
+        "tools",
+        &[("lazy/tools.js", include_str!("script/lazy/tools.js"))],
+    ),
+    (
+        "screenshot",
+        &[(
+            "lazy/screenshot.js",
+            include_str!("script/lazy/screenshot.js"),
+        )],
+    ),
     (
         "a11y",
         &[("lazy/a11y.js", include_str!("script/lazy/a11y.js"))],
@@ -78,10 +88,13 @@ pub const LIB: &[&str] = &[
     "FOCUSABLE",
     "brief",
     "cap",
-    "contextReason",
-    "parentContext",
     "interactions",
     "mutations",
+    "publicCopy",
+    "highlights",
+    "handlers",
+    "rawSend",
+    "hex",
     "errText",
     "config",
 ];

@@ -165,6 +165,8 @@ def("inspect", (sel) => {
   };
 });
 
+const cap = (list, n) => ({ items: list.slice(0, n), omitted: Math.max(0, list.length - n) });
+const brief = (e) => ({ tag: e.localName, id: e.id || "", classes: [...e.classList].filter((c) => !c.startsWith("agnt-")) });
 const allElements = (limit = 5000) => [...document.body.querySelectorAll("*")].filter((e) => !isOwn(e)).slice(0, limit);
 
 /** @devtool findOverflows(limit = 50) — Elements whose content overflows their box, and elements sticking out past the viewport's right edge (the usual cause of horizontal scrolling). */
@@ -239,6 +241,14 @@ function box(e, color, label) {
   overlayLayer().appendChild(b);
   return b;
 }
+// Overlays with ids, so one can be removed (removeHighlight, lazy module "tools").
+const highlights = new Map();
+let highlightSeq = 0;
+const trackHighlight = (boxes) => {
+  const id = `hl-${++highlightSeq}`;
+  highlights.set(id, boxes);
+  return id;
+};
 /** @devtool highlight(selector, {color, border, label, duration = 3000}) — Outlines every match on the page (overlay); removed after `duration` ms (0 = until removeHighlight(highlightId) or clearAllOverlays). `duration_ms` is accepted too. */
 def("highlight", (sel, opts = {}) => {
   const list = typeof sel === "string" ? [...document.querySelectorAll(sel)] : [el(sel)];
@@ -249,7 +259,7 @@ def("highlight", (sel, opts = {}) => {
   const ms = opts.duration !== undefined ? +opts.duration : opts.duration_ms !== undefined ? +opts.duration_ms : 3000;
   if (ms > 0) setTimeout(() => boxes.forEach((b) => b.remove()), ms);
   const r = list[0].getBoundingClientRect();
-  return { highlighted: boxes.length, omitted: Math.max(0, list.length - 100), highlightId: agnt.trackHighlight(boxes), selector: typeof sel === "string" ? sel : selectorOf(list[0]), bounds: { top: Math.round(r.top), left: Math.round(r.left), width: Math.round(r.width), height: Math.round(r.height) } };
+  return { highlighted: boxes.length, omitted: Math.max(0, list.length - 100), highlightId: trackHighlight(boxes), selector: typeof sel === "string" ? sel : selectorOf(list[0]), bounds: { top: Math.round(r.top), left: Math.round(r.left), width: Math.round(r.width), height: Math.round(r.height) } };
 });
 /** @devtool clearAllOverlays() — Removes every highlight overlay. */
 def("clearAllOverlays", () => {

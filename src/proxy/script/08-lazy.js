@@ -1,4 +1,4 @@
-// Part 9: lazy modules. The audit, CSS, quality and security groups live in separate scripts
+// Part 8: lazy modules. The tools, screenshot, audit, CSS, quality and security groups live in separate scripts
 // under /__agnt/m/NAME.js?v=HASH (same origin, so a `script-src 'self'` CSP allows them; the
 // nonce of our own tag is copied for nonce-based policies). `script.rs` appends
 // `registerLazy({name: {v, names}})` after this part: every lazy name gets a stub that loads
@@ -61,3 +61,18 @@ function registerLazy(mods) {
     }
   }
 }
+
+/** @devtool getStatus() — The script's state: version, connected, page id, queued events, loaded lazy modules, history sizes, panel. */
+def("getStatus", () => ({
+  version: agnt.version,
+  connected: !!(ws && ws.readyState === 1),
+  page_id: pageId,
+  url: location.href,
+  queued_events: outbox.length,
+  modules: moduleState(),
+  interactions: interactions.length,
+  mutations: mutations.length,
+  panel: !!panelHost,
+  pending_asks: agnt.pendingAsks ? agnt.pendingAsks() : 0,
+  init_ms: agnt.init_ms,
+}));

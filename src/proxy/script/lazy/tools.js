@@ -1,11 +1,9 @@
-// Part 8: the rest of the small, always-loaded `__devtool` core, named and shaped after the Go
-// agnt v0.8.0 frontend docs: element inspection, tree walking, stacking/off-screen scans,
-// single-highlight removal, measuring, waiting, `ask`, log shorthands, status, and the
-// interaction/mutation filters. Results keep our own fields where older functions had them and
-// add the Go field names next to them.
-
-const cap = (list, n) => ({ items: list.slice(0, n), omitted: Math.max(0, list.length - n) });
-const brief = (e) => ({ tag: e.localName, id: e.id || "", classes: [...e.classList].filter((c) => !c.startsWith("agnt-")) });
+// Lazy module "tools": the cheap groups named and shaped after the Go agnt v0.8.0 frontend
+// docs that a page does not need at load: element inspection details, tree walking,
+// stacking/off-screen scans, single-highlight removal, measuring, waiting, `ask` (and its box),
+// log shorthands and the interaction/mutation filters. Results keep our own fields where older
+// functions had them and add the Go field names next to them. (Loaded on first call of any of
+// these; the histories they filter are recorded by the eager capture part from page load on.)
 
 /** @devtool debug(message, data) — log() at level "debug". */
 def("debug", (message, data) => devtool.log(message, "debug", data));
@@ -213,9 +211,6 @@ def("findOffscreen", (limit = 100) => {
   return { elements: c.items, count: out.length, omitted: c.omitted };
 });
 
-// Overlays with ids, so one can be removed (`highlight` keeps returning `highlighted` too).
-const highlights = new Map();
-let highlightSeq = 0;
 /** @devtool removeHighlight(highlightId) — Removes one highlight made by highlight() ({removed, highlightId}). */
 def("removeHighlight", (id) => {
   const boxes = highlights.get(id);
@@ -224,11 +219,6 @@ def("removeHighlight", (id) => {
   highlights.delete(id);
   return { removed: true, highlightId: id };
 });
-agnt.trackHighlight = (boxes) => {
-  const id = `hl-${++highlightSeq}`;
-  highlights.set(id, boxes);
-  return id;
-};
 
 /** @devtool measureBetween(selector1, selector2) — Distance between two elements' centres (x, y, diagonal), the empty gap between their edges, the direction of the second from the first. */
 def("measureBetween", (a, b) => {
@@ -301,20 +291,7 @@ function answerAsk(id, ans) {
   if (typeof hideAsk === "function") hideAsk(id);
 }
 
-/** @devtool getStatus() — The script's state: version, connected, page id, queued events, loaded lazy modules, history sizes, panel. */
-def("getStatus", () => ({
-  version: agnt.version,
-  connected: !!(ws && ws.readyState === 1),
-  page_id: pageId,
-  url: location.href,
-  queued_events: outbox.length,
-  modules: typeof moduleState === "function" ? moduleState() : {},
-  interactions: interactions.length,
-  mutations: mutations.length,
-  panel: !!panelHost,
-  pending_asks: asks.size,
-  init_ms: agnt.init_ms,
-}));
+agnt.pendingAsks = () => asks.size;
 
 // The Go interaction/mutation sets, over the same histories.
 const sinceOf = (t) => (t == null ? 0 : t > 1e12 ? t : Date.now() - t);
