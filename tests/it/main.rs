@@ -2,6 +2,7 @@
 //! with real children, real sockets and real temp dirs.
 
 mod browser;
+mod browser_a11y;
 mod browser_devtool;
 mod cli;
 mod daemon;

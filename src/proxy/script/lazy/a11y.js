@@ -91,7 +91,9 @@ const LANG_RE = /^[a-z]{2,3}(-[a-z0-9]{2,8})*$/i;
 const WCAG = { "image-alt": "1.1.1", "input-image-alt": "1.1.1", "role-img-alt": "1.1.1", "svg-img-alt": "1.1.1", label: "1.3.1", "button-name": "4.1.2", "link-name": "2.4.4", "color-contrast": "1.4.3", "heading-order": "1.3.1", "html-lang": "3.1.1", "valid-lang": "3.1.2", "document-title": "2.4.2", "duplicate-id": "4.1.1", "duplicate-id-aria": "4.1.2", tabindex: "2.4.3", "aria-roles": "4.1.2", "aria-valid-attr": "4.1.2", "aria-required-attr": "4.1.2", "aria-hidden-focus": "4.1.2", "aria-hidden-body": "4.1.2", "frame-title": "4.1.2", "autocomplete-valid": "1.3.5", "empty-heading": "1.3.1", "target-size": "2.5.8", "meta-viewport": "1.4.4", "meta-refresh": "2.2.1", "landmark-main": "1.3.1", listitem: "1.3.1", "nested-interactive": "4.1.2" };
 const IMPACT = { critical: 10, serious: 5, moderate: 3, minor: 1 };
 const grade = (s) => (s >= 90 ? "A" : s >= 80 ? "B" : s >= 70 ? "C" : s >= 60 ? "D" : "F");
-const INTERACTIVE = "a[href],button,input:not([type=hidden]),select,textarea,[role=button],[role=link],[role=checkbox],[role=menuitem],[role=tab]";
+const PRESENTATIONAL_CHILDREN = "button,[role=button],[role=checkbox],[role=img],[role=menuitemcheckbox],[role=menuitemradio],[role=meter],[role=option],[role=progressbar],[role=radio],[role=scrollbar],[role=separator],[role=slider],[role=switch],[role=tab]";
+// Not hidden from screen readers by CSS (zero size and opacity 0 still count).
+const forReaders = (e) => !visibility(e).reasons.some((r) => /^(display|visibility|not in)/.test(r));
 
 /** @devtool auditAccessibility({limit = 200}) — Own WCAG 2.2 A/AA checks (no CDN): image-alt, input-image-alt, role-img-alt, svg-img-alt, label, button-name, link-name, color-contrast (large text 3:1), heading-order, empty-heading, landmark-main, html-lang, valid-lang, document-title, duplicate-id, duplicate-id-aria, tabindex, aria-roles, aria-valid-attr, aria-required-attr, aria-hidden-focus, aria-hidden-body, frame-title, autocomplete-valid, target-size, meta-viewport, meta-refresh, listitem, nested-interactive. Go shape {score, grade, errors, warnings, passes, total, summary} plus findings {selector, rule, impact, severity, wcag, message, fix}, capped (omitted). */
 def("auditAccessibility", (opts = {}) => {
@@ -106,7 +108,7 @@ def("auditAccessibility", (opts = {}) => {
   if (!lang) add(root, "html-lang", "serious", "<html> has no lang attribute", 'Add lang, e.g. <html lang="en">');
   else if (!LANG_RE.test(lang)) add(root, "valid-lang", "serious", `lang="${cut(lang, 30)}" is not a valid language tag`, 'Use a BCP 47 tag such as "en" or "pt-BR"');
   if (!document.title.trim()) add(null, "document-title", "serious", "The document has no <title>", "Add a descriptive <title> in <head>");
-  if (!document.querySelector("main,[role=main]")) add(null, "landmark-main", "moderate", "No <main> landmark", "Wrap the primary content in <main>");
+  if (![...document.querySelectorAll("main,[role=main]")].some((m) => !m.closest("[aria-hidden=true]"))) add(null, "landmark-main", "moderate", "No <main> landmark", "Wrap the primary content in <main>");
   if (document.body && document.body.getAttribute("aria-hidden") === "true") add(document.body, "aria-hidden-body", "critical", "<body> is aria-hidden", "Remove aria-hidden from <body>");
   const vp = document.querySelector('meta[name="viewport"]');
   if (vp) {
@@ -131,13 +133,17 @@ def("auditAccessibility", (opts = {}) => {
     else add(document.getElementById(id), "duplicate-id", "minor", `id "${id}" is used ${n} times`, "Make every id unique");
   }
   let lastHeading = 0;
+  const hiddenFocus = new Set();
   for (const e of els) {
     const tag = e.localName;
     const role = e.getAttribute("role");
     const hiddenTree = e.closest("[aria-hidden=true]");
     if (hiddenTree) {
-      if (e.matches(FOCUSABLE) && !e.disabled && e.tabIndex >= 0 && shown(e))
-        add(e, "aria-hidden-focus", "serious", "A focusable element is inside aria-hidden content", 'Add tabindex="-1" or remove aria-hidden');
+      // Reported on the aria-hidden element (as axe does), once however many it contains.
+      if (e.matches(FOCUSABLE) && !e.disabled && e.tabIndex >= 0 && shown(e) && !hiddenFocus.has(hiddenTree)) {
+        hiddenFocus.add(hiddenTree);
+        add(hiddenTree, "aria-hidden-focus", "serious", `aria-hidden content contains a focusable element (${selectorOf(e)})`, 'Add tabindex="-1" to it or remove aria-hidden');
+      }
       continue;
     }
     for (const a of e.attributes) {
@@ -176,7 +182,9 @@ def("auditAccessibility", (opts = {}) => {
     }
     if ((tag === "iframe" || tag === "frame") && !accessibleName(e) && !(e.title || "").trim()) add(e, "frame-title", "serious", "Frame without a title", 'Add title="…" describing the frame');
     const h = /^h([1-6])$/.exec(tag);
-    if (h && shown(e)) {
+    // Headings count unless hidden from screen readers (an empty heading has no size but is
+    // still announced; axe counts it too).
+    if (h && forReaders(e)) {
       checked.headings++;
       const lvl = +h[1];
       if (lastHeading && lvl > lastHeading + 1) add(e, "heading-order", "moderate", `Heading level jumps from h${lastHeading} to h${lvl}`, `Use h${lastHeading + 1} or restructure the outline`);
@@ -185,8 +193,12 @@ def("auditAccessibility", (opts = {}) => {
     }
     if (tag === "li" && e.parentElement && !/^(ul|ol|menu)$/.test(e.parentElement.localName) && !/^(list|listbox|menu)$/.test(e.parentElement.getAttribute("role") || "") && !role)
       add(e, "listitem", "serious", "<li> outside a <ul>, <ol> or <menu>", "Put list items inside a list element");
-    if (e.matches(INTERACTIVE) && e.parentElement && e.parentElement.closest("a[href],button,[role=button],[role=link]") && !isOwn(e))
-      add(e, "nested-interactive", "serious", "An interactive control is nested inside another", "Move the inner control out of the outer one");
+    // Controls whose children are presentational must not contain focusable elements (reported
+    // on the outer control, as axe does).
+    if (e.matches(PRESENTATIONAL_CHILDREN)) {
+      const inner = [...e.querySelectorAll(FOCUSABLE)].find((c) => !c.disabled && c.tabIndex >= 0);
+      if (inner) add(e, "nested-interactive", "serious", `Interactive ${selectorOf(inner)} is nested inside this control`, "Move the inner control out of the outer one");
+    }
     if (e.tabIndex > 0 && e.hasAttribute("tabindex")) add(e, "tabindex", "serious", `tabindex=${e.getAttribute("tabindex")} changes the natural focus order`, 'Use tabindex="0" and reorder the DOM instead');
     const ownText = [...e.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
     if (ownText && shown(e) && !(tag === "option" || e.closest("select"))) {
