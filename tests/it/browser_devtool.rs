@@ -622,7 +622,7 @@ fn audit_routes(path: &str) -> Option<(Vec<(&'static str, String)>, String)> {
     }
 }
 
-fn issue_set(v: &Value) -> Vec<(String, String)> {
+pub(crate) fn issue_set(v: &Value) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = v["issues"]
         .as_array()
         .unwrap_or_else(|| panic!("no issues in {v:#}"))
@@ -638,7 +638,7 @@ fn issue_set(v: &Value) -> Vec<(String, String)> {
     out
 }
 
-fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+pub(crate) fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = v
         .iter()
         .map(|(a, b)| (a.to_string(), b.to_string()))

@@ -3,6 +3,7 @@
 
 mod browser;
 mod browser_a11y;
+mod browser_css;
 mod browser_devtool;
 mod cli;
 mod daemon;

@@ -62,7 +62,9 @@ def("auditCSSArchitecture", () => {
         if (/__|--/.test(m[1])) bem++;
       }
     }
-    for (let i = 0; i < r.style.length; i++) if (r.style.getPropertyPriority(r.style[i]) === "important") important++;
+    // Counted in the serialized rule, where shorthands stay whole (the longhand list would
+    // count `margin: 0 !important` four times).
+    important += (r.style.cssText.match(/!important/g) || []).length;
   }
   const issues = [];
   const add = (type, severity, list, msg, fix) => list.length && issues.push({ type, severity, selector: list[0], count: list.length, message: msg, fix });
@@ -74,7 +76,7 @@ def("auditCSSArchitecture", () => {
   return { stats: { rules: rules.length, unreadableSheets: unreadable, important }, idSelectors: cap(ids, MAXC).items, deepNesting: cap(deep, MAXC).items, fragilePatterns: cap(fragile, MAXC).items, namingConvention: { detected: classes && bem / classes > 0.3 ? "BEM" : classes ? "other" : "none", classSelectors: classes }, issues, healthScore: score, score, rating: rateC(score), timestamp: Date.now() };
 });
 
-/** @devtool auditCSSContainment() — Use of contain, content-visibility and container queries, and candidates: long off-screen sections that could use content-visibility: auto. {containment, contentVisibility, containerQueries, candidates, issues, recommendations}. */
+/** @devtool auditCSSContainment() — Use of contain, content-visibility and container queries, and candidates: long off-screen sections that could use content-visibility: auto (each also an issue). {containment, contentVisibility, containerQueries, candidates, issues, recommendations}. */
 def("auditCSSContainment", () => {
   const { container } = sheetRules();
   let contained = 0;
@@ -90,7 +92,8 @@ def("auditCSSContainment", () => {
     if (/^(section|article)$/.test(e.localName) && r.top > innerHeight * 2 && e.getElementsByTagName("*").length > 100 && cs.contentVisibility !== "auto") candidates.push({ selector: selectorOf(e), descendants: e.getElementsByTagName("*").length });
   }
   const c = cap(candidates, MAXC);
-  return { containment: { elements: contained }, contentVisibility: { elements: cv }, containerQueries: { containers, rules: container.length }, candidates: c.items, omitted: c.omitted, issues: [], recommendations: candidates.length ? ["Add content-visibility: auto (with contain-intrinsic-size) to long off-screen sections"] : [], timestamp: Date.now() };
+  const issues = c.items.map((k) => ({ type: "content-visibility-candidate", severity: "info", selector: k.selector, message: `Off-screen section with ${k.descendants} elements renders at load`, fix: "Add content-visibility: auto and contain-intrinsic-size" }));
+  return { containment: { elements: contained }, contentVisibility: { elements: cv }, containerQueries: { containers, rules: container.length }, candidates: c.items, omitted: c.omitted, issues, recommendations: candidates.length ? ["Add content-visibility: auto (with contain-intrinsic-size) to long off-screen sections"] : [], timestamp: Date.now() };
 });
 
 /** @devtool auditResponsiveStrategy() — Media queries (breakpoints) vs container queries in same-origin sheets: {strategy, mediaQueries: {count, breakpoints}, containerQueries, issues, recommendations, suggestion}. */
