@@ -5,6 +5,7 @@ mod browser;
 mod browser_a11y;
 mod browser_css;
 mod browser_devtool;
+mod browser_values;
 mod cli;
 mod daemon;
 mod mcp;

@@ -41,6 +41,7 @@ const byIdsText = (ids) =>
     .join(" ")
     .trim();
 
+const NAMED_BY_CONTENT = new Set(["button", "link", "heading", "checkbox", "radio", "switch", "tab", "menuitem", "option"]);
 /** @devtool getScreenReaderText(selector) — The text a screen reader would read for an element and its subtree: names of images and controls, skipping aria-hidden and undisplayed parts. */
 def("getScreenReaderText", (sel) => {
   const root = el(sel);
@@ -51,10 +52,13 @@ def("getScreenReaderText", (sel) => {
     if (n.nodeType !== 1 || isOwn(n) || n.getAttribute("aria-hidden") === "true") return;
     const cs = getComputedStyle(n);
     if (cs.display === "none" || cs.visibility === "hidden") return;
-    if (n.hasAttribute("aria-label") || n.hasAttribute("aria-labelledby") || /^(img|input|select|textarea)$/.test(n.localName)) {
+    const role = roleOf(n);
+    // Named elements and widgets whose name comes from their content are read as "name, role"
+    // (headings with their level), the rest as their text.
+    if (n.hasAttribute("aria-label") || n.hasAttribute("aria-labelledby") || /^(img|input|select|textarea)$/.test(n.localName) || NAMED_BY_CONTENT.has(role)) {
       const name = accessibleName(n);
-      const role = roleOf(n);
-      if (name || role) out.push(role && role !== "generic" ? `${name}${name ? ", " : ""}${role}` : name);
+      const said = role === "heading" ? `heading level ${+(n.getAttribute("aria-level") || n.localName.slice(1)) || 2}` : role;
+      if (name || role) out.push(role && role !== "generic" ? `${name}${name ? ", " : ""}${said}` : name);
       return;
     }
     n.childNodes.forEach(walk);

@@ -152,15 +152,15 @@ async function tbt() {
 /** @devtool estimateTBT() — Total Blocking Time estimate: the sum over long tasks after First Contentful Paint of their time beyond 50 ms (buffered longtask entries). */
 def("estimateTBT", tbt);
 
-function perfMetrics() {
+// Layout shifts are not in the performance timeline buffer (getEntriesByType returns none);
+// a buffered observer delivers them.
+async function perfMetrics() {
   const nav = performance.getEntriesByType("navigation")[0] || {};
   const paint = {};
   for (const p of performance.getEntriesByType("paint")) paint[p.name] = Math.round(p.startTime);
   const res = performance.getEntriesByType("resource");
   let cls = 0;
-  try {
-    for (const s of performance.getEntriesByType("layout-shift")) if (!s.hadRecentInput) cls += s.value;
-  } catch (_) {}
+  for (const s of (await observeFor("layout-shift", 0)) || []) if (!s.hadRecentInput) cls += s.value;
   return { navigation: { ttfb: Math.round(nav.responseStart || 0), domContentLoaded: Math.round(nav.domContentLoadedEventEnd || 0), load: Math.round(nav.loadEventEnd || 0), transferSize: nav.transferSize || 0 }, paint, cls: Math.round(cls * 1000) / 1000, resources: { count: res.length, transferBytes: res.reduce((s, r) => s + (r.transferSize || 0), 0) }, timestamp: Date.now() };
 }
 /** @devtool capturePerformanceMetrics() — Navigation timing (TTFB, DOMContentLoaded, load), paint timings, CLS so far, resource count and bytes. */
@@ -218,7 +218,7 @@ def("auditPageQuality", async () => {
   const lis = listeners();
   const text = textFragility();
   const resp = responsiveRisk();
-  const perf = perfMetrics();
+  const perf = await perfMetrics();
   const scores = { dom: dom.score, tbt: t.score, memory: mem.available ? { low: 100, moderate: 80, high: 50, critical: 20 }[mem.pressure] : 100, eventListeners: lis.score, text: text.score, responsive: resp.score, cls: perf.cls <= 0.1 ? 100 : perf.cls <= 0.25 ? 60 : 20 };
   const overall = Math.round(Object.values(scores).reduce((a, b) => a + b, 0) / Object.keys(scores).length);
   const critical = [];
