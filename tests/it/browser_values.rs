@@ -1,7 +1,8 @@
 //! Issue 16, value checks in a real headless Chromium: `getA11yInfo` and `getScreenReaderText`
 //! answer what the markup says, and the performance observers report what the fixture
 //! provokes (a layout shift, a long task after first paint, a slow click handler, a janky
-//! frame, a large text block as LCP) — not just "runs without throwing".
+//! frame, a large text block as LCP) — not just "runs without throwing"; and the framework,
+//! prototype, DOM-complexity and listener audits find exactly what a fixture plants.
 
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::{
     browser::{goto, launch_cdp, require_chromium},
-    browser_devtool::{devtool_fixture, ok},
+    browser_devtool::{devtool_fixture, issue_set, ok, pairs, r},
     proxy::Px,
     support::wait_until,
 };
@@ -229,4 +230,121 @@ fn chromium_devtool_performance_observer_values() {
         .filter_map(|j| j["frameTime"].as_f64())
         .sum();
     assert!(jank >= 150.0, "{fr:#}");
+}
+
+/// Planted: React, Angular and an old jQuery at once, a 70-child parent, inline handlers.
+const FRAMEWORKS: &str = r#"<!doctype html><html lang="en"><head><title>fw</title>
+<script>window.jQuery = { fn: { jquery: "3.4.1" } };</script></head><body><main>
+<div id="root" data-reactroot><button id="b" onclick="void 0" onmouseover="void 0">b</button></div>
+<div id="ng" ng-version="17.0.0"><a id="l" href="/x" onclick="void 0">l</a></div>
+<ul id="wide">WIDE</ul>
+</main></body></html>"#;
+
+const FRAMEWORKS_CLEAN: &str = r#"<!doctype html><html lang="en"><head><title>fw clean</title></head><body><main>
+<div id="app"><button id="b">b</button></div><ul><li>one</li><li>two</li></ul>
+</main></body></html>"#;
+
+fn fw_routes(path: &str) -> Option<(Vec<(&'static str, String)>, String)> {
+    let html = ("Content-Type", "text/html; charset=utf-8".to_string());
+    let wide: String = (0..70).map(|i| format!("<li>{i}</li>")).collect();
+    match path {
+        "/fw" => Some((vec![html], FRAMEWORKS.replace("WIDE", &wide))),
+        "/fw-clean" => Some((vec![html], FRAMEWORKS_CLEAN.into())),
+        _ => None,
+    }
+}
+
+/// Framework detection, framework quality, prototype pollution, DOM complexity and inline
+/// listeners: exactly what is planted, nothing on the clean page.
+#[test]
+fn chromium_devtool_framework_dom_and_listener_audits() {
+    if !require_chromium() {
+        return;
+    }
+    let up = devtool_fixture(fw_routes);
+    let px = Px::start(&up.url(), |c| c.panel = false);
+    let profile = tempfile::tempdir().unwrap();
+    let (_browser, mut cdp) = launch_cdp(profile.path());
+    goto(&mut cdp, &px, "/fw");
+    let names = |v: &Value| -> Vec<(String, Value)> {
+        v["frameworks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["name"].as_str().unwrap().to_string(),
+                    f["version"].clone(),
+                )
+            })
+            .collect()
+    };
+    let d = ok(&px, "__devtool.detectFramework()");
+    assert_eq!(
+        names(&d),
+        [
+            ("React".to_string(), Value::Null),
+            ("Angular".to_string(), json!("17.0.0")),
+            ("jQuery".to_string(), json!("3.4.1")),
+        ],
+        "{d:#}"
+    );
+    let q = ok(&px, "__devtool.auditFrameworkQuality()");
+    assert_eq!(
+        issue_set(&q),
+        pairs(&[
+            ("multiple-frameworks", "document"),
+            ("outdated-jquery", "document")
+        ]),
+        "{q:#}"
+    );
+    let dom = ok(&px, "__devtool.auditDOMComplexity()");
+    assert_eq!(
+        (
+            dom["maxChildren"].as_u64(),
+            dom["largestParent"].as_str(),
+            dom["recommendations"].as_array().map(Vec::len)
+        ),
+        (Some(70), Some("#wide"), Some(1)),
+        "{dom:#}"
+    );
+    let l = ok(&px, "__devtool.auditEventListeners()");
+    let mut inline: Vec<(String, String)> = l["inlineHandlers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["selector"].as_str().unwrap().to_string(),
+                h["type"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    inline.sort();
+    assert_eq!(
+        inline,
+        pairs(&[("#b", "click"), ("#b", "mouseover"), ("#l", "click")]),
+        "{l:#}"
+    );
+    assert_eq!(l["totalInline"], 3);
+    // Pollution planted last (Array.prototype, so our own for-in copies stay clean).
+    r(&px, "Array.prototype.polluted = 1");
+    let p = ok(&px, "__devtool.auditPrototypePollution()");
+    assert_eq!(
+        issue_set(&p),
+        pairs(&[("polluted-prototype", "document")]),
+        "{p:#}"
+    );
+    assert_eq!(p["vulnerable"], true);
+
+    goto(&mut cdp, &px, "/fw-clean");
+    assert_eq!(ok(&px, "__devtool.detectFramework()")["count"], 0);
+    for f in ["auditFrameworkQuality", "auditPrototypePollution"] {
+        let v = ok(&px, &format!("__devtool.{f}()"));
+        assert_eq!(issue_set(&v), vec![], "{f} on the clean page: {v:#}");
+    }
+    let dom = ok(&px, "__devtool.auditDOMComplexity()");
+    assert_eq!(dom["recommendations"], json!([]), "{dom:#}");
+    assert_eq!(dom["score"], 100, "{dom:#}");
+    assert_eq!(ok(&px, "__devtool.auditEventListeners()")["totalInline"], 0);
 }
