@@ -3,7 +3,8 @@
 // ids follow axe's where they exist (ours: html-lang = axe html-has-lang, landmark-main = axe
 // landmark-one-main, tabindex = axe tabindex). Result: the Go shape (score, grade, errors,
 // warnings, passes, total, summary) plus `findings` {selector, rule, impact, severity, wcag,
-// message, fix}, capped with `omitted`.
+// message, fix}, capped with `omitted`. tests/it/browser_a11y.rs checks every rule against
+// axe-core on planted pages (same elements as axe, or a listed difference).
 
 const IMPLICIT_ROLE = { a: "link", button: "button", nav: "navigation", main: "main", header: "banner", footer: "contentinfo", aside: "complementary", form: "form", img: "img", select: "combobox", textarea: "textbox", ul: "list", ol: "list", li: "listitem", table: "table", dialog: "dialog", h1: "heading", h2: "heading", h3: "heading", h4: "heading", h5: "heading", h6: "heading" };
 const INPUT_ROLE = { checkbox: "checkbox", radio: "radio", range: "slider", button: "button", submit: "button", reset: "button", image: "button", search: "searchbox" };
