@@ -250,6 +250,10 @@ fn fw_routes(path: &str) -> Option<(Vec<(&'static str, String)>, String)> {
     match path {
         "/fw" => Some((vec![html], FRAMEWORKS.replace("WIDE", &wide))),
         "/fw-clean" => Some((vec![html], FRAMEWORKS_CLEAN.into())),
+        "/csp" => Some((
+            vec![html, ("Content-Security-Policy", "img-src 'none'".into())],
+            "<!doctype html><html lang=\"en\"><head><title>csp</title></head><body><main><p>csp</p></main></body></html>".into(),
+        )),
         _ => None,
     }
 }
@@ -347,4 +351,34 @@ fn chromium_devtool_framework_dom_and_listener_audits() {
     assert_eq!(dom["recommendations"], json!([]), "{dom:#}");
     assert_eq!(dom["score"], 100, "{dom:#}");
     assert_eq!(ok(&px, "__devtool.auditEventListeners()")["totalInline"], 0);
+}
+
+/// observeCSPViolations reports a violation provoked during its window, with the directive
+/// and the blocked URL, and nothing when none happens.
+#[test]
+fn chromium_devtool_csp_violations_are_observed() {
+    if !require_chromium() {
+        return;
+    }
+    let up = devtool_fixture(fw_routes);
+    let px = Px::start(&up.url(), |c| c.panel = false);
+    let profile = tempfile::tempdir().unwrap();
+    let (_browser, mut cdp) = launch_cdp(profile.path());
+    goto(&mut cdp, &px, "/csp");
+    let none = ok(&px, "__devtool.observeCSPViolations(200)");
+    assert_eq!(none["count"], 0, "{none:#}");
+    // The module is loaded now, so the listener is in place before the image is added.
+    let v = ok(
+        &px,
+        "(() => { const p = __devtool.observeCSPViolations(3000); const i = new Image(); i.src = '/blocked.png'; document.body.append(i); return p; })()",
+    );
+    assert_eq!(v["count"], 1, "{v:#}");
+    let e = &v["violations"][0];
+    assert_eq!(e["effectiveDirective"], "img-src", "{v:#}");
+    assert!(
+        e["blockedURI"]
+            .as_str()
+            .is_some_and(|u| u.ends_with("/blocked.png")),
+        "{v:#}"
+    );
 }
