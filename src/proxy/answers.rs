@@ -1,7 +1,9 @@
 //! Answers the proxy makes itself instead of the upstream: short plain-text errors (400, 403,
 //! 404, 408, 431, and the 503 of a full connection budget), the 502 page naming the target and
-//! the cause, the 504 page naming the target and the wait, and `/__agnt/agnt.js`. Pure functions
-//! returning the bytes to send (and, for the 502/504, what the traffic log records).
+//! the cause, the 504 page naming the target and the wait, `/__agnt/agnt.js` and the lazy
+//! modules `/__agnt/m/NAME.js`, and `/__agnt/headers` (a document's recorded security headers,
+//! for the page's `auditSecurityHeaders`). Functions returning the bytes to send (and, for the
+//! 502/504, what the traffic log records).
 
 use super::{
     AGNT_JS,
@@ -107,11 +109,124 @@ fn html_escape(s: &str) -> String {
 /// `/__agnt/agnt.js`: cacheable forever when asked for by the current version
 /// (`?v=VERSION`, as the injected tag does), else `no-cache`.
 pub(crate) fn script(target: &str, close: bool) -> Vec<u8> {
+    javascript(target, AGNT_JS.as_bytes(), &super::script::VERSION, close)
+}
+
+/// `/__agnt/m/NAME.js`: a lazy module, cached like the main script (`?v=` its own hash).
+pub(crate) fn module(target: &str, close: bool) -> Vec<u8> {
+    let path = target.split('?').next().unwrap_or("");
+    let name = path
+        .strip_prefix("/__agnt/m/")
+        .and_then(|n| n.strip_suffix(".js"));
+    match name.and_then(super::script::module) {
+        Some(m) => javascript(target, m.js.as_bytes(), &m.version, close),
+        None => unknown_route(close),
+    }
+}
+
+/// Response headers worth auditing; never `Set-Cookie` (the page must not see HttpOnly
+/// cookies) or anything else not named here.
+const SECURITY_HEADERS: &[&str] = &[
+    "content-security-policy",
+    "content-security-policy-report-only",
+    "strict-transport-security",
+    "x-frame-options",
+    "x-content-type-options",
+    "referrer-policy",
+    "permissions-policy",
+    "cross-origin-opener-policy",
+    "cross-origin-embedder-policy",
+    "cross-origin-resource-policy",
+    "x-xss-protection",
+    "server",
+    "x-powered-by",
+    "access-control-allow-origin",
+    "access-control-allow-credentials",
+    "cache-control",
+    "content-type",
+];
+
+/// `/__agnt/headers?path=/p`: the security-relevant response headers of the newest recorded
+/// document response (one the script was injected into) for that path, else of the newest
+/// injected document at all; `{found: false}` when none is recorded.
+pub(crate) fn document_headers(
+    log: &super::traffic::TrafficLogger,
+    target: &str,
+    close: bool,
+) -> Vec<u8> {
+    let query = target.split_once('?').map_or("", |(_, q)| q);
+    let want = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("path="))
+        .map(percent_decode)
+        .unwrap_or_default();
+    let q = super::LogQuery {
+        types: vec!["http".into()],
+        ..Default::default()
+    };
+    let docs: Vec<_> = log
+        .matching(&q)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|e| match &e.body {
+            super::traffic::EntryBody::Http(h) if h.injected => Some(h.clone()),
+            _ => None,
+        })
+        .collect();
+    let pick = docs
+        .iter()
+        .rev()
+        .find(|h| h.url == want)
+        .or_else(|| docs.last());
+    let body = match pick {
+        Some(h) => {
+            let mut headers = serde_json::Map::new();
+            for (name, value) in &h.response_headers {
+                let lower = name.to_ascii_lowercase();
+                if SECURITY_HEADERS.contains(&lower.as_str()) {
+                    headers.insert(
+                        lower,
+                        serde_json::Value::String(String::from_utf8_lossy(value).into_owned()),
+                    );
+                }
+            }
+            serde_json::json!({"found": true, "url": h.url, "exact": h.url == want, "status": h.status, "headers": headers})
+        }
+        None => serde_json::json!({"found": false, "url": want}),
+    };
+    let body = body.to_string();
+    http::simple_response(200, "OK", "application/json", body.as_bytes(), close)
+}
+
+/// `%XX` and `+` decoding of a query value (invalid escapes are kept as they are).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match b[i] {
+            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' => out.push(b' '),
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn javascript(target: &str, body: &[u8], version: &str, close: bool) -> Vec<u8> {
     let query = target.split_once('?').map_or("", |(_, q)| q);
     let current = query
         .split('&')
-        .any(|kv| kv.strip_prefix("v=") == Some(super::script::VERSION.as_str()));
-    let body = AGNT_JS.as_bytes();
+        .any(|kv| kv.strip_prefix("v=") == Some(version));
     let mut headers: Vec<Header> = vec![
         (
             "Content-Type".into(),

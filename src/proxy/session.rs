@@ -448,6 +448,14 @@ impl Conn {
         match path {
             "/__agnt/ws" => self.open_channel(cx, head),
             "/__agnt/agnt.js" => self.send_client(&answers::script(&head.target, has_body)),
+            "/__agnt/headers" => self.send_client(&answers::document_headers(
+                &cx.shared.log,
+                &head.target,
+                has_body,
+            )),
+            p if p.starts_with("/__agnt/m/") => {
+                self.send_client(&answers::module(&head.target, has_body))
+            }
             _ => self.send_client(&answers::unknown_route(has_body)),
         }
         if has_body || !http::keep_alive(head.version, &head.headers) {

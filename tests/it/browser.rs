@@ -199,7 +199,7 @@ impl Cdp {
         r["result"]["value"].clone()
     }
 
-    fn click_at(&mut self, x: f64, y: f64) {
+    pub(crate) fn click_at(&mut self, x: f64, y: f64) {
         for t in ["mouseMoved", "mousePressed", "mouseReleased"] {
             self.call(
                 "Input.dispatchMouseEvent",
@@ -464,12 +464,12 @@ pub(crate) fn goto(cdp: &mut Cdp, px: &Px, path: &str) {
     );
 }
 
-fn exec(px: &Px, code: &str) -> agnt::proxy::ExecOutcome {
+pub(crate) fn exec(px: &Px, code: &str) -> agnt::proxy::ExecOutcome {
     px.p.exec(code, Duration::from_secs(30))
         .unwrap_or_else(|e| panic!("exec {code}: {e}"))
 }
 
-fn entries(px: &Px, kind: &str) -> Vec<serde_json::Value> {
+pub(crate) fn entries(px: &Px, kind: &str) -> Vec<serde_json::Value> {
     px.query(|q| {
         q.types = vec![kind.into()];
         q.limit = Some(1000);

@@ -2,6 +2,10 @@
 //! with real children, real sockets and real temp dirs.
 
 mod browser;
+mod browser_a11y;
+mod browser_css;
+mod browser_devtool;
+mod browser_values;
 mod cli;
 mod daemon;
 mod daemon_faults;

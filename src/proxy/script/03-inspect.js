@@ -23,6 +23,7 @@ def("getElementInfo", (sel) => {
     id: e.id || null,
     classes: [...e.classList],
     text: cut(e.innerText || e.textContent),
+    textContent: cut(e.textContent),
     attributes: attrs,
     rect: rectOf(e),
     children: e.children.length,
@@ -32,8 +33,11 @@ def("getElementInfo", (sel) => {
 
 /** @devtool getPosition(selector) — Viewport rect and page (document) coordinates of an element. */
 def("getPosition", (sel) => {
-  const r = rectOf(el(sel));
-  return { ...r, page_x: r.x + Math.round(scrollX), page_y: r.y + Math.round(scrollY), right: r.x + r.width, bottom: r.y + r.height };
+  const e = el(sel);
+  const r = rectOf(e);
+  const g = { top: r.y, right: r.x + r.width, bottom: r.y + r.height, left: r.x, width: r.width, height: r.height };
+  // Go field names (rect, viewport, scroll, offsetParent) next to ours.
+  return { ...r, page_x: r.x + Math.round(scrollX), page_y: r.y + Math.round(scrollY), right: g.right, bottom: g.bottom, rect: g, viewport: { x: r.x, y: r.y }, scroll: { top: Math.round(scrollY), left: Math.round(scrollX) }, offsetParent: e.offsetParent ? selectorOf(e.offsetParent) : null };
 });
 
 function visibility(e) {
@@ -48,7 +52,9 @@ function visibility(e) {
   }
   const r = e.getBoundingClientRect();
   if (r.width === 0 || r.height === 0) reasons.push("zero size");
-  return { visible: reasons.length === 0, reasons };
+  const cs = getComputedStyle(e);
+  const details = { display: cs.display, visibility: cs.visibility, opacity: +cs.opacity, width: Math.round(r.width), height: Math.round(r.height), clipPath: cs.clipPath, hidden: e.hidden };
+  return { visible: reasons.length === 0, reasons, reason: reasons[0] || null, details };
 }
 /** @devtool isVisible(selector) — Whether the element is rendered and visible, with the reasons when not (display, visibility, opacity, zero size). */
 def("isVisible", (sel) => visibility(el(sel)));
@@ -60,7 +66,11 @@ def("isInViewport", (sel) => {
   const h = Math.max(0, Math.min(r.bottom, innerHeight) - Math.max(r.top, 0));
   const area = r.width * r.height;
   const ratio = area > 0 ? Math.round(((w * h) / area) * 100) / 100 : 0;
-  return { in_viewport: ratio > 0, fully: ratio >= 0.999, ratio };
+  const position = ratio >= 0.999 ? "visible" : r.bottom <= 0 ? "above" : r.top >= innerHeight ? "below" : r.right <= 0 ? "left" : r.left >= innerWidth ? "right" : r.top < 0 ? "partial-top" : r.bottom > innerHeight ? "partial-bottom" : "partial";
+  const out = { in_viewport: ratio > 0, fully: ratio >= 0.999, ratio, inViewport: ratio > 0, intersection: ratio, fullyVisible: ratio >= 0.999, position, bounds: { elementTop: Math.round(r.top), elementBottom: Math.round(r.bottom), viewportTop: 0, viewportBottom: innerHeight } };
+  if (position === "above") out.distanceToViewport = Math.round(-r.bottom);
+  if (position === "below") out.distanceToViewport = Math.round(r.top - innerHeight);
+  return out;
 });
 
 /** @devtool checkOverlap(selectorA, selectorB) — Whether two elements' boxes overlap, the overlapping area and which is on top at the overlap's centre. */
@@ -73,10 +83,19 @@ def("checkOverlap", (a, b) => {
   const y1 = Math.max(ra.top, rb.top);
   const x2 = Math.min(ra.right, rb.right);
   const y2 = Math.min(ra.bottom, rb.bottom);
-  if (x2 <= x1 || y2 <= y1) return { overlap: false, area: 0 };
+  const dy = rb.top + rb.height / 2 - (ra.top + ra.height / 2);
+  const dx = rb.left + rb.width / 2 - (ra.left + ra.width / 2);
+  const relative = [Math.abs(dy) < 1 ? "" : dy > 0 ? "below" : "above", Math.abs(dx) < 1 ? "" : dx > 0 ? "right" : "left"].filter(Boolean).join("-") || "same-center";
+  if (x2 <= x1 || y2 <= y1) return { overlap: false, overlaps: false, area: 0, relative };
   const top = document.elementFromPoint((x1 + x2) / 2, (y1 + y2) / 2);
+  const area = (x2 - x1) * (y2 - y1);
+  const pct = (r) => (r.width * r.height > 0 ? Math.round((area / (r.width * r.height)) * 100) : 0);
   return {
     overlap: true,
+    overlaps: true,
+    intersection: { top: Math.round(y1), left: Math.round(x1), width: Math.round(x2 - x1), height: Math.round(y2 - y1), area: Math.round(area) },
+    overlapPercentage: { element1: pct(ra), element2: pct(rb) },
+    relative,
     area: Math.round((x2 - x1) * (y2 - y1)),
     rect: { x: Math.round(x1), y: Math.round(y1), width: Math.round(x2 - x1), height: Math.round(y2 - y1) },
     on_top: top ? (ea.contains(top) ? "a" : eb.contains(top) ? "b" : selectorOf(top)) : null,
@@ -146,6 +165,8 @@ def("inspect", (sel) => {
   };
 });
 
+const cap = (list, n) => ({ items: list.slice(0, n), omitted: Math.max(0, list.length - n) });
+const brief = (e) => ({ tag: e.localName, id: e.id || "", classes: [...e.classList].filter((c) => !c.startsWith("agnt-")) });
 const allElements = (limit = 5000) => [...document.body.querySelectorAll("*")].filter((e) => !isOwn(e)).slice(0, limit);
 
 /** @devtool findOverflows(limit = 50) — Elements whose content overflows their box, and elements sticking out past the viewport's right edge (the usual cause of horizontal scrolling). */
@@ -189,6 +210,10 @@ def("diagnoseLayout", () => {
     offscreen,
     fixed_or_sticky: fixed,
     positioned_z_index_count: contexts,
+    // Go names: offscreenElements, summary, healthy.
+    offscreenElements: offscreen,
+    summary: { overflowCount: ov.count, offscreenCount: offscreen.length, totalIssues: ov.count + offscreen.length },
+    healthy: ov.count + offscreen.length === 0 && d.scrollWidth <= d.clientWidth,
   };
 });
 
@@ -216,19 +241,31 @@ function box(e, color, label) {
   overlayLayer().appendChild(b);
   return b;
 }
-/** @devtool highlight(selector, {color, label, duration_ms}) — Outlines every match on the page (overlay, removed by clearAllOverlays or after duration_ms). */
+// Overlays with ids, so one can be removed (removeHighlight, lazy module "tools").
+const highlights = new Map();
+let highlightSeq = 0;
+const trackHighlight = (boxes) => {
+  const id = `hl-${++highlightSeq}`;
+  highlights.set(id, boxes);
+  return id;
+};
+/** @devtool highlight(selector, {color, border, label, duration = 3000}) — Outlines every match on the page (overlay); removed after `duration` ms (0 = until removeHighlight(highlightId) or clearAllOverlays). `duration_ms` is accepted too. */
 def("highlight", (sel, opts = {}) => {
   const list = typeof sel === "string" ? [...document.querySelectorAll(sel)] : [el(sel)];
   if (!list.length) throw new Error(`no element matches ${JSON.stringify(sel)}`);
   const boxes = list.slice(0, 100).map((e) => box(e, opts.color || "#e5484d", opts.label || selectorOf(e)));
-  if (opts.duration_ms > 0) setTimeout(() => boxes.forEach((b) => b.remove()), opts.duration_ms);
-  return { highlighted: boxes.length };
+  if (opts.border) boxes.forEach((b) => (b.style.outline = String(opts.border)));
+  // Go's default duration is 3000 ms (its docs); the older `duration_ms` option still works.
+  const ms = opts.duration !== undefined ? +opts.duration : opts.duration_ms !== undefined ? +opts.duration_ms : 3000;
+  if (ms > 0) setTimeout(() => boxes.forEach((b) => b.remove()), ms);
+  const r = list[0].getBoundingClientRect();
+  return { highlighted: boxes.length, omitted: Math.max(0, list.length - 100), highlightId: trackHighlight(boxes), selector: typeof sel === "string" ? sel : selectorOf(list[0]), bounds: { top: Math.round(r.top), left: Math.round(r.left), width: Math.round(r.width), height: Math.round(r.height) } };
 });
 /** @devtool clearAllOverlays() — Removes every highlight overlay. */
 def("clearAllOverlays", () => {
   const n = overlayRoot ? overlayRoot.childElementCount : 0;
   if (overlayRoot) overlayRoot.replaceChildren();
-  return { removed: n };
+  return { removed: n, cleared: n, message: `Cleared ${n} overlays` };
 });
 
 /** @devtool captureState() — URL, title, viewport, scroll, localStorage/sessionStorage keys and values (values under secret-named keys redacted, others cut to 200 chars) and cookie names (no values). */

@@ -1,4 +1,5 @@
-// Part 5: accessibility (contrast, tab order, audit) and the interaction/mutation histories.
+// Part 5: accessibility (contrast, tab order; the audit is the lazy module lazy/a11y.js) and the
+// interaction/mutation histories.
 
 function parseColor(s) {
   const m = /rgba?\(\s*([\d.]+)[\s,]+([\d.]+)[\s,]+([\d.]+)(?:\s*[,/]\s*([\d.]+%?))?\s*\)/.exec(s || "");
@@ -98,62 +99,6 @@ function accessibleName(e) {
   if (!text) text = [...e.querySelectorAll("img[alt]")].map((i) => i.alt).join(" ").trim();
   return text || (e.title || "").trim();
 }
-
-const IMPACT = { critical: 10, serious: 5, moderate: 3, minor: 1 };
-/** @devtool auditAccessibility({limit}) — Own WCAG checks: image-alt, label, button-name, link-name, color-contrast, heading-order, landmark-main, html-lang, document-title, duplicate-id, tabindex. Findings {selector, rule, impact, message, fix} plus a 0–100 score. */
-def("auditAccessibility", (opts = {}) => {
-  const limit = opts.limit || 200;
-  const findings = [];
-  const add = (e, rule, impact, message, fix) => findings.length < limit && findings.push({ selector: e ? selectorOf(e) : "document", rule, impact, message, fix });
-  const shown = (e) => visibility(e).visible;
-  // Rendered but possibly empty (an empty link has zero size and is still a tab stop).
-  const rendered = (e) => visibility(e).reasons.every((r) => r === "zero size");
-  const root = document.documentElement;
-  if (!(root.getAttribute("lang") || "").trim()) add(root, "html-lang", "serious", "<html> has no lang attribute", 'Add lang, e.g. <html lang="en">');
-  if (!document.title.trim()) add(null, "document-title", "serious", "The document has no <title>", "Add a descriptive <title> in <head>");
-  if (!document.querySelector("main,[role=main]")) add(null, "landmark-main", "moderate", "No <main> landmark", "Wrap the primary content in <main>");
-  const els = allElements(10000);
-  const ids = new Map();
-  for (const e of els) {
-    if (e.id) ids.set(e.id, (ids.get(e.id) || 0) + 1);
-  }
-  for (const [id, n] of ids) if (n > 1) add(document.getElementById(id), "duplicate-id", "minor", `id "${id}" is used ${n} times`, "Make every id unique");
-  let lastHeading = 0;
-  const contrastSeen = new Set();
-  for (const e of els) {
-    const tag = e.localName;
-    const role = e.getAttribute("role");
-    if (e.getAttribute("aria-hidden") === "true") continue;
-    if (tag === "img" && !e.hasAttribute("alt") && role !== "presentation" && role !== "none" && !e.getAttribute("aria-label") && !e.getAttribute("aria-labelledby"))
-      add(e, "image-alt", "critical", "Image without alt text", 'Add alt="…" describing the image (alt="" if decorative)');
-    if (/^(input|select|textarea)$/.test(tag) && !/^(hidden|submit|button|reset|image)$/.test(e.type) && !accessibleName(e))
-      add(e, "label", "critical", `Form control <${tag}${e.type ? ` type=${e.type}` : ""}> has no label`, 'Add <label for="id">, wrap it in <label>, or set aria-label');
-    if ((tag === "button" || role === "button" || (tag === "input" && /^(submit|button|reset|image)$/.test(e.type))) && !accessibleName(e) && rendered(e))
-      add(e, "button-name", "critical", "Button without an accessible name", "Give it visible text or aria-label");
-    if (tag === "a" && e.hasAttribute("href") && !accessibleName(e) && rendered(e))
-      add(e, "link-name", "serious", "Link without an accessible name", "Give it text, aria-label, or an img with alt");
-    const h = /^h([1-6])$/.exec(tag);
-    if (h && shown(e)) {
-      const lvl = +h[1];
-      if (lastHeading && lvl > lastHeading + 1)
-        add(e, "heading-order", "moderate", `Heading level jumps from h${lastHeading} to h${lvl}`, `Use h${lastHeading + 1} or restructure the outline`);
-      lastHeading = lvl;
-    }
-    if (e.tabIndex > 0 && e.hasAttribute("tabindex"))
-      add(e, "tabindex", "serious", `tabindex=${e.getAttribute("tabindex")} changes the natural focus order`, 'Use tabindex="0" and reorder the DOM instead');
-    const ownText = [...e.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
-    if (ownText && !contrastSeen.has(e) && shown(e)) {
-      contrastSeen.add(e);
-      const c = contrast(e);
-      if (!c.aa)
-        add(e, "color-contrast", "serious", `Contrast ${c.ratio}:1 (${c.foreground} on ${c.background}) is below ${c.required_aa}:1`, `Darken the text or lighten the background to reach ${c.required_aa}:1`);
-    }
-  }
-  const penalty = findings.reduce((s, f) => s + (IMPACT[f.impact] || 1), 0);
-  const counts = {};
-  for (const f of findings) counts[f.rule] = (counts[f.rule] || 0) + 1;
-  return { score: Math.max(0, 100 - penalty), count: findings.length, by_rule: counts, findings, checked_elements: els.length };
-});
 
 const publicCopy = (m) => {
   const { el: _, ...rest } = m;

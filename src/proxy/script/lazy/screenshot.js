@@ -1,4 +1,4 @@
-// Part 6: screenshots without a library. The page (viewport) or one element is cloned with
+// Lazy module "screenshot": screenshots without a library. The page (viewport) or one element is cloned with
 // every computed style inlined, same-origin images are inlined as data URLs, the clone goes
 // into an SVG <foreignObject>, the SVG is drawn on a canvas and exported as PNG. The PNG travels
 // over the channel; the proxy writes it to disk and answers with the file path.
@@ -134,7 +134,7 @@ handlers.screenshot_saved = (msg) => {
 
 /** @devtool screenshot(name = "screenshot", selector) — PNG of the viewport (or of one element) saved by the proxy under the state dir; returns {file_path, width, height, bytes}. Cross-origin images without CORS, video, iframes and ::before/::after are not rendered. */
 def("screenshot", async (name = "screenshot", selector) => {
-  if (!ws || ws.readyState !== 1) throw new Error("not connected to the proxy");
+  if (!devtool.isConnected()) throw new Error("not connected to the proxy");
   const shot = await render(selector || null);
   if (shot.data_url.length > 15 * 1024 * 1024) throw new Error(`screenshot too large (${shot.data_url.length} bytes as data URL)`);
   const req = `shot-${++shotSeq}`;
