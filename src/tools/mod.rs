@@ -18,6 +18,7 @@ use serde_json::{Map, Value, json};
 
 use crate::host::Host;
 
+pub mod browser;
 pub mod channel_reply;
 pub mod currentpage;
 pub mod daemon;
@@ -88,6 +89,7 @@ pub static TOOLS: &[&Tool] = &[
     &proxylog::TOOL,
     &currentpage::TOOL,
     &wait::TOOL,
+    &browser::TOOL,
     &incidents::TOOL,
     &channel_reply::TOOL,
     &daemon::TOOL,
@@ -284,13 +286,17 @@ fn build_list() -> Vec<Value> {
         .collect()
 }
 
-/// An output schema without property descriptions: clients validate with it, agents read the
-/// description and the answers themselves (keeps `tools/list` under 20 KB).
+/// An output schema without property descriptions or `items: {type: object}` (which constrains
+/// next to nothing): clients validate with it, agents read the description and the answers
+/// themselves (keeps `tools/list` under 20 KB).
 fn terse(mut schema: Value) -> Value {
     if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
         for p in props.values_mut() {
             if let Some(m) = p.as_object_mut() {
                 m.remove("description");
+                if m.get("items") == Some(&json!({"type": "object"})) {
+                    m.remove("items");
+                }
             }
         }
     }

@@ -162,9 +162,13 @@ fn call(host: &Host, c: &Call<'_>) -> Result<Value, ToolError> {
             let p = proxies.get(need_id()?)?;
             proxies.stop(p.id())?;
             host.save_proxies();
-            Ok(
-                json!({"id": p.id(), "success": true, "message": format!("proxy {} stopped", p.id())}),
-            )
+            // Its browsers would only show error pages now.
+            let closed = host.browsers().stop_for_proxy(p.id());
+            let mut message = format!("proxy {} stopped", p.id());
+            if !closed.is_empty() {
+                message = format!("{message}; browser {} closed", closed.join(", "));
+            }
+            Ok(json!({"id": p.id(), "success": true, "message": message}))
         }
         "restart" => {
             let p = proxies.get(need_id()?)?;

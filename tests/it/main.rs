@@ -2,6 +2,7 @@
 //! with real children, real sockets and real temp dirs.
 
 mod browser;
+mod browser_tool;
 mod cli;
 mod daemon;
 mod daemon_faults;

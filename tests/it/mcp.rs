@@ -51,6 +51,7 @@ fn initialize_negotiates_and_lists_tools_with_schemas() {
             "proxylog",
             "currentpage",
             "wait",
+            "browser",
             "get_incidents",
             "channel_reply",
             "daemon"
