@@ -128,6 +128,17 @@ impl StateDir {
         self.root.join("browser").join("screenshots")
     }
 
+    /// Where the visual snapshots of `project` live (one directory per snapshot name).
+    pub fn snapshots(&self, project: &Path) -> PathBuf {
+        let hash = fnv1a(project.as_os_str().as_encoded_bytes());
+        self.root.join("snapshots").join(format!("{hash:08x}"))
+    }
+
+    /// The directory of snapshot `name` of `project`.
+    pub fn snapshot(&self, project: &Path, name: &str) -> PathBuf {
+        self.snapshots(project).join(safe(name))
+    }
+
     /// The detached daemon's log file.
     pub fn daemon_log(&self) -> PathBuf {
         self.root.join("daemon.log")

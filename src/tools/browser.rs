@@ -17,10 +17,10 @@ use crate::{
 /// The tool.
 pub static TOOL: Tool = Tool {
     name: "browser",
-    description: "Drive a headless Chromium through a proxy: page errors and `proxy exec` work \
-unattended. `start` (url or proxy_id), `stop`, `status`, `list`; by id or proxy_id: `navigate`, \
-`reload`, `back`, `resize`, `click`/`hover`/`fill`/`select`/`press`/`upload` (selector or text), \
-`wait_for`, `screenshot`, `console`, `dialog`. Example: {\"action\": \"click\", \"text\": \"Buy\"}",
+    description: "Drive a headless Chromium through a proxy (no human needed). `start` (url \
+or proxy_id), `stop`, `status`, `list`; by id or proxy_id: `navigate`, `reload`, `back`, \
+`resize`, `click`/`hover`/`fill`/`select`/`press`/`upload` (selector or text), `wait_for`, \
+`screenshot`, `console`, `dialog`. Example: {\"action\": \"click\", \"text\": \"Buy\"}",
     input_schema,
     output_schema,
     call,
@@ -65,12 +65,12 @@ fn input_schema() -> Value {
             "url": {"type": "string", "description": "URL or path"},
             "headless": {"type": "boolean", "description": "Default true"},
             "binary_path": {"type": "string", "description": "Chromium"},
-            "profile": {"type": "string", "enum": ["throwaway", "persistent"], "description": "persistent keeps logins"},
+            "profile": {"type": "string", "description": "throwaway or persistent (keeps logins)"},
             "preset": {"type": "string", "enum": ["mobile", "tablet", "desktop"], "description": "resize"},
             "width": {"type": "integer", "description": "resize"},
             "height": {"type": "integer", "description": "resize"},
             "selector": {"type": "string", "description": "Element (CSS)"},
-            "text": {"type": "string", "description": "Element by visible text; dialog: prompt"},
+            "text": {"type": "string", "description": "Visible text; dialog: prompt"},
             "value": {"type": "string", "description": "fill, select"},
             "key": {"type": "string", "description": "press: e.g. Enter"},
             "files": {"type": "array", "items": {"type": "string"}, "description": "upload"},
@@ -91,7 +91,6 @@ fn output_schema() -> Value {
     object(json!({
         "id": {"type": "string"},
         "message": {"type": "string"},
-        "path": {"type": "string"},
     }))
 }
 
@@ -349,7 +348,15 @@ fn start(host: &Host, c: &Call<'_>) -> Result<Value, ToolError> {
         return Ok(v);
     }
     let state = host.state();
-    let persistent = c.str("profile") == Some("persistent");
+    let persistent = match c.str("profile") {
+        None | Some("throwaway") => false,
+        Some("persistent") => true,
+        Some(other) => {
+            return Err(err(format!(
+                "invalid profile {other:?}; valid values: throwaway, persistent"
+            )));
+        }
+    };
     let marker = host.pm().ok().map(|pm| {
         crate::supervisor::descendants::marker(
             &pm.config().instance,
@@ -391,7 +398,7 @@ fn start(host: &Host, c: &Call<'_>) -> Result<Value, ToolError> {
 }
 
 /// The browser named by `id` or `proxy_id`, or the only one of the project.
-fn find(host: &Host, c: &Call<'_>) -> Result<Arc<Browser>, ToolError> {
+pub(super) fn find(host: &Host, c: &Call<'_>) -> Result<Arc<Browser>, ToolError> {
     let browsers = host.browsers();
     if let Some(id) = c.str("id") {
         return browsers
@@ -454,7 +461,7 @@ fn hit_answer(action: &str, hit: Value) -> Value {
 
 /// `url` on the browser's proxy: paths join the proxy's URL, the dev server's URLs are moved
 /// onto the proxy; anything else is loaded as given.
-fn behind_proxy(host: &Host, b: &Browser, url: &str) -> String {
+pub(super) fn behind_proxy(host: &Host, b: &Browser, url: &str) -> String {
     b.proxy_id()
         .and_then(|pid| host.proxies().get(pid).ok())
         .and_then(|p| rewrite(&p, url))

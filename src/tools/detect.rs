@@ -8,10 +8,9 @@ use super::{Annotations, Call, Host, Tool, ToolError, input, object};
 /// The tool.
 pub static TOOL: Tool = Tool {
     name: "detect",
-    description: "Detect a project: type (node, rust, go, python, make), package manager and the \
-scripts it defines (package.json, cargo, Makefile/justfile, pyproject) with their commands, plus \
-its .agnt.kdl scripts and proxies. Use it first: it names the `script_name`s `run` accepts. \
-Example: {\"path\": \".\"}",
+    description: "Detect a project: type, package manager and the scripts it defines \
+(package.json, cargo, Makefile/justfile, pyproject) with their commands, plus its .agnt.kdl \
+scripts and proxies: the `script_name`s `run` accepts. Example: {\"path\": \".\"}",
     input_schema,
     output_schema,
     call,

@@ -22,10 +22,10 @@ pub const MAX_LIMIT: u64 = 100;
 /// The tool.
 pub static TOOL: Tool = Tool {
     name: "get_incidents",
-    description: "What is broken now, in one call: browser JS errors, HTTP 4xx/5xx and \
-transport errors, proxy diagnostics, crashes, alert-pattern lines. Deduplicated, newest first; \
-`remediation` names the next call; pass `replay_cursor` as `since` for changes only. Example: \
-{\"severity\": [\"error\"], \"since\": \"5m\"}",
+    description: "What is broken now: browser JS errors, HTTP 4xx/5xx and transport errors, \
+proxy diagnostics, crashes, alert-pattern lines; deduplicated, newest first, each with the \
+`remediation` call. Pass `replay_cursor` as `since` for changes. Example: {\"severity\": \
+[\"error\"], \"since\": \"5m\"}",
     input_schema,
     output_schema,
     call,

@@ -28,6 +28,7 @@ pub mod proc;
 pub mod proxy;
 pub mod proxylog;
 pub mod run;
+pub mod snapshot;
 pub mod wait;
 
 /// One tool: its name, its agent-facing description, its schemas and its handler.
@@ -90,6 +91,7 @@ pub static TOOLS: &[&Tool] = &[
     &currentpage::TOOL,
     &wait::TOOL,
     &browser::TOOL,
+    &snapshot::TOOL,
     &incidents::TOOL,
     &channel_reply::TOOL,
     &daemon::TOOL,
@@ -278,12 +280,22 @@ fn build_list() -> Vec<Value> {
             json!({
                 "name": t.name,
                 "description": t.description,
-                "inputSchema": (t.input_schema)(),
+                "inputSchema": listed_input((t.input_schema)()),
                 "outputSchema": terse((t.output_schema)()),
                 "annotations": t.annotations.json(),
             })
         })
         .collect()
+}
+
+/// An input schema as listed: without `additionalProperties: false`, which every call's
+/// argument check enforces anyway, with a message naming the valid parameters (keeps
+/// `tools/list` under 20 KB).
+fn listed_input(mut schema: Value) -> Value {
+    if let Some(m) = schema.as_object_mut() {
+        m.remove("additionalProperties");
+    }
+    schema
 }
 
 /// An output schema without property descriptions or `items: {type: object}` (which constrains

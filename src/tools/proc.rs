@@ -16,10 +16,10 @@ pub const DEFAULT_MAX_BYTES: usize = 7 * 1024;
 /// The tool.
 pub static TOOL: Tool = Tool {
     name: "proc",
-    description: "Inspect and control supervised processes: `list` (global: all projects), \
-`status`, `output` (grep → head → tail, then a byte budget; next_offset as `since` reads only new \
-output), `stop` (force: no grace), `restart`, `cleanup_port` (kill what listens on `port`). \
-Example: {\"action\": \"output\", \"process_id\": \"dev\", \"grep\": \"error\"}",
+    description: "Supervised processes: `list` (global: all projects), `status`, `output` \
+(grep → head → tail, then a byte budget; next_offset as `since` reads new output), `stop` \
+(force: no grace), `restart`, `cleanup_port` (kill what listens on `port`). Example: \
+{\"action\": \"output\", \"process_id\": \"dev\", \"grep\": \"error\"}",
     input_schema,
     output_schema,
     call,
@@ -43,7 +43,7 @@ fn input_schema() -> Value {
             "grep": {"type": "string", "description": "output: only lines matching this regex"},
             "grep_v": {"type": "boolean", "description": "output: invert grep"},
             "since": {"type": "integer", "minimum": 0, "description": "output: after this offset (a next_offset)"},
-            "max_bytes": {"type": "integer", "minimum": 0, "description": "output: byte budget (default 7168, newest kept)"},
+            "max_bytes": {"type": "integer", "minimum": 0, "description": "output: byte budget (default 7168)"},
             "force": {"type": "boolean", "description": "stop: SIGKILL at once"},
             "port": {"type": "integer", "minimum": 1, "maximum": 65535, "description": "cleanup_port: the port"},
             "global": {"type": "boolean", "description": "list: all projects"},

@@ -9,10 +9,10 @@ use crate::proxy::LogQuery;
 /// The tool.
 pub static TOOL: Tool = Tool {
     name: "proxylog",
-    description: "Read what a proxy saw: HTTP, browser JS errors, performance, interactions, \
-mutations, custom logs. Actions: `query` (default; filters types, methods, url_pattern, \
-status_codes, since/until, since_seq, limit), `summary` (start here), `stats`, `clear`, `get` \
-(one entry in full). Example: {\"proxy_id\": \"app\", \"types\": [\"error\"], \"since\": \"5m\"}",
+    description: "What a proxy saw: HTTP, JS errors, performance, interactions, mutations, \
+custom logs. `query` (default; filters types, methods, url_pattern, status_codes, since/until, \
+since_seq, limit), `summary` (start here), `stats`, `clear`, `get` (one entry in full). Example: \
+{\"proxy_id\": \"app\", \"types\": [\"error\"], \"since\": \"5m\"}",
     input_schema,
     output_schema,
     call,
@@ -40,7 +40,7 @@ fn input_schema() -> Value {
             "until": {"type": "string", "description": "Older than (RFC 3339 or relative)"},
             "since_seq": {"type": "integer", "minimum": 0, "description": "After this seq (a last_seq)"},
             "limit": {"type": "integer", "minimum": 1, "description": "Most entries (default 100)"},
-            "detail": {"type": "array", "items": {"type": "string"}, "description": "summary: sections in full (errors, http, ...)"},
+            "detail": {"type": "array", "items": {"type": "string"}, "description": "summary: sections in full"},
             "entry_id": {"type": "string", "description": "get: the entry id"},
         }),
         &["proxy_id"],

@@ -20,11 +20,10 @@ const RAW_BUDGET: usize = 64 * 1024;
 /// The tool.
 pub static TOOL: Tool = Tool {
     name: "run",
-    description: "Start a project script or a raw command as a supervised process. `script_name` \
-resolves through .agnt.kdl, then `detect`'s scripts; `raw: true` runs `command` + `args`. mode \
-`background` (default) returns the process id at once (read it with `proc output`); `foreground` \
-waits and returns exit code and runtime; `foreground-raw` also its output. A live id is reused. \
-Example: {\"script_name\": \"dev\"}",
+    description: "Start a script (`script_name`, from .agnt.kdl or `detect`) or, with `raw: \
+true`, `command` + `args`, as a supervised process. mode `background` (default) returns its id \
+(read it with `proc output`); `foreground` waits, returns exit code and runtime; \
+`foreground-raw` also its output. A live id is reused. Example: {\"script_name\": \"dev\"}",
     input_schema,
     output_schema,
     call,
@@ -42,14 +41,14 @@ fn input_schema() -> Value {
         json!({
             "script_name": {"type": "string", "description": "Script to run (see detect); required unless raw"},
             "raw": {"type": "boolean", "description": "Run command + args verbatim"},
-            "command": {"type": "string", "description": "Program to run when raw is true"},
-            "args": {"type": "array", "items": {"type": "string"}, "description": "Arguments (raw: the argv; script: appended)"},
+            "command": {"type": "string", "description": "raw: the program"},
+            "args": {"type": "array", "items": {"type": "string"}, "description": "raw: argv; script: appended"},
             "id": {"type": "string", "description": "Process id (default: script or program name)"},
             "path": {"type": "string", "description": "Project directory: cwd and id scope"},
             "mode": {"type": "string", "enum": ["background", "foreground", "foreground-raw"], "description": "Default background"},
             "env": {"type": "object", "additionalProperties": {"type": "string"}, "description": "Extra environment variables"},
-            "config": {"type": "string", "description": "The .agnt.kdl (default: found from path upward)"},
-            "base_env": {"type": "object", "additionalProperties": {"type": "string"}, "description": "Environment to start from (default: the server's)"},
+            "config": {"type": "string", "description": "The .agnt.kdl (default: found upward)"},
+            "base_env": {"type": "object", "additionalProperties": {"type": "string"}, "description": "Start environment (default: the server's)"},
             "timeout": timeout_schema("foreground: seconds before it is stopped (default 600)"),
             "max_bytes": {"type": "integer", "minimum": 0, "description": "foreground-raw: bytes per stream (default 65536, newest kept)"},
         }),

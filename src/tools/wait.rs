@@ -25,10 +25,9 @@ const HTTP_PROBE: Duration = Duration::from_secs(5);
 pub static TOOL: Tool = Tool {
     name: "wait",
     description: "Wait instead of polling, `for`: `log` (process_id's output matches regex \
-`pattern`), `port` (accepts connections on loopback), `http` (GET url answers `status`, else \
-below 500), `proxylog` (proxy_id logs `types`, URL containing `pattern`). Fails at once if \
-process_id exits; else matched: false after `timeout`. Example: {\"for\": \"log\", \
-\"process_id\": \"dev\", \"pattern\": \"ready\"}",
+`pattern`), `port` (open on loopback), `http` (GET url answers `status`, else below 500), \
+`proxylog` (proxy_id logs `types`, URL containing `pattern`). Fails if process_id exits; else \
+matched: false after `timeout`. Example: {\"for\": \"port\", \"port\": 3000}",
     input_schema,
     output_schema,
     call,
@@ -45,7 +44,7 @@ fn input_schema() -> Value {
     input(
         json!({
             "for": {"type": "string", "enum": ["log", "port", "http", "proxylog"], "description": "What to wait for"},
-            "process_id": {"type": "string", "description": "log: the process; port/http: its server (fails if it exits)"},
+            "process_id": {"type": "string", "description": "log: the process; port/http: its server"},
             "pattern": {"type": "string", "description": "log: regex; proxylog: URL substring"},
             "since": {"type": "integer", "minimum": 0, "description": "log: output offset; proxylog: entry seq (default: from now)"},
             "port": {"type": "integer", "minimum": 1, "maximum": 65535, "description": "port: TCP port on loopback"},

@@ -22,7 +22,7 @@ use crate::{
 };
 
 const PAGE: &str = r#"<!doctype html><html><head><title>shop</title><meta name="viewport" content="width=device-width">
-<style>body { margin: 0; font: 16px sans-serif; background: #fff; } #hero { height: 120px; background: #2a6; }</style></head>
+<style>body { margin: 0; font: 16px sans-serif; background: #fff; } HERO</style></head>
 <body><div id="hero"></div><h1>Shop</h1>
 <button id="buy" onclick="document.getElementById('out').textContent = 'bought'">Buy now</button>
 <button id="warn" onclick="alert('careful'); document.getElementById('out').textContent = 'alerted'">Warn me</button>
@@ -36,6 +36,8 @@ struct Rig {
     host: Arc<Host>,
     up: Upstream,
     posts: Arc<Mutex<Vec<String>>>,
+    /// The hero's CSS rule, served in the page (tests change it).
+    hero: Arc<Mutex<String>>,
     _state: tempfile::TempDir,
 }
 
@@ -50,10 +52,17 @@ impl Rig {
         let session = Session::new(Arc::new(Toolbox::in_process(host.clone())), tx);
         let posts = Arc::new(Mutex::new(Vec::new()));
         let seen = posts.clone();
+        let hero = Arc::new(Mutex::new(
+            "#hero { height: 120px; background: #2a6; }".to_string(),
+        ));
+        let css = hero.clone();
         let up = Upstream::start(Arc::new(move |req: &Req, s: &mut TcpStream| {
             let html = [("Content-Type", "text/html; charset=utf-8")];
             match (req.method.as_str(), req.path.as_str()) {
-                ("GET", "/") => respond(s, "200 OK", &html, PAGE.as_bytes()),
+                ("GET", "/") => {
+                    let page = PAGE.replace("HERO", &css.lock().unwrap());
+                    respond(s, "200 OK", &html, page.as_bytes())
+                }
                 ("POST", "/search") => {
                     seen.lock()
                         .unwrap()
@@ -68,6 +77,7 @@ impl Rig {
             host,
             up,
             posts,
+            hero,
             _state: state,
         }
     }
@@ -358,4 +368,63 @@ fn browser_start_without_chromium_names_the_install_command() {
     if let Err(e) = e {
         assert!(e.contains("apt-get install chromium"), "{e}");
     }
+}
+
+#[test]
+fn snapshot_compare_reports_the_changed_region_only() {
+    if !require_chromium() {
+        return;
+    }
+    let rig = Rig::start();
+    rig.tool(
+        "proxy",
+        json!({"action": "start", "id": "shop", "target_url": rig.up.url(), "port": 0}),
+    );
+    rig.tool("browser", json!({"action": "start", "proxy_id": "shop"}));
+    let base = rig.tool(
+        "snapshot",
+        json!({"action": "baseline", "name": "home", "pages": ["/"], "proxy_id": "shop"}),
+    );
+    assert_eq!(base["pages"][0]["width"], 1280, "{base}");
+    // Unchanged: nothing differs.
+    let same = rig.tool(
+        "snapshot",
+        json!({"action": "compare", "baseline": "home", "proxy_id": "shop"}),
+    );
+    assert_eq!(same["pass"], true, "{same}");
+    assert_eq!(same["pages"][0]["changed_fraction"], 0.0, "{same}");
+    // The upstream's CSS changes the hero's colour: only the hero's box differs.
+    *rig.hero.lock().unwrap() = "#hero { height: 120px; background: #c33; }".to_string();
+    let cmp = rig.tool(
+        "snapshot",
+        json!({"action": "compare", "baseline": "home", "proxy_id": "shop", "diff_threshold": 0.01}),
+    );
+    let page = &cmp["pages"][0];
+    assert_eq!(cmp["pass"], false, "{cmp}");
+    let fraction = page["changed_fraction"].as_f64().unwrap();
+    assert!(fraction > 0.01, "{cmp}");
+    let regions = page["regions"].as_array().unwrap();
+    assert_eq!(
+        regions,
+        &vec![json!({"x": 0, "y": 0, "width": 1280, "height": 120})],
+        "one region, the hero: {cmp}"
+    );
+    let diff = std::fs::read(page["diff_path"].as_str().unwrap()).unwrap();
+    let (w, h, px) = decode_png(&diff);
+    assert_eq!((w, h), (1280, 800));
+    assert_eq!(
+        px[10 * 1280 + 10],
+        [255, 0, 0],
+        "changes are red in the diff image"
+    );
+    // list, get, delete.
+    let list = rig.tool("snapshot", json!({"action": "list"}));
+    assert_eq!(list["snapshots"][0]["name"], "home", "{list}");
+    let got = rig.tool("snapshot", json!({"action": "get", "name": "home"}));
+    assert_eq!(got["pages"][0]["page"], "/", "{got}");
+    rig.tool("snapshot", json!({"action": "delete", "name": "home"}));
+    let e = rig
+        .try_tool("snapshot", json!({"action": "get", "name": "home"}))
+        .unwrap_err();
+    assert!(e.contains("no snapshot \"home\""), "{e}");
 }

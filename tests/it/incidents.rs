@@ -584,6 +584,16 @@ const ACTIONS: Table = &[
         ],
     ),
     (
+        "snapshot",
+        &[
+            ("baseline", true, true, false, true),
+            ("compare", true, false, false, true),
+            ("list", false, false, true, false),
+            ("delete", true, true, true, false),
+            ("get", false, false, true, false),
+        ],
+    ),
+    (
         "get_incidents",
         &[
             ("read", false, false, true, false),

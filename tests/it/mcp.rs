@@ -52,6 +52,7 @@ fn initialize_negotiates_and_lists_tools_with_schemas() {
             "currentpage",
             "wait",
             "browser",
+            "snapshot",
             "get_incidents",
             "channel_reply",
             "daemon"

@@ -10,8 +10,11 @@
 //! by host shutdown. It knows nothing of tools or MCP.
 
 pub mod cdp;
+pub mod diff;
 mod events;
 mod page;
+pub mod png;
+pub mod snapshot;
 
 use std::{
     fs,
