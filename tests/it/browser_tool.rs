@@ -428,3 +428,35 @@ fn snapshot_compare_reports_the_changed_region_only() {
         .unwrap_err();
     assert!(e.contains("no snapshot \"home\""), "{e}");
 }
+
+/// The acceptance flow through the official Python MCP SDK against a private daemon
+/// (`tests/py/browser_e2e.py`).
+#[test]
+fn python_sdk_agent_drives_the_page_itself() {
+    if !require_chromium() {
+        return;
+    }
+    if std::env::var_os("AGNT_SKIP_PY").is_some() {
+        eprintln!("AGNT_SKIP_PY set: skipping the Python MCP SDK browser e2e");
+        return;
+    }
+    let env = crate::daemon::Env::new();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/browser_e2e.py");
+    #[allow(clippy::disallowed_methods)] // the test's own child, not a supervised process
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg(crate::support::bin())
+        .env("AGNT_SOCKET", &env.socket)
+        .env("AGNT_STATE_DIR", &env.state)
+        .env_remove("AGNT_PROJECT_PATH")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "browser_e2e.py failed:\n{stdout}\n{stderr}"
+    );
+    let v: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(v["ok"], true, "{v}");
+}
