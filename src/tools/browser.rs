@@ -385,9 +385,14 @@ fn start(host: &Host, c: &Call<'_>) -> Result<Value, ToolError> {
         project,
     };
     let b = host.browsers().start(opts).map_err(err)?;
+    let loaded = b.navigate(&url, Duration::from_secs(30));
     let mut v = b.status();
     v["url"] = url.clone().into();
     v["page"] = b.location().unwrap_or(Value::Null);
+    if let Err(e) = loaded {
+        // The browser runs; the agent learns why the page is not there.
+        v["warning"] = e.into();
+    }
     v["message"] = format!(
         "browser {} started on {url} through proxy {}; read the page with proxylog, drive it with this tool",
         b.id(),

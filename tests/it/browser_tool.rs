@@ -26,6 +26,7 @@ const PAGE: &str = r#"<!doctype html><html><head><title>shop</title><meta name="
 <body><div id="hero"></div><h1>Shop</h1>
 <button id="buy" onclick="document.getElementById('out').textContent = 'bought'">Buy now</button>
 <button id="warn" onclick="alert('careful'); document.getElementById('out').textContent = 'alerted'">Warn me</button>
+<button id="ask" onclick="document.getElementById('out').textContent = 'name=' + prompt('Your name?')">Ask me</button>
 <p id="out"></p>
 <form method="post" action="/search"><input name="q" placeholder="Search"></form>
 <script>setTimeout(function boom() { throw new Error('agnt-tool-page-boom'); }, 50);</script>
@@ -278,6 +279,23 @@ fn browser_tool_drives_a_page_with_no_human() {
         "{log}"
     );
 
+    // A prompt answered as the agent asked, then the default again (dismissed: null).
+    rig.tool(
+        "browser",
+        json!({"action": "dialog", "proxy_id": "shop", "accept": true, "text": "Ada"}),
+    );
+    for want in ["name=Ada", "name=null"] {
+        rig.tool(
+            "browser",
+            json!({"action": "click", "proxy_id": "shop", "text": "Ask me"}),
+        );
+        let out = rig.tool(
+            "proxy",
+            json!({"action": "exec", "id": "shop", "code": "document.getElementById('out').textContent"}),
+        );
+        assert_eq!(out["result"], want, "{out}");
+    }
+
     // fill + Enter submits the form: the upstream sees the POST.
     rig.tool(
         "browser",
@@ -323,7 +341,12 @@ fn browser_start_with_a_url_starts_a_proxy_and_closes_with_it() {
     }
     let rig = Rig::start();
     let url = format!("{}/", rig.up.url());
-    let st = rig.tool("browser", json!({"action": "open", "url": url}));
+    let st = rig.tool(
+        "browser",
+        json!({"action": "open", "url": url, "profile": "persistent"}),
+    );
+    let profile = st["profile"].as_str().unwrap().to_string();
+    assert!(profile.starts_with("persistent: "), "{st}");
     let proxy = st["proxy_id"].as_str().unwrap().to_string();
     assert!(
         st["url"].as_str().unwrap() != url,
@@ -345,6 +368,22 @@ fn browser_start_with_a_url_starts_a_proxy_and_closes_with_it() {
     );
     let list = rig.tool("browser", json!({"action": "list", "global": true}));
     assert_eq!(list["count"], 0, "{list}");
+    let dir = std::path::Path::new(&profile["persistent: ".len()..]);
+    assert!(
+        dir.join("Default").is_dir(),
+        "the persistent profile is kept: {dir:?}"
+    );
+    // A dev server that is down: the browser starts and shows the proxy's answer.
+    let up = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let st = rig.tool(
+        "browser",
+        json!({"action": "start", "url": format!("{up}/")}),
+    );
+    assert_eq!(st["page"]["title"], "502 Bad Gateway", "{st}");
+    rig.tool("browser", json!({"action": "stop", "id": st["id"]}));
 }
 
 #[test]

@@ -55,7 +55,7 @@ pub struct LaunchOptions {
     pub project: PathBuf,
     /// The proxy the browser's pages go through.
     pub proxy_id: Option<String>,
-    /// The first page.
+    /// The first page (the caller loads it with [`Browser::navigate`]).
     pub url: String,
     /// Headless (the default) or a visible window.
     pub headless: bool,
@@ -312,9 +312,6 @@ impl Browser {
         // The window's size minus its chrome varies by mode; the emulated viewport does not.
         if let Err(e) = b.resize(Viewport::default()) {
             log::warn!("browser {}: viewport: {e}", b.id());
-        }
-        if let Err(e) = b.navigate(&b.opts.url.clone(), Duration::from_secs(30)) {
-            log::warn!("browser {}: first page: {e}", b.id());
         }
         Ok(b)
     }
