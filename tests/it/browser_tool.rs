@@ -169,6 +169,20 @@ fn browser_tool_drives_a_page_with_no_human() {
     let pid = st["pid"].as_u64().unwrap() as u32;
     assert!(!group(pid).is_empty(), "chromium is not running: {st}");
 
+    // Chromium carries the supervisor's marker, so a crashed host's successor kills it by
+    // marker (orphans::kill_orphans → descendants::kill_instance).
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    let marker = environ
+        .split(|b| *b == 0)
+        .find_map(|v| v.strip_prefix(b"AGNT_PROCESS="))
+        .map(|m| String::from_utf8_lossy(m).into_owned());
+    assert!(
+        marker
+            .as_deref()
+            .is_some_and(|m| m.ends_with("/browser:shop")),
+        "chromium's marker: {marker:?}"
+    );
+
     // No process of the browser listens on TCP: the debugging channel is the pipe.
     let listening = listening_inodes();
     for p in group(pid) {
