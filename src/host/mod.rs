@@ -6,9 +6,11 @@
 //! supervise processes use [`ProcessManager`] directly. The host knows nothing of MCP, sockets
 //! or terminals.
 //!
-//! The host also owns the incident inbox and the push channel (`incidents`, `channel`), fed by
+//! The host also owns the browsers it drives (`browser`: Chromium over a debugging pipe), and
+//! the incident inbox and the push channel (`incidents`, `channel`), fed by
 //! hooks it installs on its managers when it creates them (`feed`).
 
+pub mod browser;
 pub mod channel;
 pub mod feed;
 pub mod incidents;
@@ -92,6 +94,7 @@ pub struct Host {
     started: Instant,
     calls: AtomicU64,
     feeds: Feeds,
+    browsers: browser::BrowserManager,
 }
 
 impl Host {
@@ -105,6 +108,7 @@ impl Host {
             started: Instant::now(),
             calls: AtomicU64::new(0),
             feeds: Feeds::default(),
+            browsers: browser::BrowserManager::default(),
         }
     }
 
@@ -151,6 +155,11 @@ impl Host {
     /// The proxy manager if it exists already.
     pub fn proxies_if_started(&self) -> Option<&Arc<ProxyManager>> {
         self.proxies.get()
+    }
+
+    /// The browsers this host drives.
+    pub fn browsers(&self) -> &browser::BrowserManager {
+        &self.browsers
     }
 
     /// The incident inbox and the push channel, with the feeds that fill them.
@@ -243,6 +252,7 @@ impl Host {
 
     /// Stops every process and proxy (bounded by `deadline`); idempotent.
     pub fn shutdown(&self, deadline: Duration) {
+        self.browsers.shutdown();
         if let Some(p) = self.proxies.get() {
             p.shutdown(deadline);
         }

@@ -1,6 +1,6 @@
 //! `StateDir`: the single owner of every file agnt keeps under its state directory — the saved
-//! proxies (`proxies.json`), the orphan file's directory, saved `exec` results, screenshots, the
-//! daemon's log and the per-session directories of `agnt up`. Nothing else in the crate joins
+//! proxies (`proxies.json`), the orphan file's directory, saved `exec` results, screenshots,
+//! browser profiles, logs and screenshots (`browser/`), the daemon's log and the per-session directories of `agnt up`. Nothing else in the crate joins
 //! file names onto the state directory.
 
 use std::{
@@ -97,6 +97,51 @@ impl StateDir {
         self.root.join("screenshots")
     }
 
+    /// The profile a browser keeps for `project` (`profile: "persistent"`).
+    pub fn browser_profile(&self, project: &Path) -> PathBuf {
+        let hash = fnv1a(project.as_os_str().as_encoded_bytes());
+        self.root
+            .join("browser")
+            .join("profiles")
+            .join(format!("{hash:08x}"))
+    }
+
+    /// A throwaway profile for browser `id` (removed when it closes); unique per start.
+    pub fn browser_tmp_profile(&self, id: &str) -> PathBuf {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        self.root.join("browser").join("tmp").join(format!(
+            "{}-{}-{nanos:x}",
+            safe(id),
+            std::process::id()
+        ))
+    }
+
+    /// Where browser `id`'s Chromium writes its stderr.
+    pub fn browser_log(&self, id: &str) -> PathBuf {
+        self.root
+            .join("browser")
+            .join("logs")
+            .join(format!("{}.log", safe(id)))
+    }
+
+    /// Where browser screenshots go.
+    pub fn browser_screenshots(&self) -> PathBuf {
+        self.root.join("browser").join("screenshots")
+    }
+
+    /// Where the visual snapshots of `project` live (one directory per snapshot name).
+    pub fn snapshots(&self, project: &Path) -> PathBuf {
+        let hash = fnv1a(project.as_os_str().as_encoded_bytes());
+        self.root.join("snapshots").join(format!("{hash:08x}"))
+    }
+
+    /// The directory of snapshot `name` of `project`.
+    pub fn snapshot(&self, project: &Path, name: &str) -> PathBuf {
+        self.snapshots(project).join(safe(name))
+    }
+
     /// The detached daemon's log file.
     pub fn daemon_log(&self) -> PathBuf {
         self.root.join("daemon.log")
@@ -130,6 +175,19 @@ impl StateDir {
         self.create()?;
         write_atomic(&self.proxies_file(), &json)
     }
+}
+
+/// An id as a file name: anything but letters, digits, `-` and `_` becomes `_`.
+fn safe(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// FNV-1a 32: a stable short hash for per-project directory names.

@@ -8,10 +8,9 @@ use super::{Annotations, Call, Host, Tool, ToolError, input, object};
 /// The tool.
 pub static TOOL: Tool = Tool {
     name: "currentpage",
-    description: "What the browser is showing through a proxy: page sessions with their errors, \
-resources, interactions and mutations. Actions: `list` (default; sessions active in the last 5 \
-minutes, counts only), `summary` (one session condensed; `detail` expands interactions, mutations, \
-errors, resources up to `limit`), `get` (one session in full), `clear`. Example: {\"proxy_id\": \"app\", \"action\": \"summary\", \"session_id\": \"page-1\"}",
+    description: "Page sessions seen through a proxy: errors, resources, interactions, \
+mutations. Actions: `list` (default; last 5 minutes), `summary` (`detail` expands), `get`, \
+`clear`. Example: {\"proxy_id\": \"app\", \"action\": \"summary\", \"session_id\": \"page-1\"}",
     input_schema,
     output_schema,
     call,
@@ -31,9 +30,9 @@ fn input_schema() -> Value {
         json!({
             "proxy_id": {"type": "string", "description": "The proxy (see proxy list)"},
             "action": {"type": "string", "enum": ["list", "get", "summary", "clear"], "description": "What to do (default list)"},
-            "session_id": {"type": "string", "description": "get/summary: the page session, e.g. page-1"},
-            "detail": {"type": "array", "items": {"type": "string"}, "description": "summary: sections to include (interactions, mutations, errors, resources)"},
-            "limit": {"type": "integer", "minimum": 1, "maximum": 100, "description": "summary: items per detail section (default 5)"},
+            "session_id": {"type": "string", "description": "get/summary: e.g. page-1"},
+            "detail": {"type": "array", "items": {"type": "string"}, "description": "summary: interactions, mutations, errors, resources"},
+            "limit": {"type": "integer", "minimum": 1, "maximum": 100, "description": "summary: items per section (default 5)"},
         }),
         &["proxy_id"],
     )

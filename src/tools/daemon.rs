@@ -9,12 +9,9 @@ use super::{Annotations, Call, Host, ServerInfo, Tool, ToolError, fmt_duration, 
 /// The tool.
 pub static TOOL: Tool = Tool {
     name: "daemon",
-    description: "Information about the agnt server and bulk control. `status`/`info`: version, \
-uptime, socket path, process/proxy counters and the connected clients (kind: bridge/cli/up/http/mcp, \
-peer pid, connected and idle seconds); `stop_all`: stop every process and \
-proxy of every project (the daemon keeps running); `shutdown`: stop everything and exit the daemon. \
-`channel`: this connection's pushes (notifications/claude/channel) — `events` (panel, crash, \
-incident) and `rate` per minute (0 = off). Example: {\"action\": \"info\"}",
+    description: "The agnt server: `status`/`info` (version, uptime, socket, counters, \
+clients), `stop_all` (every process and proxy; the daemon runs on), `shutdown`, `channel` (this \
+connection's pushes: `events`, `rate` a minute, 0 = off). Example: {\"action\": \"info\"}",
     input_schema,
     output_schema,
     call,
@@ -31,8 +28,8 @@ fn input_schema() -> Value {
     input(
         json!({
             "action": {"type": "string", "enum": ["status", "info", "stop_all", "shutdown", "channel"], "description": "What to do (default info)"},
-            "events": {"type": "array", "items": {"type": "string", "enum": crate::config::CHANNEL_EVENTS}, "description": "channel: event kinds pushed to this connection"},
-            "rate": {"type": "integer", "minimum": 0, "maximum": 10000, "description": "channel: most pushes a minute to this connection (0 = none; default 10)"},
+            "events": {"type": "array", "items": {"type": "string", "enum": crate::config::CHANNEL_EVENTS}, "description": "channel: event kinds pushed"},
+            "rate": {"type": "integer", "minimum": 0, "maximum": 10000, "description": "channel: most pushes a minute (0 = none; default 10)"},
         }),
         &[],
     )

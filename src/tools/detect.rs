@@ -8,11 +8,9 @@ use super::{Annotations, Call, Host, Tool, ToolError, input, object};
 /// The tool.
 pub static TOOL: Tool = Tool {
     name: "detect",
-    description: "Detect the project in a directory: its type (node, rust, go, python, make, unknown), \
-package manager (from the lockfile) and the real scripts it defines (package.json scripts, cargo \
-build/test/run, Makefile/justfile targets, pyproject scripts), each with the command it runs, plus the \
-scripts and proxies of its .agnt.kdl. Use it first, to learn which `script_name`s `run` accepts. \
-Example: {\"path\": \".\"}",
+    description: "Detect a project: type, package manager and the scripts it defines \
+(package.json, cargo, Makefile/justfile, pyproject) with their commands, plus its .agnt.kdl \
+scripts and proxies: the `script_name`s `run` accepts. Example: {\"path\": \".\"}",
     input_schema,
     output_schema,
     call,

@@ -22,10 +22,10 @@ pub const MAX_LIMIT: u64 = 100;
 /// The tool.
 pub static TOOL: Tool = Tool {
     name: "get_incidents",
-    description: "What is broken right now, in one call: browser JS errors, HTTP 5xx/4xx and \
-transport errors, proxy diagnostics, crashed processes, alert-pattern output lines. Deduplicated \
-(count, first/last seen), newest first; `remediation` names the call to drill in. Pass \
-`replay_cursor` as `since` for only what changed. Example: {\"severity\": [\"error\"], \"since\": \"5m\"}",
+    description: "What is broken now: browser JS errors, HTTP 4xx/5xx and transport errors, \
+proxy diagnostics, crashes, alert-pattern lines; deduplicated, newest first, each with the \
+`remediation` call. Pass `replay_cursor` as `since` for changes. Example: {\"severity\": \
+[\"error\"], \"since\": \"5m\"}",
     input_schema,
     output_schema,
     call,
@@ -42,7 +42,7 @@ fn input_schema() -> Value {
     input(
         json!({
             "severity": {"type": "array", "items": {"type": "string", "enum": ["critical", "error", "warning", "info"]}, "description": "Severities (default all)"},
-            "since": {"type": "string", "description": "A replay_cursor, an RFC 3339 time or a duration like 5m"},
+            "since": {"type": "string", "description": "replay_cursor, RFC 3339 or a duration"},
             "fingerprints": {"type": "array", "items": {"type": "string"}, "description": "Fingerprints"},
             "sources": {"type": "array", "items": {"type": "string", "enum": SOURCES}, "description": "Sources"},
             "proxy_id": {"type": "string", "description": "One proxy's"},

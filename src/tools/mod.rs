@@ -18,6 +18,7 @@ use serde_json::{Map, Value, json};
 
 use crate::host::Host;
 
+pub mod browser;
 pub mod channel_reply;
 pub mod currentpage;
 pub mod daemon;
@@ -27,6 +28,7 @@ pub mod proc;
 pub mod proxy;
 pub mod proxylog;
 pub mod run;
+pub mod snapshot;
 pub mod wait;
 
 /// One tool: its name, its agent-facing description, its schemas and its handler.
@@ -88,6 +90,8 @@ pub static TOOLS: &[&Tool] = &[
     &proxylog::TOOL,
     &currentpage::TOOL,
     &wait::TOOL,
+    &browser::TOOL,
+    &snapshot::TOOL,
     &incidents::TOOL,
     &channel_reply::TOOL,
     &daemon::TOOL,
@@ -276,7 +280,7 @@ fn build_list() -> Vec<Value> {
             json!({
                 "name": t.name,
                 "description": t.description,
-                "inputSchema": (t.input_schema)(),
+                "inputSchema": listed_input((t.input_schema)()),
                 "outputSchema": terse((t.output_schema)()),
                 "annotations": t.annotations.json(),
             })
@@ -284,13 +288,27 @@ fn build_list() -> Vec<Value> {
         .collect()
 }
 
-/// An output schema without property descriptions: clients validate with it, agents read the
-/// description and the answers themselves (keeps `tools/list` under 20 KB).
+/// An input schema as listed: without `additionalProperties: false`, which every call's
+/// argument check enforces anyway, with a message naming the valid parameters (keeps
+/// `tools/list` under 20 KB).
+fn listed_input(mut schema: Value) -> Value {
+    if let Some(m) = schema.as_object_mut() {
+        m.remove("additionalProperties");
+    }
+    schema
+}
+
+/// An output schema without property descriptions or `items: {type: object}` (which constrains
+/// next to nothing): clients validate with it, agents read the description and the answers
+/// themselves (keeps `tools/list` under 20 KB).
 fn terse(mut schema: Value) -> Value {
     if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
         for p in props.values_mut() {
             if let Some(m) = p.as_object_mut() {
                 m.remove("description");
+                if m.get("items") == Some(&json!({"type": "object"})) {
+                    m.remove("items");
+                }
             }
         }
     }

@@ -16,12 +16,10 @@ pub const DEFAULT_MAX_BYTES: usize = 7 * 1024;
 /// The tool.
 pub static TOOL: Tool = Tool {
     name: "proc",
-    description: "Inspect and control supervised processes of this project. Actions: `list` (add \
-global: true for every project), `status`, `output` (filters apply grep → head → tail, then a byte \
-budget; pass the returned next_offset as `since` to read only new output), `stop` (force: true skips \
-the grace period), `restart` (same command, env and cwd), `cleanup_port` (kill whatever listens on \
-`port`). Use `output` with grep/tail instead of reading everything. Example: {\"action\": \
-\"output\", \"process_id\": \"dev\", \"grep\": \"error\", \"tail\": 20}",
+    description: "Supervised processes: `list` (global: all projects), `status`, `output` \
+(grep → head → tail, then a byte budget; next_offset as `since` reads new output), `stop` \
+(force: no grace), `restart`, `cleanup_port` (kill what listens on `port`). Example: \
+{\"action\": \"output\", \"process_id\": \"dev\", \"grep\": \"error\"}",
     input_schema,
     output_schema,
     call,
@@ -38,18 +36,18 @@ fn input_schema() -> Value {
     input(
         json!({
             "action": {"type": "string", "enum": ["list", "status", "output", "stop", "restart", "cleanup_port"], "description": "What to do"},
-            "process_id": {"type": "string", "description": "Process id (status, output, stop, restart)"},
-            "stream": {"type": "string", "enum": ["stdout", "stderr", "combined"], "description": "output: which stream (default combined)"},
+            "process_id": {"type": "string", "description": "Process id"},
+            "stream": {"type": "string", "enum": ["stdout", "stderr", "combined"], "description": "output: stream (default combined)"},
             "tail": {"type": "integer", "minimum": 0, "description": "output: last N lines"},
             "head": {"type": "integer", "minimum": 0, "description": "output: first N lines"},
             "grep": {"type": "string", "description": "output: only lines matching this regex"},
             "grep_v": {"type": "boolean", "description": "output: invert grep"},
-            "since": {"type": "integer", "minimum": 0, "description": "output: only output after this offset (next_offset of a previous read)"},
-            "max_bytes": {"type": "integer", "minimum": 0, "description": "output: byte budget (default 7168; the newest lines are kept)"},
-            "force": {"type": "boolean", "description": "stop: kill at once instead of SIGTERM + grace"},
-            "port": {"type": "integer", "minimum": 1, "maximum": 65535, "description": "cleanup_port: the TCP port to free"},
-            "global": {"type": "boolean", "description": "list: all projects, not only this one"},
-            "path": {"type": "string", "description": "Project directory (default: the caller's)"},
+            "since": {"type": "integer", "minimum": 0, "description": "output: after this offset (a next_offset)"},
+            "max_bytes": {"type": "integer", "minimum": 0, "description": "output: byte budget (default 7168)"},
+            "force": {"type": "boolean", "description": "stop: SIGKILL at once"},
+            "port": {"type": "integer", "minimum": 1, "maximum": 65535, "description": "cleanup_port: the port"},
+            "global": {"type": "boolean", "description": "list: all projects"},
+            "path": {"type": "string", "description": "Project directory"},
         }),
         &["action"],
     )

@@ -12,13 +12,11 @@ use crate::proxy::ProxyConfig;
 /// The tool.
 pub static TOOL: Tool = Tool {
     name: "proxy",
-    description: "Manage instrumenting reverse proxies in front of dev servers. The proxy logs \
-every request and injects a small script into HTML pages that reports JS errors, performance and \
-interactions (read them with `proxylog` and `currentpage`). Actions: `start` (id + target_url; port \
-omitted = a stable port derived from the target), `stop`, `restart` (keeps the port), `status`, \
-`list` (global: all projects), `exec` (run JavaScript `code` in the newest page, which has \
-`window.__devtool`: help: true lists it, describe: \"name\" documents one). Open the returned \
-`url` instead of the dev server's. Example: {\"action\": \
+    description: "Instrumenting reverse proxies in front of dev servers: every request is \
+logged and HTML pages get a script reporting JS errors, performance and interactions (see \
+`proxylog`, `currentpage`). Actions: `start` (id, target_url; port default: stable per target), \
+`stop`, `restart` (same port), `status`, `list` (global), `exec` (run JS `code` in the newest \
+page; help: true lists `window.__devtool`). Open the returned `url`. Example: {\"action\": \
 \"start\", \"id\": \"app\", \"target_url\": \"http://localhost:3000\"}",
     input_schema,
     output_schema,
@@ -162,9 +160,13 @@ fn call(host: &Host, c: &Call<'_>) -> Result<Value, ToolError> {
             let p = proxies.get(need_id()?)?;
             proxies.stop(p.id())?;
             host.save_proxies();
-            Ok(
-                json!({"id": p.id(), "success": true, "message": format!("proxy {} stopped", p.id())}),
-            )
+            // Its browsers would only show error pages now.
+            let closed = host.browsers().stop_for_proxy(p.id());
+            let mut message = format!("proxy {} stopped", p.id());
+            if !closed.is_empty() {
+                message = format!("{message}; browser {} closed", closed.join(", "));
+            }
+            Ok(json!({"id": p.id(), "success": true, "message": message}))
         }
         "restart" => {
             let p = proxies.get(need_id()?)?;

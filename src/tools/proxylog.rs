@@ -9,12 +9,10 @@ use crate::proxy::LogQuery;
 /// The tool.
 pub static TOOL: Tool = Tool {
     name: "proxylog",
-    description: "Read what a proxy saw: HTTP requests, browser JS errors, performance, \
-interactions, DOM mutations, custom logs. Actions: `query` (default; filters types, methods, \
-url_pattern, status_codes, since/until like \"5m\" or RFC 3339, since_seq cursor, limit), `summary` \
-(counts and recent items first — start here; `detail` names sections to expand), `stats`, `clear`, \
-`get` (one entry in full, with headers and bodies, by entry_id). Example: {\"proxy_id\": \"app\", \
-\"types\": [\"error\"], \"since\": \"5m\"}",
+    description: "What a proxy saw: HTTP, JS errors, performance, interactions, mutations, \
+custom logs. `query` (default; filters types, methods, url_pattern, status_codes, since/until, \
+since_seq, limit), `summary` (start here), `stats`, `clear`, `get` (one entry in full). Example: \
+{\"proxy_id\": \"app\", \"types\": [\"error\"], \"since\": \"5m\"}",
     input_schema,
     output_schema,
     call,
@@ -34,15 +32,15 @@ fn input_schema() -> Value {
         json!({
             "proxy_id": {"type": "string", "description": "The proxy (see proxy list)"},
             "action": {"type": "string", "enum": ["query", "summary", "stats", "clear", "get"], "description": "What to do (default query)"},
-            "types": {"type": "array", "items": {"type": "string"}, "description": "Entry types: http, error, performance, custom, interaction, mutation, execution, response, ..."},
+            "types": {"type": "array", "items": {"type": "string"}, "description": "Entry types: http, error, interaction, ..."},
             "methods": {"type": "array", "items": {"type": "string"}, "description": "HTTP methods (http entries)"},
             "url_pattern": {"type": "string", "description": "Substring of the URL (http entries)"},
             "status_codes": {"type": "array", "items": {"type": "integer"}, "description": "HTTP status codes (http entries)"},
-            "since": {"type": "string", "description": "Only entries newer than this: \"5m\", \"30s\" or RFC 3339"},
-            "until": {"type": "string", "description": "Only entries older than this (RFC 3339 or relative)"},
-            "since_seq": {"type": "integer", "minimum": 0, "description": "Only entries after this seq (a previous last_seq)"},
-            "limit": {"type": "integer", "minimum": 1, "description": "Maximum entries (query default 100)"},
-            "detail": {"type": "array", "items": {"type": "string"}, "description": "summary: sections to include in full (errors, http, performance, interactions, mutations, other)"},
+            "since": {"type": "string", "description": "Newer than \"5m\" or RFC 3339"},
+            "until": {"type": "string", "description": "Older than (RFC 3339 or relative)"},
+            "since_seq": {"type": "integer", "minimum": 0, "description": "After this seq (a last_seq)"},
+            "limit": {"type": "integer", "minimum": 1, "description": "Most entries (default 100)"},
+            "detail": {"type": "array", "items": {"type": "string"}, "description": "summary: sections in full"},
             "entry_id": {"type": "string", "description": "get: the entry id"},
         }),
         &["proxy_id"],

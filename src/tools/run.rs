@@ -20,12 +20,10 @@ const RAW_BUDGET: usize = 64 * 1024;
 /// The tool.
 pub static TOOL: Tool = Tool {
     name: "run",
-    description: "Start a project script or a raw command as a supervised process. `script_name` \
-resolves through .agnt.kdl, then the scripts `detect` finds; `raw: true` runs `command` + `args` \
-verbatim. mode `background` (default) returns at once with the process id — read it later with `proc \
-output`; `foreground` waits for exit and returns exit code and runtime; `foreground-raw` also returns \
-its output. Re-running a live id reuses it. Example: {\"script_name\": \"dev\"} or {\"raw\": true, \"command\": \"cargo\", \"args\": \
-[\"test\"], \"mode\": \"foreground\"}",
+    description: "Start a script (`script_name`, from .agnt.kdl or `detect`) or, with `raw: \
+true`, `command` + `args`, as a supervised process. mode `background` (default) returns its id \
+(read it with `proc output`); `foreground` waits, returns exit code and runtime; \
+`foreground-raw` also its output. A live id is reused. Example: {\"script_name\": \"dev\"}",
     input_schema,
     output_schema,
     call,
@@ -42,17 +40,17 @@ fn input_schema() -> Value {
     input(
         json!({
             "script_name": {"type": "string", "description": "Script to run (see detect); required unless raw"},
-            "raw": {"type": "boolean", "description": "Run command + args verbatim instead of a script"},
-            "command": {"type": "string", "description": "Program to run when raw is true"},
-            "args": {"type": "array", "items": {"type": "string"}, "description": "Arguments (raw: the argv; script: appended)"},
-            "id": {"type": "string", "description": "Process id (default: the script name or the program name)"},
-            "path": {"type": "string", "description": "Project directory: cwd and id scope (default: the caller's)"},
-            "mode": {"type": "string", "enum": ["background", "foreground", "foreground-raw"], "description": "background (default) returns at once; foreground waits for exit; foreground-raw also returns output"},
+            "raw": {"type": "boolean", "description": "Run command + args verbatim"},
+            "command": {"type": "string", "description": "raw: the program"},
+            "args": {"type": "array", "items": {"type": "string"}, "description": "raw: argv; script: appended"},
+            "id": {"type": "string", "description": "Process id (default: script or program name)"},
+            "path": {"type": "string", "description": "Project directory: cwd and id scope"},
+            "mode": {"type": "string", "enum": ["background", "foreground", "foreground-raw"], "description": "Default background"},
             "env": {"type": "object", "additionalProperties": {"type": "string"}, "description": "Extra environment variables"},
-            "config": {"type": "string", "description": "The .agnt.kdl that defines script_name (default: the one found from path upward)"},
-            "base_env": {"type": "object", "additionalProperties": {"type": "string"}, "description": "The whole environment to start from (default: the server's); .agnt.kdl env, then env, apply on top"},
-            "timeout": timeout_schema("Foreground only: seconds (or \"2m\") before the process is stopped; default 600"),
-            "max_bytes": {"type": "integer", "minimum": 0, "description": "foreground-raw: output budget per stream in bytes (default 65536; the newest output is kept)"},
+            "config": {"type": "string", "description": "The .agnt.kdl (default: found upward)"},
+            "base_env": {"type": "object", "additionalProperties": {"type": "string"}, "description": "Start environment (default: the server's)"},
+            "timeout": timeout_schema("foreground: seconds before it is stopped (default 600)"),
+            "max_bytes": {"type": "integer", "minimum": 0, "description": "foreground-raw: bytes per stream (default 65536, newest kept)"},
         }),
         &[],
     )

@@ -24,12 +24,10 @@ const HTTP_PROBE: Duration = Duration::from_secs(5);
 /// The tool.
 pub static TOOL: Tool = Tool {
     name: "wait",
-    description: "Wait for something instead of polling: `for: log` (a line of process_id's output \
-matches the regex `pattern`), `port` (port accepts connections on 127.0.0.1 or ::1), `http` (GET url answers; \
-with `status`, exactly that status, else any status below 500), `proxylog` (proxy_id logs an entry \
-of `types`, URL containing `pattern`). Fails at once if process_id exits first. Returns what \
-matched, or matched: false with what was last seen after `timeout` (default 30 s). Example: {\"for\": \"log\", \"process_id\": \
-\"dev\", \"pattern\": \"ready|listening\", \"timeout\": 60}",
+    description: "Wait instead of polling, `for`: `log` (process_id's output matches regex \
+`pattern`), `port` (open on loopback), `http` (GET url answers `status`, else below 500), \
+`proxylog` (proxy_id logs `types`, URL containing `pattern`). Fails if process_id exits; else \
+matched: false after `timeout`. Example: {\"for\": \"port\", \"port\": 3000}",
     input_schema,
     output_schema,
     call,
@@ -46,16 +44,16 @@ fn input_schema() -> Value {
     input(
         json!({
             "for": {"type": "string", "enum": ["log", "port", "http", "proxylog"], "description": "What to wait for"},
-            "process_id": {"type": "string", "description": "log: the process to watch; port, http (optional): the process that should serve it (fails at once if it exits)"},
-            "pattern": {"type": "string", "description": "log: regex to match a line; proxylog: URL substring"},
-            "since": {"type": "integer", "minimum": 0, "description": "log: output offset to start at (default: all buffered); proxylog: entry seq (default: from now on)"},
-            "port": {"type": "integer", "minimum": 1, "maximum": 65535, "description": "port: TCP port on loopback (127.0.0.1 or ::1)"},
-            "url": {"type": "string", "description": "http: http:// URL to GET (https is not supported yet)"},
-            "status": {"type": "integer", "minimum": 100, "maximum": 599, "description": "http: expected status (default any below 500)"},
+            "process_id": {"type": "string", "description": "log: the process; port/http: its server"},
+            "pattern": {"type": "string", "description": "log: regex; proxylog: URL substring"},
+            "since": {"type": "integer", "minimum": 0, "description": "log: output offset; proxylog: entry seq (default: from now)"},
+            "port": {"type": "integer", "minimum": 1, "maximum": 65535, "description": "port: TCP port on loopback"},
+            "url": {"type": "string", "description": "http: http:// URL to GET"},
+            "status": {"type": "integer", "minimum": 100, "maximum": 599, "description": "http: expected status"},
             "proxy_id": {"type": "string", "description": "proxylog: the proxy"},
-            "types": {"type": "array", "items": {"type": "string"}, "description": "proxylog: entry types (default any)"},
-            "timeout": timeout_schema("Seconds (or \"2m\") to wait; default 30, at most 3600"),
-            "path": {"type": "string", "description": "Project directory (default: the caller's)"},
+            "types": {"type": "array", "items": {"type": "string"}, "description": "proxylog: entry types"},
+            "timeout": timeout_schema("Seconds or \"2m\" (default 30, max 3600)"),
+            "path": {"type": "string", "description": "Project directory"},
         }),
         &["for"],
     )

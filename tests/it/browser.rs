@@ -286,7 +286,7 @@ pub(crate) fn launch_cdp(profile: &Path) -> (Browser, Cdp) {
 }
 
 /// Decodes an 8-bit RGB/RGBA PNG: (width, height, pixels as RGB triples).
-fn decode_png(data: &[u8]) -> (u32, u32, Vec<[u8; 3]>) {
+pub(crate) fn decode_png(data: &[u8]) -> (u32, u32, Vec<[u8; 3]>) {
     use std::io::Read;
     assert!(data.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
     let mut i = 8;

@@ -558,6 +558,42 @@ const ACTIONS: Table = &[
     ),
     ("wait", &[("wait", false, false, true, false)]),
     (
+        "browser",
+        &[
+            ("start", true, false, false, true),
+            ("open", true, false, false, true),
+            ("stop", true, true, true, false),
+            ("close", true, true, true, false),
+            ("status", false, false, true, false),
+            ("list", false, false, true, false),
+            ("navigate", true, true, false, true),
+            ("reload", true, true, false, true),
+            ("back", true, true, false, true),
+            ("resize", true, false, true, false),
+            // A click, a key or a form fill may do anything the app does.
+            ("click", true, true, false, true),
+            ("hover", true, false, false, true),
+            ("fill", true, true, false, true),
+            ("select", true, true, false, true),
+            ("press", true, true, false, true),
+            ("upload", true, true, false, true),
+            ("wait_for", false, false, true, false),
+            ("screenshot", true, false, false, false),
+            ("console", false, false, true, false),
+            ("dialog", true, false, true, false),
+        ],
+    ),
+    (
+        "snapshot",
+        &[
+            ("baseline", true, true, false, true),
+            ("compare", true, false, false, true),
+            ("list", false, false, true, false),
+            ("delete", true, true, true, false),
+            ("get", false, false, true, false),
+        ],
+    ),
+    (
         "get_incidents",
         &[
             ("read", false, false, true, false),

@@ -6,6 +6,7 @@ mod browser_a11y;
 mod browser_css;
 mod browser_devtool;
 mod browser_values;
+mod browser_tool;
 mod cli;
 mod daemon;
 mod daemon_faults;

@@ -51,6 +51,8 @@ fn initialize_negotiates_and_lists_tools_with_schemas() {
             "proxylog",
             "currentpage",
             "wait",
+            "browser",
+            "snapshot",
             "get_incidents",
             "channel_reply",
             "daemon"

@@ -131,7 +131,7 @@ async def http_flow(port, mode, token):
     transport = streamable_http_client(f"http://127.0.0.1:{port}/mcp", http_client=http)
     async with Client(transport, mode=mode, read_timeout_seconds=30) as client:
         tools = await client.list_tools()
-        check(len(tools.tools) == 10, f"http tools {len(tools.tools)}")
+        check(len(tools.tools) == 12, f"http tools {len(tools.tools)}")
         info = structured(await client.call_tool("daemon", {"action": "info"}))
         check(info["running"], f"http info {info}")
         return client.protocol_version
