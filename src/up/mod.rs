@@ -77,6 +77,9 @@ fn run_session(opts: UpOptions) -> Result<u8> {
         Some(path) => Some(config::load(&cwd.join(path))?),
         None => config::find(&cwd).map(|p| config::load(&p)).transpose()?,
     };
+    for warning in config.iter().flat_map(|c| &c.warnings) {
+        eprintln!("agnt up: warning: {warning}");
+    }
     if config.is_none() && opts.cmd.is_empty() {
         return Err(Error::invalid(format!(
             "no {} found in {} or above: create one (see README) or pass --config FILE",
@@ -93,9 +96,13 @@ fn run_session(opts: UpOptions) -> Result<u8> {
         .flat_map(|c| &c.scripts)
         .filter(|s| s.autostart)
         .collect();
-    if scripts.is_empty() && opts.cmd.is_empty() {
+    let any_proxy = config
+        .iter()
+        .flat_map(|c| &c.proxies)
+        .any(|p| p.autostart && p.target.is_some());
+    if scripts.is_empty() && !any_proxy && opts.cmd.is_empty() {
         eprintln!(
-            "agnt up: no script in {} has `autostart true`: nothing to run",
+            "agnt up: no script or proxy in {} has `autostart true`: nothing to run",
             config.as_ref().map_or(Path::new(""), |c| &c.path).display()
         );
         return Ok(0);
@@ -249,8 +256,13 @@ impl Session {
         Ok(())
     }
 
-    /// Without CMD: runs until a signal, or until every script has exited (0 if all passed).
+    /// Without CMD: runs until a signal, or until every script has exited (0 if all passed); with
+    /// proxies only, until a signal.
     fn supervise(&self, mut running: usize) -> u8 {
+        if running == 0 {
+            let _ = self.signals.recv();
+            return 0;
+        }
         let mut all_passed = true;
         while running > 0 {
             select! {

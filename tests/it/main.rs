@@ -3,6 +3,7 @@
 
 mod browser;
 mod cli;
+mod compat;
 mod daemon;
 mod daemon_faults;
 mod incidents;

@@ -1,0 +1,213 @@
+//! The Go original's `.agnt.kdl` users, end to end: a broken config is the same error from
+//! `agnt up`, `detect` and `run`; a coloured Vite banner matched through `{url}` links its proxy;
+//! `url-pattern` picks one of two printed URLs; `fallback-port` starts a proxy when no URL is
+//! printed; a proxy-only config runs until Ctrl+C.
+
+#![allow(clippy::disallowed_methods)] // tests spawn the binary under test directly
+
+use std::time::Duration;
+
+use rustix::process::Signal;
+
+use crate::{
+    daemon::Env,
+    support::{announced_proxy, wait_until},
+    up::{Mode, World, http_get},
+};
+
+/// A dev server on a free loopback port serving the project dir; it prints a banner naming its
+/// port, in the style the first argument picks.
+const SERVE_PY: &str = r#"
+import http.server, sys
+class Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *a): pass
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+port = srv.server_address[1]
+if sys.argv[1] == "vite":
+    print(f"\n  \x1b[32m\x1b[1mVITE\x1b[22m v5.0.0\x1b[39m  ready in 120 ms\n", flush=True)
+    print(f"  \x1b[32m➜\x1b[39m  \x1b[1mLocal\x1b[22m:   \x1b[36mhttp://localhost:\x1b[1m{port}\x1b[22m/\x1b[39m", flush=True)
+elif sys.argv[1] == "two":
+    print("  Frontend: http://localhost:1/", flush=True)
+    print(f"  Backend:  http://127.0.0.1:{port}/", flush=True)
+srv.serve_forever()
+"#;
+
+fn world_with_site(mode: Mode, config: &str) -> World {
+    let w = World::new(mode, config);
+    std::fs::write(w.dir().join("serve.py"), SERVE_PY).unwrap();
+    std::fs::write(
+        w.dir().join("index.html"),
+        "<html><head><title>t</title></head><body>hello compat</body></html>",
+    )
+    .unwrap();
+    w
+}
+
+/// Waits for `names` to be announced; returns their proxy URLs.
+fn announced(up: &crate::support::Spawned, names: &[&str]) -> Vec<String> {
+    assert!(
+        wait_until(Duration::from_secs(30), || names
+            .iter()
+            .all(|n| announced_proxy(&up.stdout(), n).is_some())),
+        "proxies {names:?} were not announced: {}{}",
+        up.stdout(),
+        up.stderr()
+    );
+    let out = up.stdout();
+    names
+        .iter()
+        .map(|n| announced_proxy(&out, n).unwrap())
+        .collect()
+}
+
+fn stop(mut up: crate::support::Spawned) {
+    up.signal(Signal::INT);
+    let status = up.wait_timeout(Duration::from_secs(30)).expect("exits");
+    assert_eq!(status.code(), Some(0), "{}", up.stderr());
+}
+
+#[test]
+fn a_broken_config_is_the_same_error_from_up_detect_and_run() {
+    let env = Env::new();
+    std::fs::write(
+        env.project.join(".agnt.kdl"),
+        "scripts {\n  dev {\n    autostart maybe\n    run \"true\"\n  }\n}\n",
+    )
+    .unwrap();
+    let want = ".agnt.kdl:3:5: autostart expects true or false";
+    for args in [&["up"][..], &["detect"], &["run", "dev"]] {
+        let (code, out, err) = env.run(args);
+        assert_eq!(code, 1, "agnt {args:?}: {out} {err}");
+        assert!(err.contains(want), "agnt {args:?}: {err}");
+    }
+}
+
+#[test]
+fn unknown_keys_are_warnings_with_their_position() {
+    let env = Env::new();
+    std::fs::write(
+        env.project.join(".agnt.kdl"),
+        "scripts {\n  dev {\n    run \"true\"\n    sparkle true\n  }\n}\n",
+    )
+    .unwrap();
+    let (code, out, err) = env.run(&["detect"]);
+    assert_eq!(code, 0, "{out} {err}");
+    assert!(
+        out.contains(".agnt.kdl:4:5: unknown key \"sparkle\" in script \"dev\""),
+        "{out}"
+    );
+}
+
+fn vite_banner_links_its_proxy_through_the_url_placeholder(mode: Mode) {
+    let w = world_with_site(
+        mode,
+        "scripts {\n  dev {\n    run \"python3 -u serve.py vite\"\n    autostart true\n    url-matchers \"(Local|Network):\\\\s*{url}\"\n  }\n}\nproxies {\n  app {\n    script \"dev\"\n    port 0\n  }\n}\n",
+    );
+    let up = w.up(&[]);
+    let app = &announced(&up, &["app"])[0];
+    w.assert_mode(&up);
+    assert!(
+        up.stdout().contains(&format!(
+            "agnt: proxy app listening on {app} -> http://localhost:"
+        )),
+        "{}",
+        up.stdout()
+    );
+    let page = http_get(&format!("{app}/index.html"));
+    assert!(
+        page.contains(" 200 OK") && page.contains("hello compat"),
+        "{page}"
+    );
+    stop(up);
+}
+
+fn url_pattern_picks_the_matching_url_of_two(mode: Mode) {
+    let w = world_with_site(
+        mode,
+        "scripts {\n  desk {\n    run \"python3 -u serve.py two\"\n    autostart true\n    url-matchers \"(Frontend|Backend):\\\\s*{url}\"\n  }\n}\nproxies {\n  back {\n    script \"desk\"\n    url-pattern \"127\\\\.0\\\\.0\\\\.1\"\n    port 0\n  }\n  front {\n    script \"desk\"\n    port 0\n  }\n}\n",
+    );
+    let up = w.up(&[]);
+    let urls = announced(&up, &["back", "front"]);
+    let out = up.stdout();
+    assert!(
+        out.contains(&format!(
+            "agnt: proxy back listening on {} -> http://127.0.0.1:",
+            urls[0]
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "agnt: proxy front listening on {} -> http://localhost:1",
+            urls[1]
+        )),
+        "{out}"
+    );
+    let page = http_get(&format!("{}/index.html", urls[0]));
+    assert!(page.contains("hello compat"), "{page}");
+    stop(up);
+}
+
+fn fallback_port_starts_the_proxy_when_no_url_is_printed(mode: Mode) {
+    let upstream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = upstream.local_addr().unwrap().port();
+    let w = World::new(
+        mode,
+        &format!(
+            "scripts {{\n  quiet {{\n    run \"echo starting; exec sleep 1000\"\n    autostart true\n  }}\n}}\nproxies {{\n  app {{\n    script \"quiet\"\n    fallback-port {port}\n    port 0\n  }}\n}}\n"
+        ),
+    );
+    let up = w.up(&[]);
+    let app = &announced(&up, &["app"])[0];
+    let out = up.stdout();
+    assert!(
+        out.contains(&format!(
+            "agnt: proxy app listening on {app} -> http://localhost:{port}"
+        )),
+        "{out}"
+    );
+    assert!(out.contains("using its fallback-port"), "{out}");
+    stop(up);
+}
+
+fn a_proxy_only_config_runs_until_ctrl_c(mode: Mode) {
+    let upstream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = upstream.local_addr().unwrap().port();
+    let w = World::new(
+        mode,
+        &format!(
+            "proxies {{\n  app {{\n    url \"http://127.0.0.1:{port}\"\n    port 0\n    autostart true\n  }}\n}}\n"
+        ),
+    );
+    let mut up = w.up(&[]);
+    let app = announced(&up, &["app"]).remove(0);
+    // Still running: the proxy answers (the upstream accepts but never answers, so only the
+    // connection is checked).
+    let addr = app.strip_prefix("http://").unwrap().to_string();
+    assert!(std::net::TcpStream::connect(&addr).is_ok());
+    assert!(up.child.try_wait().unwrap().is_none(), "{}", up.stderr());
+    up.signal(Signal::INT);
+    let status = up.wait_timeout(Duration::from_secs(30)).expect("exits");
+    assert_eq!(status.code(), Some(0), "{}", up.stderr());
+    assert!(wait_until(Duration::from_secs(5), || {
+        std::net::TcpStream::connect(&addr).is_err()
+    }));
+}
+
+macro_rules! in_both_modes {
+    ($($name:ident),* $(,)?) => {
+        mod alone {
+            $(#[test] fn $name() { super::$name(super::Mode::Alone) })*
+        }
+        mod with_daemon {
+            $(#[test] fn $name() { super::$name(super::Mode::WithDaemon) })*
+        }
+    };
+}
+
+in_both_modes!(
+    vite_banner_links_its_proxy_through_the_url_placeholder,
+    url_pattern_picks_the_matching_url_of_two,
+    fallback_port_starts_the_proxy_when_no_url_is_printed,
+    a_proxy_only_config_runs_until_ctrl_c,
+);
