@@ -84,8 +84,21 @@ fn normalize(url: &str) -> Option<String> {
     Some(format!("{scheme}://{host}:{port}"))
 }
 
+/// One regex that matches a line any of a script's `url-matchers` match (`{url}` unnamed): its
+/// readiness check when it has no other.
+pub fn readiness_pattern(matchers: &[String]) -> Option<Regex> {
+    let unnamed = URL_PLACEHOLDER_REGEX.replacen("?P<url>", "?:", 1);
+    let alternatives: Vec<String> = matchers
+        .iter()
+        .map(|m| format!("(?:{})", m.replace("{url}", &unnamed)))
+        .collect();
+    (!alternatives.is_empty())
+        .then(|| Regex::new(&alternatives.join("|")).ok())
+        .flatten()
+}
+
 /// Removes ANSI colour/escape sequences (dev servers colour their banners).
-fn strip_ansi(s: &str) -> String {
+pub fn strip_ansi(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {

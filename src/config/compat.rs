@@ -102,7 +102,13 @@ fn scripts_and_command_forms() {
         url_of(web, "  Local:   http://localhost:5173/").as_deref(),
         Some("http://localhost:5173")
     );
-    assert!(!web.probe_port && web.ready.is_none());
+    assert!(!web.probe_port);
+    // A line the url-matchers match (colours and all) marks it ready.
+    let Some(ReadyCheck::Log(ready)) = &web.ready else {
+        panic!("{:?}", web.ready)
+    };
+    assert!(ready.is_match("  Local:   http://localhost:5173/"));
+    assert!(!ready.is_match("  Local:   (pending)"));
 
     let cfg = fixture("command-forms.kdl");
     assert_eq!(cfg.script("dev").unwrap().command, shell("yarn dev"));

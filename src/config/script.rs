@@ -153,6 +153,10 @@ impl Cx<'_> {
                 _ => self.unknown(child, &format!("script {name:?}")),
             }
         }
+        if ready.is_none() {
+            // The original's rule: a line the `url-matchers` match marks the script ready.
+            ready = crate::urlwatch::readiness_pattern(&url_matchers).map(ReadyCheck::Log);
+        }
         let probe_port = match probe_port {
             Some((child, true)) => {
                 if !url_matchers.is_empty() {

@@ -114,7 +114,13 @@ fn run_session(opts: UpOptions) -> Result<u8> {
 
     let mut session = Session::open(root, config.as_ref(), &scripts, signals)?;
     let result = session.start(&scripts, &entries).and_then(|()| {
-        if opts.cmd.is_empty() {
+        if session.interrupted {
+            Ok(if opts.cmd.is_empty() {
+                0
+            } else {
+                cmd::INTERRUPTED
+            })
+        } else if opts.cmd.is_empty() {
             Ok(session.supervise(scripts.len()))
         } else {
             session.run_cmd(&scripts, &opts.cmd, &cwd)
@@ -140,6 +146,8 @@ struct Session {
     closing: Arc<AtomicBool>,
     /// Without a daemon: the session's own host, and its socket while served.
     local: Option<Local>,
+    /// A signal came while a script waited for its `depends-on`: nothing more starts.
+    interrupted: bool,
 }
 
 struct Local {
@@ -201,6 +209,7 @@ impl Session {
             followers: Vec::new(),
             closing: Arc::default(),
             local,
+            interrupted: false,
         })
     }
 
@@ -216,6 +225,10 @@ impl Session {
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?.into())))
             .collect();
         for (i, script) in scripts.iter().enumerate() {
+            if !self.await_dependencies(script, scripts)? {
+                self.interrupted = true;
+                return Ok(());
+            }
             let mut args = json!({
                 "script_name": script.name,
                 "id": script.name,
@@ -254,6 +267,60 @@ impl Session {
             self.followers.push(follower);
         }
         Ok(())
+    }
+
+    /// Waits for each of `script`'s `depends-on` that this session started to be ready (a
+    /// dependency that dies, times out or was not started is a warning: the script starts
+    /// anyway). `false` when a signal came meanwhile.
+    fn await_dependencies(&self, script: &ScriptConfig, started: &[&ScriptConfig]) -> Result<bool> {
+        if script.depends_on.is_empty() {
+            return Ok(true);
+        }
+        let mut waits = Vec::new();
+        for dep in &script.depends_on {
+            match started.iter().find(|s| s.name == dep.script) {
+                Some(s) => waits.push((dep.script.clone(), s.ready.clone(), dep.timeout)),
+                None => eprintln!(
+                    "agnt up: warning: script {:?} depends on {:?}, which is not an autostart script: starting it anyway",
+                    script.name, dep.script
+                ),
+            }
+        }
+        let mut client = self.link.connect()?;
+        let (tx, rx) = crossbeam_channel::bounded(waits.len().max(1));
+        let name = script.name.clone();
+        let waiter = crate::thread::spawn(
+            format!("agnt-deps-{name}"),
+            crate::thread::SMALL_STACK * 2,
+            move || {
+                for (dep, ready, timeout) in waits {
+                    let result = cmd::ready_one(&mut client, &dep, ready.as_ref(), timeout);
+                    if tx.send((dep, result)).is_err() {
+                        return;
+                    }
+                }
+            },
+        )
+        .map_err(|e| Error::io("starting a dependency wait", None, e))?;
+        let waiter = JoinOnDrop::new(waiter);
+        loop {
+            select! {
+                recv(self.signals) -> _ => {
+                    // The wait ends once teardown has stopped the dependency.
+                    waiter.detach();
+                    return Ok(false);
+                }
+                recv(rx) -> msg => match msg {
+                    Ok((dep, Err(e))) => eprintln!(
+                        "agnt up: warning: script {name:?} starts without {dep:?} being ready: {e}"
+                    ),
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+        }
+        waiter.join();
+        Ok(true)
     }
 
     /// Without CMD: runs until a signal, or until every script has exited (0 if all passed); with

@@ -194,6 +194,71 @@ fn a_proxy_only_config_runs_until_ctrl_c(mode: Mode) {
     }));
 }
 
+fn depends_on_waits_then_starts_and_survives_a_dead_dependency(mode: Mode) {
+    let w = World::new(
+        mode,
+        "scripts {\n  db {\n    run \"echo db-up; while [ ! -f go ]; do sleep 0.05; done; echo DB-READY; exec sleep 1000\"\n    autostart true\n    ready \"^DB-READY$\"\n  }\n  crashy {\n    run \"echo bye; exit 3\"\n    autostart true\n    ready \"^NEVER$\"\n  }\n  app {\n    run \"echo app-started; exec sleep 1000\"\n    autostart true\n    depends-on {\n      db timeout=60\n      crashy\n    }\n  }\n}\n",
+    );
+    let up = w.up(&[]);
+    assert!(
+        wait_until(Duration::from_secs(20), || up.stdout().contains("| db-up")),
+        "{}{}",
+        up.stdout(),
+        up.stderr()
+    );
+    assert!(!up.stdout().contains("app-started"), "{}", up.stdout());
+    std::fs::write(w.dir().join("go"), "").unwrap();
+    assert!(
+        wait_until(Duration::from_secs(20), || up
+            .stdout()
+            .contains("| app-started")),
+        "{}{}",
+        up.stdout(),
+        up.stderr()
+    );
+    let out = up.stdout();
+    let ready_at = out.find("| DB-READY").expect("db became ready");
+    assert!(ready_at < out.find("| app-started").unwrap(), "{out}");
+    assert!(
+        up.stderr()
+            .contains("script \"app\" starts without \"crashy\" being ready"),
+        "{}",
+        up.stderr()
+    );
+    stop(up);
+}
+
+fn probe_port_is_the_readiness_check(mode: Mode) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let w = World::new(
+        mode,
+        &format!(
+            "scripts {{\n  worker {{\n    run \"echo waiting; while [ ! -f go ]; do sleep 0.05; done; exec python3 -c 'import socket,time; s=socket.socket(); s.bind((\\\"127.0.0.1\\\", {port})); s.listen(); time.sleep(1000)'\"\n    autostart true\n    ports {port}\n    probe-port true\n  }}\n}}\n"
+        ),
+    );
+    let mut up = w.up(&["--", "sh", "-c", "touch cmd-ran"]);
+    assert!(
+        wait_until(Duration::from_secs(20), || up
+            .stdout()
+            .contains("worker | waiting")),
+        "{}{}",
+        up.stdout(),
+        up.stderr()
+    );
+    assert!(
+        !w.dir().join("cmd-ran").exists(),
+        "CMD ran before the port opened"
+    );
+    std::fs::write(w.dir().join("go"), "").unwrap();
+    let status = up.wait_timeout(Duration::from_secs(30)).expect("exits");
+    assert_eq!(status.code(), Some(0), "{}{}", up.stdout(), up.stderr());
+    assert!(w.dir().join("cmd-ran").exists());
+}
+
 macro_rules! in_both_modes {
     ($($name:ident),* $(,)?) => {
         mod alone {
@@ -210,4 +275,6 @@ in_both_modes!(
     url_pattern_picks_the_matching_url_of_two,
     fallback_port_starts_the_proxy_when_no_url_is_printed,
     a_proxy_only_config_runs_until_ctrl_c,
+    depends_on_waits_then_starts_and_survives_a_dead_dependency,
+    probe_port_is_the_readiness_check,
 );
