@@ -55,6 +55,14 @@ impl ScriptConfig {
         spec.env = self.env.clone();
         spec.cwd = self.cwd.clone();
         spec.ready = self.ready.clone();
+        if self.error_pattern.is_some() || self.healthy_pattern.is_some() {
+            // Config parsing checked both patterns.
+            let re = |p: &Option<String>| p.as_deref().and_then(|p| regex::Regex::new(p).ok());
+            spec.health = Some(crate::supervisor::health::HealthPatterns {
+                error: re(&self.error_pattern),
+                healthy: re(&self.healthy_pattern),
+            });
+        }
         spec
     }
 }

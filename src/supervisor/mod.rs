@@ -23,6 +23,7 @@
 use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 
 pub mod descendants;
+pub mod health;
 mod manager;
 pub mod orphans;
 mod output;
@@ -79,6 +80,8 @@ pub struct ProcessSpec {
     pub ready: Option<ReadyCheck>,
     /// Ring capacity per stream in bytes; `None` = 256 KiB.
     pub buffer_cap: Option<usize>,
+    /// `error-pattern` / `healthy-pattern`: output health shown in status.
+    pub health: Option<health::HealthPatterns>,
 }
 
 impl ProcessSpec {
@@ -93,6 +96,7 @@ impl ProcessSpec {
             clear_env: false,
             ready: None,
             buffer_cap: None,
+            health: None,
         }
     }
 }

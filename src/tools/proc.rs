@@ -98,6 +98,10 @@ pub fn process_json(p: &ManagedProcess) -> Value {
         "ended_at": secs(p.ended_at()),
         "project_path": p.project(),
     });
+    if let Some(h) = p.health() {
+        v["healthy"] = json!(h.healthy);
+        v["health_line"] = json!(h.line);
+    }
     if !escaped.is_empty() {
         v["escaped_pids"] = json!(escaped);
         v["note"] = json!(format!(

@@ -98,6 +98,37 @@ fn unknown_keys_are_warnings_with_their_position() {
     );
 }
 
+#[test]
+fn error_pattern_flips_health_and_healthy_pattern_flips_it_back() {
+    let env = Env::new();
+    std::fs::write(
+        env.project.join(".agnt.kdl"),
+        "scripts {\n  flaky {\n    run \"echo booting; echo 'FATAL: db gone'; while [ ! -f go ]; do sleep 0.05; done; echo 'recovered ok'; exec sleep 1000\"\n    error-pattern \"^FATAL\"\n    healthy-pattern \"recovered ok\"\n  }\n}\n",
+    )
+    .unwrap();
+    let (code, out, err) = env.run(&["run", "flaky"]);
+    assert_eq!(code, 0, "{out} {err}");
+    let status = || {
+        let (_, out, _) = env.run(&["proc", "status", "flaky", "--json"]);
+        serde_json::from_str::<serde_json::Value>(&out).unwrap_or_default()
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), || status()["healthy"] == false),
+        "{}",
+        status()
+    );
+    assert_eq!(status()["health_line"], "FATAL: db gone");
+    std::fs::write(env.project.join("go"), "").unwrap();
+    assert!(
+        wait_until(Duration::from_secs(20), || status()["healthy"] == true),
+        "{}",
+        status()
+    );
+    assert_eq!(status()["health_line"], "recovered ok");
+    let (code, _, err) = env.run(&["proc", "stop", "flaky"]);
+    assert_eq!(code, 0, "{err}");
+}
+
 fn vite_banner_links_its_proxy_through_the_url_placeholder(mode: Mode) {
     let w = world_with_site(
         mode,
