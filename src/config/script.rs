@@ -55,6 +55,7 @@ impl ScriptConfig {
         spec.env = self.env.clone();
         spec.cwd = self.cwd.clone();
         spec.ready = self.ready.clone();
+        spec.restart.enabled = self.auto_restart;
         if self.error_pattern.is_some() || self.healthy_pattern.is_some() {
             // Config parsing checked both patterns.
             let re = |p: &Option<String>| p.as_deref().and_then(|p| regex::Regex::new(p).ok());

@@ -32,6 +32,7 @@ pub mod process;
 pub mod procfs;
 pub mod ready;
 mod reaper;
+pub mod restart;
 pub mod spawn;
 mod state;
 
@@ -82,6 +83,8 @@ pub struct ProcessSpec {
     pub buffer_cap: Option<usize>,
     /// `error-pattern` / `healthy-pattern`: output health shown in status.
     pub health: Option<health::HealthPatterns>,
+    /// `auto-restart`: whether, and how often so far.
+    pub restart: restart::RestartPolicy,
 }
 
 impl ProcessSpec {
@@ -97,6 +100,7 @@ impl ProcessSpec {
             ready: None,
             buffer_cap: None,
             health: None,
+            restart: restart::RestartPolicy::default(),
         }
     }
 }
