@@ -56,6 +56,8 @@ const IDLE_WAIT_OWNED: f64 = 30.0;
 const IDLE_WAIT_FOREIGN: f64 = 1.0;
 /// How long a proxy with a `fallback-port` waits for its script's URL before using the port.
 pub(super) const FALLBACK_DELAY: Duration = Duration::from_secs(5);
+/// How often a follower looks for the next run of an `auto-restart` script.
+const RESTART_POLL: Duration = Duration::from_millis(100);
 
 /// Starts a follower thread; it reports on `done` once the process has exited and all its
 /// output is printed (or when the link is gone).
@@ -95,6 +97,39 @@ struct Follower {
 impl Follower {
     /// Prints the output until the process has ended; returns whether it passed.
     fn run(&mut self) -> bool {
+        loop {
+            let (passed, restarts) = self.run_once();
+            match restarts {
+                Some(n) if self.await_restart(n) => continue,
+                _ => return passed,
+            }
+        }
+    }
+
+    /// After an `auto-restart` process exited with `restarts` so far: waits (polling its status
+    /// every [`RESTART_POLL`], past the longest backoff at most) for the next run; `true` when
+    /// it is there.
+    fn await_restart(&mut self, restarts: u64) -> bool {
+        let (id, root) = (self.follow.id.clone(), self.client.project.clone());
+        let deadline = Instant::now() + crate::supervisor::restart::MAX_BACKOFF + RESTART_POLL * 20;
+        while Instant::now() < deadline && !self.closing.load(Ordering::SeqCst) {
+            let status = json!({"action": "status", "process_id": id, "path": root});
+            let Ok(st) = link::tool(&mut self.client, "proc", status) else {
+                return false;
+            };
+            if st["restarts"].as_u64().is_some_and(|n| n > restarts) {
+                self.printer
+                    .line(&self.follow.prefix, "[agnt: restarted (auto-restart)]");
+                return true;
+            }
+            std::thread::sleep(RESTART_POLL);
+        }
+        false
+    }
+
+    /// Follows one run; returns whether it passed, and its restart count when it exited and
+    /// will be restarted.
+    fn run_once(&mut self) -> (bool, Option<u64>) {
         let (id, root) = (self.follow.id.clone(), self.client.project.clone());
         let prefix = self.follow.prefix.clone();
         let idle = if self.follow.owned {
@@ -143,12 +178,22 @@ impl Follower {
         }
         let status = json!({"action": "status", "process_id": id, "path": root});
         let st = link::tool(&mut self.client, "proc", status).unwrap_or_default();
-        if matches!(st["state"].as_str(), Some("stopped" | "failed")) {
+        let ended = matches!(st["state"].as_str(), Some("stopped" | "failed"));
+        if ended {
             let summary = st["summary"].as_str().unwrap_or("?");
             self.printer
                 .line(&prefix, &format!("[agnt: exited, {summary}]"));
         }
-        st["exit_code"].as_i64() == Some(0)
+        // A requested stop reads "stopped" with no exit code of its own choosing; a process
+        // that ended by itself with auto-restart on comes back.
+        let restarts = (ended
+            && st["auto_restart"] == true
+            && !st["summary"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("stopped"))
+            && !self.closing.load(Ordering::SeqCst))
+        .then(|| st["restarts"].as_u64().unwrap_or(0));
+        (st["exit_code"].as_i64() == Some(0), restarts)
     }
 
     fn scan(&mut self, printed: &str) {

@@ -290,6 +290,28 @@ fn probe_port_is_the_readiness_check(mode: Mode) {
     assert!(w.dir().join("cmd-ran").exists());
 }
 
+fn auto_restart_is_followed_across_restarts(mode: Mode) {
+    let w = World::new(
+        mode,
+        "scripts {\n  flappy {\n    run \"echo run >> runs; echo run-$(wc -l < runs); [ $(wc -l < runs) -ge 3 ] && exec sleep 1000; exit 3\"\n    autostart true\n    auto-restart true\n  }\n}\n",
+    );
+    let up = w.up(&[]);
+    assert!(
+        wait_until(Duration::from_secs(30), || up.stdout().contains("| run-3")),
+        "{}{}",
+        up.stdout(),
+        up.stderr()
+    );
+    let out = up.stdout();
+    assert_eq!(
+        out.matches("[agnt: restarted (auto-restart)]").count(),
+        2,
+        "{out}"
+    );
+    assert!(out.contains("[agnt: exited, failed (exit 3)]"), "{out}");
+    stop(up);
+}
+
 macro_rules! in_both_modes {
     ($($name:ident),* $(,)?) => {
         mod alone {
@@ -308,4 +330,5 @@ in_both_modes!(
     a_proxy_only_config_runs_until_ctrl_c,
     depends_on_waits_then_starts_and_survives_a_dead_dependency,
     probe_port_is_the_readiness_check,
+    auto_restart_is_followed_across_restarts,
 );
