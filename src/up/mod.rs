@@ -11,6 +11,7 @@
 //! (proxies first, then processes), a second one kills it at once.
 
 mod cmd;
+mod conflict;
 mod follow;
 mod link;
 mod printer;
@@ -35,7 +36,7 @@ use self::{
 };
 use crate::{
     Error, Result,
-    config::{self, Config, ProxyEntry, ScriptConfig},
+    config::{self, Config, PortConflict, ProxyEntry, ScriptConfig},
     daemon::{BackgroundHandle, client::Client},
     host::{Host, HostOptions},
     mcp::Toolbox,
@@ -148,6 +149,8 @@ struct Session {
     local: Option<Local>,
     /// A signal came while a script waited for its `depends-on`: nothing more starts.
     interrupted: bool,
+    /// `project { port-conflict }`.
+    port_conflict: PortConflict,
 }
 
 struct Local {
@@ -210,6 +213,7 @@ impl Session {
             closing: Arc::default(),
             local,
             interrupted: false,
+            port_conflict: config.map(|c| c.project.port_conflict).unwrap_or_default(),
         })
     }
 
@@ -228,6 +232,9 @@ impl Session {
             if !self.await_dependencies(script, scripts)? {
                 self.interrupted = true;
                 return Ok(());
+            }
+            if !script.ports.is_empty() && !self.is_running(&script.name) {
+                conflict::preflight(script, self.port_conflict)?;
             }
             let mut args = json!({
                 "script_name": script.name,
@@ -267,6 +274,12 @@ impl Session {
             self.followers.push(follower);
         }
         Ok(())
+    }
+
+    /// Whether process `id` runs already (then its ports are its own).
+    fn is_running(&mut self, id: &str) -> bool {
+        let args = json!({"action": "status", "process_id": id, "path": self.link.project()});
+        link::tool(&mut self.client, "proc", args).is_ok_and(|st| st["state"] == "running")
     }
 
     /// Waits for each of `script`'s `depends-on` that this session started to be ready (a

@@ -312,6 +312,108 @@ fn auto_restart_is_followed_across_restarts(mode: Mode) {
     stop(up);
 }
 
+/// A listener agnt did not start: a child of the test (never the test itself, which
+/// `auto-kill` would kill); returns it and its port.
+fn unmanaged_listener() -> (std::process::Child, u16) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new("python3")
+        .args([
+            "-u",
+            "-c",
+            "import socket,time; s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen(); print(s.getsockname()[1]); time.sleep(1000)",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (child, line.trim().parse().unwrap())
+}
+
+/// `agnt up` with `policy` and a script declaring the held port; returns the session's outcome
+/// once it exited or started the script.
+fn port_conflict(policy: &str) -> (std::process::Child, crate::support::Spawned, World) {
+    let (holder, port) = unmanaged_listener();
+    let w = World::new(
+        Mode::Alone,
+        &format!(
+            "project {{\n  port-conflict \"{policy}\"\n}}\nscripts {{\n  web {{\n    run \"echo web-started; exec sleep 1000\"\n    autostart true\n    ports {port}\n  }}\n}}\n"
+        ),
+    );
+    let mut up = w.up(&[]);
+    assert!(
+        wait_until(Duration::from_secs(30), || up
+            .stdout()
+            .contains("web-started")
+            || up.child.try_wait().unwrap().is_some()),
+        "{}{}",
+        up.stdout(),
+        up.stderr()
+    );
+    (holder, up, w)
+}
+
+#[test]
+fn port_conflict_fail_aborts_and_lists_the_holder() {
+    let (mut holder, mut up, _w) = port_conflict("fail");
+    let status = up.wait_timeout(Duration::from_secs(30)).expect("exits");
+    assert_eq!(status.code(), Some(1));
+    let err = up.stderr();
+    assert!(
+        err.contains(&format!("held by pid [{}]", holder.id())),
+        "{err}"
+    );
+    assert!(err.contains("port-conflict fail"), "{err}");
+    assert!(!up.stdout().contains("web-started"));
+    assert!(
+        holder.try_wait().unwrap().is_none(),
+        "the holder was killed"
+    );
+    holder.kill().unwrap();
+}
+
+#[test]
+fn port_conflict_prompt_without_a_terminal_fails_with_the_list() {
+    let (mut holder, mut up, _w) = port_conflict("prompt");
+    let status = up.wait_timeout(Duration::from_secs(30)).expect("exits");
+    assert_eq!(status.code(), Some(1));
+    let err = up.stderr();
+    assert!(err.contains("no terminal to ask on"), "{err}");
+    assert!(
+        err.contains(&format!("held by pid [{}]", holder.id())),
+        "{err}"
+    );
+    holder.kill().unwrap();
+}
+
+#[test]
+fn port_conflict_skip_warns_and_starts() {
+    let (mut holder, up, _w) = port_conflict("skip");
+    assert!(up.stdout().contains("web-started"), "{}", up.stderr());
+    assert!(up.stderr().contains("starting anyway"), "{}", up.stderr());
+    assert!(holder.try_wait().unwrap().is_none());
+    holder.kill().unwrap();
+    stop(up);
+}
+
+#[test]
+fn port_conflict_auto_kill_kills_the_holder_then_starts() {
+    let (mut holder, up, _w) = port_conflict("auto-kill");
+    assert!(up.stdout().contains("web-started"), "{}", up.stderr());
+    let pid = holder.id();
+    assert!(
+        up.stderr()
+            .contains(&format!("held by pid [{pid}]: killed")),
+        "{}",
+        up.stderr()
+    );
+    let status = holder.wait().unwrap();
+    assert!(!status.success());
+    stop(up);
+}
+
 macro_rules! in_both_modes {
     ($($name:ident),* $(,)?) => {
         mod alone {
