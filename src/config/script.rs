@@ -12,7 +12,7 @@ use kdl::{KdlNode, KdlValue};
 use super::{Cx, DEFAULT_READY_TIMEOUT, Dependency, children, prop_bool, value_string};
 use crate::{
     Result,
-    supervisor::{CommandLine, ProcessSpec, ReadyCheck},
+    supervisor::{CommandLine, ProcessSpec, ReadyCheck, health::HealthPatterns},
 };
 
 /// One entry of `scripts { ... }`.
@@ -56,14 +56,18 @@ impl ScriptConfig {
         spec.cwd = self.cwd.clone();
         spec.ready = self.ready.clone();
         spec.restart.enabled = self.auto_restart;
-        if self.error_pattern.is_some() || self.healthy_pattern.is_some() {
-            // Config parsing checked both patterns.
-            let re = |p: &Option<String>| p.as_deref().and_then(|p| regex::Regex::new(p).ok());
-            spec.health = Some(crate::supervisor::health::HealthPatterns {
-                error: re(&self.error_pattern),
-                healthy: re(&self.healthy_pattern),
-            });
-        }
+        // Config parsing checked both patterns; with neither, the built-in ones apply.
+        let re = |p: &Option<String>| p.as_deref().and_then(|p| regex::Regex::new(p).ok());
+        spec.health = Some(
+            if self.error_pattern.is_some() || self.healthy_pattern.is_some() {
+                HealthPatterns {
+                    error: re(&self.error_pattern),
+                    healthy: re(&self.healthy_pattern),
+                }
+            } else {
+                HealthPatterns::builtin()
+            },
+        );
         spec
     }
 }

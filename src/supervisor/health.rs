@@ -16,11 +16,30 @@ pub struct HealthPatterns {
     pub healthy: Option<Regex>,
 }
 
+/// Built-in error lines (used when a script sets neither pattern): a Go panic or fatal error,
+/// a Python traceback, a Node crash or npm failure, an unhandled .NET exception, a taken port.
+pub const BUILTIN_ERROR: &str = r"^panic: |^fatal error: |^Traceback \(most recent call last\)|^Uncaught |UnhandledPromiseRejection|^npm ERR! |^Unhandled exception\. |EADDRINUSE|address already in use";
+/// Built-in recovery lines: a dev server or watcher saying it is serving or rebuilt.
+pub const BUILTIN_HEALTHY: &str = r"(?i)compiled successfully|ready in \d|now listening on|listening on|watching for file changes|server running|hot reload";
+
+impl HealthPatterns {
+    /// The built-in patterns.
+    pub fn builtin() -> HealthPatterns {
+        HealthPatterns {
+            error: Regex::new(BUILTIN_ERROR).ok(),
+            healthy: Regex::new(BUILTIN_HEALTHY).ok(),
+        }
+    }
+}
+
+/// The longest `line` kept (in characters).
+const LINE_CHARS: usize = 200;
+
 /// What the output says about a process's health.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Health {
     pub healthy: bool,
-    /// The line that decided it (the last error or healthy match), if any.
+    /// The line that decided it (the last error or healthy match, at most 200 characters).
     pub line: Option<String>,
 }
 
@@ -31,7 +50,10 @@ pub fn judge(patterns: &HealthPatterns, text: &str) -> Health {
         line: None,
     };
     for line in text.lines() {
-        let plain = crate::urlwatch::strip_ansi(line);
+        let mut plain = crate::urlwatch::strip_ansi(line);
+        if let Some((cut, _)) = plain.char_indices().nth(LINE_CHARS) {
+            plain.truncate(cut);
+        }
         let hit = |re: &Option<Regex>| re.as_ref().is_some_and(|re| re.is_match(&plain));
         if hit(&patterns.error) {
             verdict = Health {
@@ -81,5 +103,22 @@ mod tests {
             healthy: None,
         };
         assert!(!judge(&only_error, "panic: boom\nstill running\n").healthy);
+    }
+
+    #[test]
+    fn builtins_know_common_failures_and_recoveries() {
+        let b = HealthPatterns::builtin();
+        for line in [
+            "panic: runtime error: index out of range [3] with length 2",
+            "Traceback (most recent call last):",
+            "Error: listen EADDRINUSE: address already in use :::3000",
+            "npm ERR! code ELIFECYCLE",
+            "Unhandled exception. System.InvalidOperationException: boom",
+        ] {
+            assert!(!judge(&b, line).healthy, "{line}");
+        }
+        let back = judge(&b, "panic: x\n  VITE v5.0.0  ready in 312 ms\n");
+        assert!(back.healthy);
+        assert!(judge(&b, "GET / 200\nlistening\n").line.is_none());
     }
 }
