@@ -15,10 +15,22 @@ static LOCAL_URL: LazyLock<Regex> = LazyLock::new(|| {
     .expect("static regex")
 });
 
+/// What `{url}` stands for in a `url-matchers` pattern: a local URL (scheme, `localhost`, an IPv4
+/// address, `[::1]`/`[::]` or `0.0.0.0`, an optional port and path), captured as the group `url`.
+pub const URL_PLACEHOLDER_REGEX: &str =
+    r#"(?P<url>https?://(?:localhost|\d{1,3}(?:\.\d{1,3}){3}|\[::1?\])(?::\d{1,5})?[^\s"'<>)\]]*)"#;
+
+/// Compiles one `url-matchers` pattern: `{url}` becomes [`URL_PLACEHOLDER_REGEX`] (the Go
+/// original's placeholder); everything else is a regex as written.
+pub fn compile_matcher(pattern: &str) -> Result<Regex, regex::Error> {
+    Regex::new(&pattern.replace("{url}", URL_PLACEHOLDER_REGEX))
+}
+
 /// Finds a dev-server URL in one line of output.
 ///
 /// With `matchers` (a script's `url-matchers`), the first that matches wins and its first capture
-/// group (else the whole match) is the candidate; without them the built-in local-URL pattern is
+/// group named `url` (what `{url}` captures), else its first group, else the whole match, is the
+/// candidate; without them the built-in local-URL pattern is
 /// used. Returns `scheme://host:port` with `0.0.0.0`/`[::]` turned into `127.0.0.1`; URLs that point
 /// at assets or APIs (`/api/`, `/static/`, `?`...) are ignored.
 pub fn find_url(line: &str, matchers: &[Regex]) -> Option<String> {
@@ -28,7 +40,11 @@ pub fn find_url(line: &str, matchers: &[Regex]) -> Option<String> {
     } else {
         matchers.iter().find_map(|re| {
             let caps = re.captures(&line)?;
-            Some(caps.get(1).or_else(|| caps.get(0))?.as_str().to_string())
+            let url = caps
+                .name("url")
+                .or_else(|| caps.get(1))
+                .or_else(|| caps.get(0));
+            Some(url?.as_str().to_string())
         })?
     };
     normalize(&candidate)
@@ -55,7 +71,11 @@ fn normalize(url: &str) -> Option<String> {
     if IGNORED.iter().any(|i| path.contains(i)) {
         return None;
     }
-    let (host, port) = authority.rsplit_once(':')?;
+    let default_port = if scheme == "https" { "443" } else { "80" };
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) if !port.ends_with(']') => (host, port),
+        _ => (authority, default_port),
+    };
     let port: u16 = port.parse().ok().filter(|p| *p != 0)?;
     let host = match host {
         "0.0.0.0" | "[::]" => "127.0.0.1",
@@ -64,8 +84,21 @@ fn normalize(url: &str) -> Option<String> {
     Some(format!("{scheme}://{host}:{port}"))
 }
 
+/// One regex that matches a line any of a script's `url-matchers` match (`{url}` unnamed): its
+/// readiness check when it has no other.
+pub fn readiness_pattern(matchers: &[String]) -> Option<Regex> {
+    let unnamed = URL_PLACEHOLDER_REGEX.replacen("?P<url>", "?:", 1);
+    let alternatives: Vec<String> = matchers
+        .iter()
+        .map(|m| format!("(?:{})", m.replace("{url}", &unnamed)))
+        .collect();
+    (!alternatives.is_empty())
+        .then(|| Regex::new(&alternatives.join("|")).ok())
+        .flatten()
+}
+
 /// Removes ANSI colour/escape sequences (dev servers colour their banners).
-fn strip_ansi(s: &str) -> String {
+pub fn strip_ansi(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
@@ -131,6 +164,35 @@ mod tests {
             Some("http://localhost:4000")
         );
         assert_eq!(find_url("Local: http://localhost:5173/", &m), None);
+    }
+
+    #[test]
+    fn url_placeholder_matches_local_urls_through_colour_codes() {
+        let m = [compile_matcher(r"(Local|Network):\s*{url}").unwrap()];
+        let vite = "  \x1b[32m➜\x1b[39m  \x1b[1mLocal\x1b[22m:   \x1b[36mhttp://localhost:\x1b[1m5173\x1b[22m/\x1b[39m";
+        assert_eq!(find_url(vite, &m).as_deref(), Some("http://localhost:5173"));
+        let cases = [
+            (
+                "Network: http://0.0.0.0:3000/app",
+                Some("http://127.0.0.1:3000"),
+            ),
+            ("Local: https://[::1]:8443/", Some("https://[::1]:8443")),
+            (
+                "Local: http://127.0.0.1:4000",
+                Some("http://127.0.0.1:4000"),
+            ),
+            ("Local: ftp://localhost:21", None),
+            ("Remote: http://localhost:3000", None),
+            ("Local: http://localhost/", Some("http://localhost:80")),
+        ];
+        for (line, want) in cases {
+            assert_eq!(find_url(line, &m).as_deref(), want, "{line:?}");
+        }
+        let dotnet = [compile_matcher("Now listening on {url}").unwrap()];
+        assert_eq!(
+            find_url("      Now listening on http://localhost:5000", &dotnet).as_deref(),
+            Some("http://localhost:5000")
+        );
     }
 
     #[test]

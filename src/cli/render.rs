@@ -417,8 +417,11 @@ fn detect(v: &Value) -> String {
     let config = &v["config"];
     if config.is_object() {
         out.push_str(&format!("\nconfig {}\n", cell(&config["path"])));
-        if let Some(e) = config["error"].as_str() {
-            out.push_str(&format!("  error: {}\n", escape(e)));
+        for w in config["warnings"].as_array().into_iter().flatten() {
+            out.push_str(&format!(
+                "  warning: {}\n",
+                escape(w.as_str().unwrap_or(""))
+            ));
         }
         if config["scripts"].as_array().is_some_and(|a| !a.is_empty()) {
             out.push_str(&table(
@@ -427,7 +430,7 @@ fn detect(v: &Value) -> String {
             ));
         }
         let none = |k: &str| config[k].as_array().is_none_or(Vec::is_empty);
-        if config.get("error").is_none() && none("scripts") && none("proxies") {
+        if none("scripts") && none("proxies") {
             out.push_str("  no scripts or proxies\n");
         }
         if config["proxies"].as_array().is_some_and(|a| !a.is_empty()) {

@@ -28,23 +28,33 @@
 //! redact-names "otp" "pin"            // ours: more secret names, for every proxy (also per proxy)
 //! ```
 //!
+//! Every key of the Go original's contract is read into the model (`project`, `hooks`, `toast`,
+//! `depends-on`, `ports`, ...; see `sections.rs`), and `url-matchers` take its `{url}` placeholder.
 //! Parsing does no IO beyond reading the one file; [`parse`] is pure. Unlike the original, `env`
-//! and `cwd` are applied (see [`ScriptConfig::to_spec`]). Sections we do not know (`hooks`,
-//! `toast`, ...) are ignored with a debug log so users' existing files load; a value of the wrong
-//! type is an error naming the file, line and column.
+//! and `cwd` are applied (see [`ScriptConfig::to_spec`]). A key we do not know is a warning with
+//! its `file:line:col` (in [`Config::warnings`], and logged), never an error, so users' existing
+//! files load; `ai { … }` (the original's terminal overlay) is accepted and ignored. A value of
+//! the wrong type is an error naming the file, line and column.
+
+mod script;
+mod sections;
+
+pub use script::ScriptConfig;
+
+pub use sections::{
+    DEFAULT_DEPENDENCY_TIMEOUT, Dependency, HooksConfig, PortConflict, ProjectConfig,
+    TOAST_POSITIONS, ToastConfig,
+};
 
 use std::{
-    collections::BTreeMap,
+    cell::RefCell,
     path::{Path, PathBuf},
     time::Duration,
 };
 
 use kdl::{KdlDocument, KdlNode, KdlValue};
 
-use crate::{
-    Error, Result,
-    supervisor::{CommandLine, ProcessSpec, ReadyCheck},
-};
+use crate::{Error, Result};
 
 /// The config file's name.
 pub const FILE_NAME: &str = ".agnt.kdl";
@@ -67,6 +77,14 @@ pub struct Config {
     pub alerts: AlertsConfig,
     /// `channel { ... }`: what is pushed to agents' sessions, and how often.
     pub channel: ChannelConfig,
+    /// `project { name; type; port-conflict }`.
+    pub project: ProjectConfig,
+    /// `hooks { on-response { ... } }`.
+    pub hooks: HooksConfig,
+    /// `toast { ... }`.
+    pub toast: ToastConfig,
+    /// `file:line:col: ...` for each key that was ignored (unknown, or meaningless here).
+    pub warnings: Vec<String>,
 }
 
 /// `alerts { enabled; patterns { ID { pattern; severity } }; disable "builtin-id" ... }`.
@@ -78,6 +96,10 @@ pub struct AlertsConfig {
     pub patterns: Vec<AlertPattern>,
     /// Built-in pattern ids turned off.
     pub disable: Vec<String>,
+    /// `batch-window` (default 3 s): how long alerts collect before delivery.
+    pub batch_window: Duration,
+    /// `dedupe-window` (default 60 s): how long a repeat is suppressed.
+    pub dedupe_window: Duration,
 }
 
 impl Default for AlertsConfig {
@@ -86,6 +108,8 @@ impl Default for AlertsConfig {
             enabled: true,
             patterns: Vec::new(),
             disable: Vec::new(),
+            batch_window: Duration::from_secs(3),
+            dedupe_window: Duration::from_secs(60),
         }
     }
 }
@@ -112,33 +136,6 @@ pub struct ChannelConfig {
 /// Event kinds a `channel { events ... }` block may name.
 pub const CHANNEL_EVENTS: &[&str] = &["panel", "crash", "incident"];
 
-/// One entry of `scripts { ... }`.
-#[derive(Debug, Clone)]
-pub struct ScriptConfig {
-    pub name: String,
-    pub command: CommandLine,
-    pub autostart: bool,
-    pub env: BTreeMap<String, String>,
-    /// Working directory, already resolved against the config's root.
-    pub cwd: Option<PathBuf>,
-    /// Regexes that pick the dev server's URL out of its output (first capture group, else the
-    /// whole match).
-    pub url_matchers: Vec<String>,
-    pub ready: Option<ReadyCheck>,
-    pub ready_timeout: Duration,
-}
-
-impl ScriptConfig {
-    /// A process spec for this script, with `env`, `cwd` and `ready` applied.
-    pub fn to_spec(&self, id: &str, project: &Path) -> ProcessSpec {
-        let mut spec = ProcessSpec::new(id, project, self.command.clone());
-        spec.env = self.env.clone();
-        spec.cwd = self.cwd.clone();
-        spec.ready = self.ready.clone();
-        spec
-    }
-}
-
 /// One entry of `proxies { ... }`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProxyEntry {
@@ -160,6 +157,16 @@ pub struct ProxyEntry {
     pub redact_names: Vec<String>,
     /// Deadline keys (unset: the proxy's defaults).
     pub deadlines: ProxyDeadlines,
+    /// `url-pattern`: a regex (checked) a detected URL must match to become this proxy's target.
+    pub url_pattern: Option<String>,
+    /// `fallback-port`: target `http://localhost:PORT` when the script prints no URL in time.
+    pub fallback_port: Option<u16>,
+    /// `bind`: the listen address (default loopback).
+    pub bind: Option<String>,
+    /// `websocket`: the original's switch; upgrades are always proxied here.
+    pub websocket: Option<bool>,
+    /// `wait-for`: scripts whose readiness gates this proxy (the original's later key).
+    pub wait_for: Vec<String>,
 }
 
 /// A proxy entry's deadline keys: seconds (`30`) or a duration (`"90s"`, `"5m"`); see the
@@ -193,6 +200,12 @@ pub fn find(start: &Path) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// Finds and loads the project's config: `Ok(None)` when there is none, and a broken file is an
+/// error (every entry point reports it the same way: `agnt up`, `detect`, `run`, the daemon).
+pub fn discover(start: &Path) -> Result<Option<Config>> {
+    find(start).map(|p| load(&p)).transpose()
+}
+
 /// Reads and parses a config file.
 pub fn load(path: &Path) -> Result<Config> {
     let text = std::fs::read_to_string(path)
@@ -224,6 +237,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config> {
         text,
         path,
         root: &root,
+        warnings: RefCell::default(),
     };
     let mut config = Config {
         path: path.to_path_buf(),
@@ -232,6 +246,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Config> {
         proxies: vec![],
         alerts: AlertsConfig::default(),
         channel: ChannelConfig::default(),
+        project: ProjectConfig::default(),
+        hooks: HooksConfig::default(),
+        toast: ToastConfig::default(),
+        warnings: Vec::new(),
     };
     let mut redact_names = Vec::new();
     for node in doc.nodes() {
@@ -249,26 +267,45 @@ pub fn parse(text: &str, path: &Path) -> Result<Config> {
             "alerts" => config.alerts = cx.alerts(node)?,
             "channel" => config.channel = cx.channel(node)?,
             "redact-names" => redact_names.extend(cx.strings(node)?),
-            other => log::debug!("{}: ignoring section {other:?}", path.display()),
+            "project" => config.project = cx.project(node)?,
+            "hooks" => config.hooks = cx.hooks(node)?,
+            "toast" => config.toast = cx.toast(node)?,
+            "ai" => log::info!(
+                "{}: ignoring ai {{ ... }} (the Go original's terminal overlay; agents bring their own)",
+                path.display()
+            ),
+            _ => cx.unknown(node, "the file"),
         }
     }
+    config.warnings = cx.warnings.take();
     for proxy in &mut config.proxies {
         proxy.redact_names.extend(redact_names.iter().cloned());
     }
+    let undefined = |what: String, script: &str| Error::Config {
+        path: path.to_path_buf(),
+        line: 0,
+        column: 0,
+        message: format!("{what} names script {script:?}, which is not defined"),
+    };
     for proxy in &config.proxies {
         if let Some(script) = &proxy.script
             && config.script(script).is_none()
         {
-            let name = &proxy.name;
-            let message = format!("proxy {name:?} names script {script:?}, which is not defined");
-            return Err(Error::Config {
-                path: path.to_path_buf(),
-                line: 0,
-                column: 0,
-                message,
-            });
+            return Err(undefined(format!("proxy {:?}", proxy.name), script));
         }
     }
+    // A dependency that is not defined never becomes ready: the dependent starts anyway, as it
+    // would after a dependency died (the original's rule), with this warning.
+    let mut missing = Vec::new();
+    for script in &config.scripts {
+        for dep in &script.depends_on {
+            if config.script(&dep.script).is_none() {
+                let what = format!("script {:?} depends-on", script.name);
+                missing.push(undefined(what, &dep.script).to_string());
+            }
+        }
+    }
+    config.warnings.extend(missing);
     Ok(config)
 }
 
@@ -293,9 +330,22 @@ struct Cx<'a> {
     text: &'a str,
     path: &'a Path,
     root: &'a Path,
+    warnings: RefCell<Vec<String>>,
 }
 
 impl Cx<'_> {
+    /// Records (and logs) an ignored key with its `file:line:col`.
+    fn unknown(&self, node: &KdlNode, within: &str) {
+        let (line, column) = line_col(self.text, node.span().offset());
+        let warning = format!(
+            "{}:{line}:{column}: unknown key {:?} in {within}: ignored",
+            self.path.display(),
+            node.name().value()
+        );
+        log::warn!("{warning}");
+        self.warnings.borrow_mut().push(warning);
+    }
+
     fn error(&self, node: &KdlNode, message: String) -> Error {
         let (line, column) = line_col(self.text, node.span().offset());
         Error::Config {
@@ -365,6 +415,15 @@ impl Cx<'_> {
         }
     }
 
+    /// A string value that must compile as a regex.
+    fn regex(&self, node: &KdlNode) -> Result<String> {
+        let pattern = self.string(node)?;
+        regex::Regex::new(&pattern).map_err(|e| {
+            self.error(node, format!("{}: invalid regex: {e}", node.name().value()))
+        })?;
+        Ok(pattern)
+    }
+
     fn int(&self, node: &KdlNode, min: i128, max: i128) -> Result<i128> {
         let name = node.name().value();
         match self.args(node).next() {
@@ -391,7 +450,7 @@ impl Cx<'_> {
                             match field.name().value() {
                                 "pattern" => pattern = Some(self.string(field)?),
                                 "severity" => severity = self.string(field)?,
-                                other => log::debug!("alerts pattern {id}: ignoring {other:?}"),
+                                _ => self.unknown(field, "an alerts pattern"),
                             }
                         }
                         let Some(pattern) = pattern else {
@@ -415,9 +474,9 @@ impl Cx<'_> {
                         });
                     }
                 }
-                // The Go original's batching and dedupe windows: incidents dedupe by fingerprint.
-                "batch-window" | "dedupe-window" => {}
-                other => log::warn!("{}: alerts: ignoring {other:?}", self.path.display()),
+                "batch-window" => out.batch_window = self.duration(child)?,
+                "dedupe-window" => out.dedupe_window = self.duration(child)?,
+                _ => self.unknown(child, "alerts"),
             }
         }
         Ok(out)
@@ -444,119 +503,10 @@ impl Cx<'_> {
                     out.events = Some(events);
                 }
                 "rate" => out.rate = Some(self.int(child, 0, 10_000)? as u32),
-                other => log::warn!("{}: channel: ignoring {other:?}", self.path.display()),
+                _ => self.unknown(child, "channel"),
             }
         }
         Ok(out)
-    }
-
-    fn script(&self, node: &KdlNode) -> Result<ScriptConfig> {
-        let name = node.name().value().to_string();
-        let mut run: Option<String> = None;
-        let mut argv: Vec<String> = vec![];
-        let mut extra_args: Vec<String> = vec![];
-        let mut autostart = prop_bool(node, &["autostart", "auto-start"]).unwrap_or(false);
-        let mut env = BTreeMap::new();
-        let mut cwd = None;
-        let mut url_matchers = vec![];
-        let mut ready = None;
-        let mut ready_timeout = DEFAULT_READY_TIMEOUT;
-        for child in children(node) {
-            match child.name().value() {
-                "run" => run = Some(self.string(child)?),
-                "command" => argv = self.strings(child)?,
-                "args" => extra_args.extend(self.strings(child)?),
-                "autostart" | "auto-start" => autostart = self.bool(child)?,
-                "env" => {
-                    for var in children(child) {
-                        env.insert(var.name().value().to_string(), self.strings(var)?.join(" "));
-                    }
-                    for entry in child.entries() {
-                        if let Some(key) = entry.name() {
-                            env.insert(key.value().to_string(), value_string(entry.value()));
-                        }
-                    }
-                }
-                "cwd" => cwd = Some(self.root.join(self.string(child)?)),
-                "url-matchers" | "url-matcher" => {
-                    for pattern in self.strings(child)? {
-                        regex::Regex::new(&pattern).map_err(|e| {
-                            self.error(child, format!("invalid url-matchers regex: {e}"))
-                        })?;
-                        url_matchers.push(pattern);
-                    }
-                }
-                "ready" => {
-                    let pattern = self.string(child)?;
-                    let re = regex::Regex::new(&pattern)
-                        .map_err(|e| self.error(child, format!("invalid ready regex: {e}")))?;
-                    ready = Some(ReadyCheck::Log(re));
-                }
-                "ready-port" => ready = Some(ReadyCheck::Port(self.int(child, 1, 65535)? as u16)),
-                "ready-url" => ready = Some(ReadyCheck::Url(self.string(child)?)),
-                "ready-timeout" => {
-                    ready_timeout = match self.args(child).next() {
-                        Some(KdlValue::Integer(s)) if *s > 0 => Duration::from_secs(*s as u64),
-                        Some(KdlValue::String(s)) => {
-                            crate::util::duration::parse(s).ok_or_else(|| {
-                                self.error(
-                                child,
-                                format!(
-                                    "ready-timeout: cannot read {s:?} as a duration (try \"90s\")"
-                                ),
-                            )
-                            })?
-                        }
-                        _ => {
-                            return Err(
-                                self.error(child, "ready-timeout expects seconds, e.g. 60".into())
-                            );
-                        }
-                    }
-                }
-                other => log::warn!(
-                    "{}: script {name:?}: ignoring unknown key {other:?}",
-                    self.path.display()
-                ),
-            }
-        }
-        let command = match (run, argv.is_empty()) {
-            (Some(_), false) => {
-                return Err(self.error(
-                    node,
-                    format!("script {name:?} has both run and command: keep one"),
-                ));
-            }
-            (Some(line), true) => {
-                if !extra_args.is_empty() {
-                    return Err(self.error(
-                        node,
-                        format!("script {name:?}: args go with command, not run"),
-                    ));
-                }
-                CommandLine::Shell(line)
-            }
-            (None, false) => {
-                argv.extend(extra_args);
-                CommandLine::Argv(argv)
-            }
-            (None, true) => {
-                return Err(self.error(
-                    node,
-                    format!("script {name:?} needs run \"...\" or command \"...\""),
-                ));
-            }
-        };
-        Ok(ScriptConfig {
-            name,
-            command,
-            autostart,
-            env,
-            cwd,
-            url_matchers,
-            ready,
-            ready_timeout,
-        })
     }
 
     fn proxy(&self, node: &KdlNode) -> Result<ProxyEntry> {
@@ -573,6 +523,11 @@ impl Cx<'_> {
             redact: true,
             redact_names: Vec::new(),
             deadlines: ProxyDeadlines::default(),
+            url_pattern: None,
+            fallback_port: None,
+            bind: None,
+            websocket: None,
+            wait_for: Vec::new(),
         };
         let mut host: Option<String> = None;
         for child in children(node) {
@@ -610,16 +565,20 @@ impl Cx<'_> {
                 "stream-idle-timeout" => {
                     entry.deadlines.stream_idle_timeout = Some(self.duration(child)?)
                 }
-                other => log::warn!(
-                    "{}: proxy {name:?}: ignoring unknown key {other:?}",
-                    self.path.display()
-                ),
+                "url-pattern" => entry.url_pattern = Some(self.regex(child)?),
+                "fallback-port" => entry.fallback_port = Some(self.int(child, 1, 65535)? as u16),
+                "bind" => entry.bind = Some(self.string(child)?),
+                "websocket" => entry.websocket = Some(self.bool(child)?),
+                "wait-for" => entry.wait_for.extend(self.strings(child)?),
+                _ => self.unknown(child, &format!("proxy {name:?}")),
             }
         }
         if entry.target.is_none() && entry.script.is_none() {
-            // The original's legacy form: `port N host "h"` names the upstream.
-            match (host, entry.port) {
-                (Some(host), Some(port)) => {
+            // The original's shorthand: `port N` (and `host "h"`, default localhost) names the
+            // upstream when there is no `url`/`target`/`script`.
+            match entry.port {
+                Some(port) if port > 0 => {
+                    let host = host.unwrap_or_else(|| "localhost".into());
                     entry.target = Some(format!("http://{host}:{port}"));
                     entry.port = None;
                 }
@@ -655,5 +614,7 @@ fn value_string(v: &KdlValue) -> String {
     }
 }
 
+#[cfg(test)]
+mod compat;
 #[cfg(test)]
 mod tests;

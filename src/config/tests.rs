@@ -2,6 +2,7 @@
 //! the walk up to the config file.
 
 use super::*;
+use crate::supervisor::{CommandLine, ReadyCheck};
 
 fn check(text: &str) -> Result<Config> {
     parse(text, Path::new("/proj/.agnt.kdl"))
@@ -79,6 +80,11 @@ on-response { toast true; }
                 stream_idle_timeout: Some(Duration::from_secs(3600)),
                 ..ProxyDeadlines::default()
             },
+            url_pattern: None,
+            fallback_port: None,
+            bind: None,
+            websocket: None,
+            wait_for: Vec::new(),
         }
     );
     assert_eq!(cfg.proxies[1].script.as_deref(), Some("dev"));
@@ -136,7 +142,7 @@ fn semantic_errors_name_the_node() {
             .contains("ready-port expects an integer in 1..=65535"),
         "{err}"
     );
-    let err = check("proxies { p { port 3; } }").unwrap_err();
+    let err = check("proxies { p { host \"h\"; } }").unwrap_err();
     assert!(err.to_string().contains("needs target"), "{err}");
     let err = check("proxies { p { script \"nope\"; } }").unwrap_err();
     assert!(err.to_string().contains("not defined"), "{err}");

@@ -338,10 +338,13 @@ impl Subscription {
 }
 
 fn project_config(project: &Path) -> ChannelConfig {
-    crate::config::find(project)
-        .and_then(|p| crate::config::load(&p).ok())
-        .map(|c| c.channel)
-        .unwrap_or_default()
+    match crate::config::discover(project) {
+        Ok(c) => c.map(|c| c.channel).unwrap_or_default(),
+        Err(e) => {
+            log::warn!("{e} (channel pushes use the defaults)");
+            ChannelConfig::default()
+        }
+    }
 }
 
 #[cfg(test)]

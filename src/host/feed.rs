@@ -289,10 +289,13 @@ fn builtin() -> &'static [Alert] {
 
 /// The project's alert patterns: configured ones, else the built-ins minus `disable`.
 fn alerts_of(project: &Path) -> Vec<Alert> {
-    let cfg: AlertsConfig = crate::config::find(project)
-        .and_then(|p| crate::config::load(&p).ok())
-        .map(|c| c.alerts)
-        .unwrap_or_default();
+    let cfg: AlertsConfig = match crate::config::discover(project) {
+        Ok(c) => c.map(|c| c.alerts).unwrap_or_default(),
+        Err(e) => {
+            log::warn!("{e} (alerts use the built-in patterns)");
+            AlertsConfig::default()
+        }
+    };
     if !cfg.enabled {
         return Vec::new();
     }

@@ -126,12 +126,14 @@ impl ProcessManager {
             }
         })
         .map_err(|e| Error::io("starting the health thread", None, e))?;
-        Ok(Arc::new(ProcessManager {
+        let pm = Arc::new(ProcessManager {
             shared,
             health_stop: Mutex::new(Some(tx)),
             health: Mutex::new(Some(JoinOnDrop::new(health))),
             reaper: Mutex::new(reaper),
-        }))
+        });
+        pm.install_auto_restart();
+        Ok(pm)
     }
 
     /// Adds a hook called whenever a process's exit is recorded (see [`ExitHook`]).

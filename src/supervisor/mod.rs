@@ -23,6 +23,7 @@
 use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 
 pub mod descendants;
+pub mod health;
 mod manager;
 pub mod orphans;
 mod output;
@@ -31,6 +32,7 @@ pub mod process;
 pub mod procfs;
 pub mod ready;
 mod reaper;
+pub mod restart;
 pub mod spawn;
 mod state;
 
@@ -79,6 +81,10 @@ pub struct ProcessSpec {
     pub ready: Option<ReadyCheck>,
     /// Ring capacity per stream in bytes; `None` = 256 KiB.
     pub buffer_cap: Option<usize>,
+    /// `error-pattern` / `healthy-pattern`: output health shown in status.
+    pub health: Option<health::HealthPatterns>,
+    /// `auto-restart`: whether, and how often so far.
+    pub restart: restart::RestartPolicy,
 }
 
 impl ProcessSpec {
@@ -93,6 +99,8 @@ impl ProcessSpec {
             clear_env: false,
             ready: None,
             buffer_cap: None,
+            health: None,
+            restart: restart::RestartPolicy::default(),
         }
     }
 }

@@ -388,7 +388,9 @@ fn wait_log(p: &ManagedProcess, re: &Regex, deadline: Instant, timeout: Duration
     loop {
         let chunk = p.ring(Stream::Combined).read_since(line_start);
         let text = String::from_utf8_lossy(&chunk.data);
-        if text.split('\n').any(|l| re.is_match(l)) {
+        // Dev servers colour their banners: a line matches with or without its ANSI codes.
+        let matches = |l: &str| re.is_match(l) || re.is_match(&crate::urlwatch::strip_ansi(l));
+        if text.split('\n').any(matches) {
             return if p.state() == State::Running
                 || p.state().is_terminal() && p.exit_code() == Some(0)
             {

@@ -48,26 +48,23 @@ fn call(_host: &Host, c: &Call<'_>) -> Result<Value, ToolError> {
     let mut v = serde_json::to_value(&project).map_err(|e| ToolError::new(e.to_string()))?;
     let mut names: Vec<String> = project.scripts.iter().map(|s| s.name.clone()).collect();
     v["config"] = Value::Null;
-    if let Some(path) = crate::config::find(&dir) {
-        match crate::config::load(&path) {
-            Ok(cfg) => {
-                for s in &cfg.scripts {
-                    if !names.contains(&s.name) {
-                        names.insert(0, s.name.clone());
-                    }
-                }
-                v["config"] = json!({
-                    "path": cfg.path,
-                    "scripts": cfg.scripts.iter().map(|s| json!({
-                        "name": s.name, "command": super::proc::command_string(&s.command), "autostart": s.autostart,
-                    })).collect::<Vec<_>>(),
-                    "proxies": cfg.proxies.iter().map(|p| json!({
-                        "name": p.name, "target": p.target, "script": p.script, "port": p.port, "autostart": p.autostart,
-                    })).collect::<Vec<_>>(),
-                });
+    // A broken config is the answer's error, not an empty list (see `config::discover`).
+    if let Some(cfg) = crate::config::discover(&dir)? {
+        for s in &cfg.scripts {
+            if !names.contains(&s.name) {
+                names.insert(0, s.name.clone());
             }
-            Err(e) => v["config"] = json!({"path": path, "error": e.to_string()}),
         }
+        v["config"] = json!({
+            "path": cfg.path,
+            "scripts": cfg.scripts.iter().map(|s| json!({
+                "name": s.name, "command": super::proc::command_string(&s.command), "autostart": s.autostart,
+            })).collect::<Vec<_>>(),
+            "proxies": cfg.proxies.iter().map(|p| json!({
+                "name": p.name, "target": p.target, "script": p.script, "port": p.port, "autostart": p.autostart,
+            })).collect::<Vec<_>>(),
+            "warnings": cfg.warnings,
+        });
     }
     v["script_names"] = json!(names);
     Ok(v)

@@ -96,6 +96,16 @@ pub fn process_json(p: &ManagedProcess) -> Value {
         "ended_at": secs(p.ended_at()),
         "project_path": p.project(),
     });
+    let restart = &p.spec().restart;
+    if restart.enabled {
+        v["auto_restart"] = json!(true);
+        v["restarts"] = json!(restart.restarts);
+        v["last_exit"] = json!(restart.last_exit);
+    }
+    if let Some(h) = p.health() {
+        v["healthy"] = json!(h.healthy);
+        v["health_line"] = json!(h.line);
+    }
     if !escaped.is_empty() {
         v["escaped_pids"] = json!(escaped);
         v["note"] = json!(format!(

@@ -124,6 +124,7 @@ fn resolve(c: &Call<'_>) -> Result<ProcessSpec, ToolError> {
         ProcessSpec::new(id, project.clone(), CommandLine::Argv(argv))
     } else {
         let Some(name) = c.str("script_name") else {
+            crate::config::discover(&project)?;
             let available = available_scripts(&project);
             return Err(ToolError::new(format!(
                 "missing required parameter \"script_name\" (or set raw: true with \"command\"); available scripts: {}",
@@ -137,7 +138,7 @@ fn resolve(c: &Call<'_>) -> Result<ProcessSpec, ToolError> {
         let id = c.str("id").unwrap_or(name).to_string();
         let cfg = match c.str("config") {
             Some(file) => Some(crate::config::load(std::path::Path::new(file))?),
-            None => crate::config::find(&project).and_then(|p| crate::config::load(&p).ok()),
+            None => crate::config::discover(&project)?,
         };
         if let Some(sc) = cfg.as_ref().and_then(|cfg| cfg.script(name)) {
             let mut spec = sc.to_spec(&id, &project);

@@ -84,7 +84,7 @@ pub(super) fn wait_ready(
 }
 
 /// Waits for one script's readiness check (or, without one, checks that it has not failed).
-fn ready_one(
+pub(super) fn ready_one(
     client: &mut Client,
     name: &str,
     ready: Option<&ReadyCheck>,

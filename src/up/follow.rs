@@ -1,12 +1,16 @@
 //! Following one script: a thread with its own connection reads the process's combined output
 //! through `proc output` (with a cursor) and blocks between reads in `wait for: log`, prints
 //! each complete line with the script's prefix, starts the `script "NAME"` proxies once a line
-//! names the script's local URL ([`UrlWatch`]), and at the end prints `[agnt: exited, ...]` and
+//! names the script's local URL ([`UrlWatch`]; one whose `url-pattern` it matches, or, after
+//! [`FALLBACK_DELAY`] without one, on its `fallback-port`), and at the end prints `[agnt: exited, ...]` and
 //! reports the [`Exit`]. It never stops or starts the process itself.
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicBool, Ordering},
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
 };
 
 use crossbeam_channel::Sender;
@@ -50,6 +54,10 @@ const READ_BYTES: u64 = 4 << 20;
 const IDLE_WAIT_OWNED: f64 = 30.0;
 /// The same for a process the session did not start: it outlives us, so check `closing` often.
 const IDLE_WAIT_FOREIGN: f64 = 1.0;
+/// How long a proxy with a `fallback-port` waits for its script's URL before using the port.
+pub(super) const FALLBACK_DELAY: Duration = Duration::from_secs(5);
+/// How often a follower looks for the next run of an `auto-restart` script.
+const RESTART_POLL: Duration = Duration::from_millis(100);
 
 /// Starts a follower thread; it reports on `done` once the process has exited and all its
 /// output is printed (or when the link is gone).
@@ -89,6 +97,39 @@ struct Follower {
 impl Follower {
     /// Prints the output until the process has ended; returns whether it passed.
     fn run(&mut self) -> bool {
+        loop {
+            let (passed, restarts) = self.run_once();
+            match restarts {
+                Some(n) if self.await_restart(n) => continue,
+                _ => return passed,
+            }
+        }
+    }
+
+    /// After an `auto-restart` process exited with `restarts` so far: waits (polling its status
+    /// every [`RESTART_POLL`], past the longest backoff at most) for the next run; `true` when
+    /// it is there.
+    fn await_restart(&mut self, restarts: u64) -> bool {
+        let (id, root) = (self.follow.id.clone(), self.client.project.clone());
+        let deadline = Instant::now() + crate::supervisor::restart::MAX_BACKOFF + RESTART_POLL * 20;
+        while Instant::now() < deadline && !self.closing.load(Ordering::SeqCst) {
+            let status = json!({"action": "status", "process_id": id, "path": root});
+            let Ok(st) = link::tool(&mut self.client, "proc", status) else {
+                return false;
+            };
+            if st["restarts"].as_u64().is_some_and(|n| n > restarts) {
+                self.printer
+                    .line(&self.follow.prefix, "[agnt: restarted (auto-restart)]");
+                return true;
+            }
+            std::thread::sleep(RESTART_POLL);
+        }
+        false
+    }
+
+    /// Follows one run; returns whether it passed, and its restart count when it exited and
+    /// will be restarted.
+    fn run_once(&mut self) -> (bool, Option<u64>) {
         let (id, root) = (self.follow.id.clone(), self.client.project.clone());
         let prefix = self.follow.prefix.clone();
         let idle = if self.follow.owned {
@@ -113,12 +154,18 @@ impl Follower {
                 partial.push_str(text);
                 let printed = self.printer.complete_lines(&prefix, &mut partial);
                 self.scan(&printed);
+                self.fallback();
                 continue;
             }
             let ended = matches!(out["state"].as_str(), Some("stopped" | "failed"));
             if ended || (!self.follow.owned && self.closing.load(Ordering::SeqCst)) {
                 break;
             }
+            self.fallback();
+            let idle = match self.follow.watch.as_ref().and_then(UrlWatch::fallback_in) {
+                Some(left) => idle.min(left.as_secs_f64().max(0.05)),
+                None => idle,
+            };
             // Blocks until output past the cursor arrives or the process ends (then the wait
             // fails at once, and the next read sees the end).
             let wait = json!({"for": "log", "process_id": id, "pattern": "^", "since": cursor, "timeout": idle, "path": root});
@@ -131,22 +178,50 @@ impl Follower {
         }
         let status = json!({"action": "status", "process_id": id, "path": root});
         let st = link::tool(&mut self.client, "proc", status).unwrap_or_default();
-        if matches!(st["state"].as_str(), Some("stopped" | "failed")) {
+        let ended = matches!(st["state"].as_str(), Some("stopped" | "failed"));
+        if ended {
             let summary = st["summary"].as_str().unwrap_or("?");
             self.printer
                 .line(&prefix, &format!("[agnt: exited, {summary}]"));
         }
-        st["exit_code"].as_i64() == Some(0)
+        // A requested stop reads "stopped" with no exit code of its own choosing; a process
+        // that ended by itself with auto-restart on comes back.
+        let restarts = (ended
+            && st["auto_restart"] == true
+            && !st["summary"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("stopped"))
+            && !self.closing.load(Ordering::SeqCst))
+        .then(|| st["restarts"].as_u64().unwrap_or(0));
+        (st["exit_code"].as_i64() == Some(0), restarts)
     }
 
     fn scan(&mut self, printed: &str) {
         let Some(watch) = &mut self.follow.watch else {
             return;
         };
-        let Some((target, pending)) = watch.take(printed) else {
+        let found = watch.take(printed);
+        self.start_proxies(found);
+    }
+
+    /// Past the fallback delay: the proxies with a `fallback-port` start on it.
+    fn fallback(&mut self) {
+        let Some(watch) = &mut self.follow.watch else {
             return;
         };
-        for entry in pending {
+        let due = watch.take_fallback(Instant::now());
+        for (_, entry) in &due {
+            let msg = format!(
+                "[agnt: no URL for proxy {:?} yet: using its fallback-port]",
+                entry.name
+            );
+            self.printer.line(&self.follow.prefix, &msg);
+        }
+        self.start_proxies(due);
+    }
+
+    fn start_proxies(&mut self, found: Vec<(String, ProxyEntry)>) {
+        for (target, entry) in found {
             match link::start_proxy(&mut self.client, &self.owned, &entry, &target) {
                 Ok(url) => self.printer.proxy(&entry.name, &url, &target),
                 Err(e) => eprintln!("agnt up: {e}"),
@@ -159,39 +234,82 @@ impl Follower {
 #[derive(Debug)]
 pub(super) struct UrlWatch {
     matchers: Vec<regex::Regex>,
-    pending: Vec<ProxyEntry>,
+    /// Each waiting proxy with its compiled `url-pattern`.
+    pending: Vec<(ProxyEntry, Option<regex::Regex>)>,
+    /// When proxies with a `fallback-port` stop waiting.
+    fallback_at: Instant,
 }
 
 impl UrlWatch {
     /// The proxies of `entries` whose target is `script`'s printed URL; `None` when none waits.
     pub(super) fn for_script(script: &ScriptConfig, entries: &[ProxyEntry]) -> Option<UrlWatch> {
+        // Config parsing validated these patterns already.
         let pending: Vec<_> = entries
             .iter()
             .filter(|e| e.script.as_deref() == Some(&script.name))
-            .cloned()
+            .map(|e| {
+                let pattern = e.url_pattern.as_deref();
+                (e.clone(), pattern.and_then(|p| regex::Regex::new(p).ok()))
+            })
             .collect();
         if pending.is_empty() {
             return None;
         }
-        // Config parsing validated these patterns already.
         let matchers = script
             .url_matchers
             .iter()
-            .filter_map(|m| regex::Regex::new(m).ok())
+            .filter_map(|m| crate::urlwatch::compile_matcher(m).ok())
             .collect();
-        Some(UrlWatch { matchers, pending })
+        Some(UrlWatch {
+            matchers,
+            pending,
+            fallback_at: Instant::now() + FALLBACK_DELAY,
+        })
     }
 
-    /// On the first line of `text` that names a local URL: that URL and the waiting proxies
-    /// (once).
-    fn take(&mut self, text: &str) -> Option<(String, Vec<ProxyEntry>)> {
-        if self.pending.is_empty() {
-            return None;
+    /// For each line of `text` that names a local URL: the waiting proxies it suits (no
+    /// `url-pattern`, or one the URL matches), each handed out once, with that URL.
+    fn take(&mut self, text: &str) -> Vec<(String, ProxyEntry)> {
+        let mut found = Vec::new();
+        for line in text.lines() {
+            if self.pending.is_empty() {
+                break;
+            }
+            let Some(url) = crate::urlwatch::find_url(line, &self.matchers) else {
+                continue;
+            };
+            let (suited, rest) = std::mem::take(&mut self.pending)
+                .into_iter()
+                .partition(|(_, p)| p.as_ref().is_none_or(|p| p.is_match(&url)));
+            self.pending = rest;
+            found.extend(suited.into_iter().map(|(e, _)| (url.clone(), e)));
         }
-        let url = text
-            .lines()
-            .find_map(|l| crate::urlwatch::find_url(l, &self.matchers))?;
-        Some((url, std::mem::take(&mut self.pending)))
+        found
+    }
+
+    /// Time left before a waiting proxy falls back to its `fallback-port` (`None`: none would).
+    fn fallback_in(&self) -> Option<Duration> {
+        self.pending
+            .iter()
+            .any(|(e, _)| e.fallback_port.is_some())
+            .then(|| self.fallback_at.saturating_duration_since(Instant::now()))
+    }
+
+    /// At or past the fallback time: the waiting proxies with a `fallback-port`, targeting it.
+    fn take_fallback(&mut self, now: Instant) -> Vec<(String, ProxyEntry)> {
+        if now < self.fallback_at {
+            return Vec::new();
+        }
+        let (due, rest) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|(e, _)| e.fallback_port.is_some());
+        self.pending = rest;
+        due.into_iter()
+            .map(|(e, _)| {
+                let port = e.fallback_port.unwrap_or_default();
+                (format!("http://localhost:{port}"), e)
+            })
+            .collect()
     }
 }
 
@@ -212,21 +330,66 @@ mod tests {
             redact: true,
             redact_names: Vec::new(),
             deadlines: Default::default(),
+            url_pattern: None,
+            fallback_port: None,
+            bind: None,
+            websocket: None,
+            wait_for: Vec::new(),
+        }
+    }
+
+    fn watch(pending: Vec<ProxyEntry>) -> UrlWatch {
+        UrlWatch {
+            matchers: vec![],
+            pending: pending
+                .into_iter()
+                .map(|e| {
+                    let p = e
+                        .url_pattern
+                        .as_deref()
+                        .map(|p| regex::Regex::new(p).unwrap());
+                    (e, p)
+                })
+                .collect(),
+            fallback_at: Instant::now() + FALLBACK_DELAY,
         }
     }
 
     #[test]
     fn url_watch_hands_out_its_proxies_once() {
-        let mut w = UrlWatch {
-            matchers: vec![],
-            pending: vec![entry("web", "site"), entry("web2", "site")],
-        };
-        assert!(w.take("compiling...\n").is_none());
-        let (url, pending) = w
-            .take("compiled\n  Local:   http://localhost:5173/\n")
-            .expect("a URL");
-        assert_eq!(url, "http://localhost:5173");
-        assert_eq!(pending.len(), 2);
-        assert!(w.take("Local: http://localhost:5173/\n").is_none());
+        let mut w = watch(vec![entry("web", "site"), entry("web2", "site")]);
+        assert!(w.take("compiling...\n").is_empty());
+        let found = w.take("compiled\n  Local:   http://localhost:5173/\n");
+        assert_eq!(found.len(), 2);
+        assert!(found.iter().all(|(url, _)| url == "http://localhost:5173"));
+        assert!(w.take("Local: http://localhost:5173/\n").is_empty());
+    }
+
+    #[test]
+    fn url_pattern_picks_its_url_and_fallback_port_waits_for_the_delay() {
+        let mut backend = entry("backend", "wails");
+        backend.url_pattern = Some(":34115".into());
+        let mut front = entry("front", "wails");
+        front.fallback_port = Some(5173);
+        let mut w = watch(vec![backend, front]);
+        let found = w.take("Vite: http://localhost:5173/\n");
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].1.name, "front");
+        let found = w.take("DevServer URL: http://localhost:34115\n");
+        assert_eq!(
+            (found[0].0.as_str(), found[0].1.name.as_str()),
+            ("http://localhost:34115", "backend")
+        );
+
+        let mut late = entry("late", "s");
+        late.fallback_port = Some(4000);
+        let mut w = watch(vec![late, entry("plain", "s")]);
+        assert!(w.fallback_in().is_some());
+        assert!(w.take_fallback(Instant::now()).is_empty());
+        let due = w.take_fallback(Instant::now() + FALLBACK_DELAY);
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].0, "http://localhost:4000");
+        assert_eq!(w.fallback_in(), None);
+        assert_eq!(w.pending.len(), 1);
     }
 }

@@ -124,6 +124,9 @@ pub(super) fn start_proxy(
     if !entry.allowed_hosts.is_empty() {
         args["allowed_hosts"] = json!(entry.allowed_hosts);
     }
+    if let Some(bind) = &entry.bind {
+        args["bind_address"] = bind.clone().into();
+    }
     if entry.allow_lan {
         args["allow_lan"] = true.into();
     }

@@ -11,6 +11,7 @@
 //! (proxies first, then processes), a second one kills it at once.
 
 mod cmd;
+mod conflict;
 mod follow;
 mod link;
 mod printer;
@@ -35,7 +36,7 @@ use self::{
 };
 use crate::{
     Error, Result,
-    config::{self, Config, ProxyEntry, ScriptConfig},
+    config::{self, Config, PortConflict, ProxyEntry, ScriptConfig},
     daemon::{BackgroundHandle, client::Client},
     host::{Host, HostOptions},
     mcp::Toolbox,
@@ -77,6 +78,9 @@ fn run_session(opts: UpOptions) -> Result<u8> {
         Some(path) => Some(config::load(&cwd.join(path))?),
         None => config::find(&cwd).map(|p| config::load(&p)).transpose()?,
     };
+    for warning in config.iter().flat_map(|c| &c.warnings) {
+        eprintln!("agnt up: warning: {warning}");
+    }
     if config.is_none() && opts.cmd.is_empty() {
         return Err(Error::invalid(format!(
             "no {} found in {} or above: create one (see README) or pass --config FILE",
@@ -93,9 +97,13 @@ fn run_session(opts: UpOptions) -> Result<u8> {
         .flat_map(|c| &c.scripts)
         .filter(|s| s.autostart)
         .collect();
-    if scripts.is_empty() && opts.cmd.is_empty() {
+    let any_proxy = config
+        .iter()
+        .flat_map(|c| &c.proxies)
+        .any(|p| p.autostart && p.target.is_some());
+    if scripts.is_empty() && !any_proxy && opts.cmd.is_empty() {
         eprintln!(
-            "agnt up: no script in {} has `autostart true`: nothing to run",
+            "agnt up: no script or proxy in {} has `autostart true`: nothing to run",
             config.as_ref().map_or(Path::new(""), |c| &c.path).display()
         );
         return Ok(0);
@@ -107,7 +115,13 @@ fn run_session(opts: UpOptions) -> Result<u8> {
 
     let mut session = Session::open(root, config.as_ref(), &scripts, signals)?;
     let result = session.start(&scripts, &entries).and_then(|()| {
-        if opts.cmd.is_empty() {
+        if session.interrupted {
+            Ok(if opts.cmd.is_empty() {
+                0
+            } else {
+                cmd::INTERRUPTED
+            })
+        } else if opts.cmd.is_empty() {
             Ok(session.supervise(scripts.len()))
         } else {
             session.run_cmd(&scripts, &opts.cmd, &cwd)
@@ -133,6 +147,10 @@ struct Session {
     closing: Arc<AtomicBool>,
     /// Without a daemon: the session's own host, and its socket while served.
     local: Option<Local>,
+    /// A signal came while a script waited for its `depends-on`: nothing more starts.
+    interrupted: bool,
+    /// `project { port-conflict }`.
+    port_conflict: PortConflict,
 }
 
 struct Local {
@@ -194,6 +212,8 @@ impl Session {
             followers: Vec::new(),
             closing: Arc::default(),
             local,
+            interrupted: false,
+            port_conflict: config.map(|c| c.project.port_conflict).unwrap_or_default(),
         })
     }
 
@@ -209,6 +229,13 @@ impl Session {
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?.into())))
             .collect();
         for (i, script) in scripts.iter().enumerate() {
+            if !self.await_dependencies(script, scripts)? {
+                self.interrupted = true;
+                return Ok(());
+            }
+            if !script.ports.is_empty() && !self.is_running(&script.name) {
+                conflict::preflight(script, self.port_conflict)?;
+            }
             let mut args = json!({
                 "script_name": script.name,
                 "id": script.name,
@@ -249,8 +276,73 @@ impl Session {
         Ok(())
     }
 
-    /// Without CMD: runs until a signal, or until every script has exited (0 if all passed).
+    /// Whether process `id` runs already (then its ports are its own).
+    fn is_running(&mut self, id: &str) -> bool {
+        let args = json!({"action": "status", "process_id": id, "path": self.link.project()});
+        link::tool(&mut self.client, "proc", args).is_ok_and(|st| st["state"] == "running")
+    }
+
+    /// Waits for each of `script`'s `depends-on` that this session started to be ready (a
+    /// dependency that dies, times out or was not started is a warning: the script starts
+    /// anyway). `false` when a signal came meanwhile.
+    fn await_dependencies(&self, script: &ScriptConfig, started: &[&ScriptConfig]) -> Result<bool> {
+        if script.depends_on.is_empty() {
+            return Ok(true);
+        }
+        let mut waits = Vec::new();
+        for dep in &script.depends_on {
+            match started.iter().find(|s| s.name == dep.script) {
+                Some(s) => waits.push((dep.script.clone(), s.ready.clone(), dep.timeout)),
+                None => eprintln!(
+                    "agnt up: warning: script {:?} depends on {:?}, which is not an autostart script: starting it anyway",
+                    script.name, dep.script
+                ),
+            }
+        }
+        let mut client = self.link.connect()?;
+        let (tx, rx) = crossbeam_channel::bounded(waits.len().max(1));
+        let name = script.name.clone();
+        let waiter = crate::thread::spawn(
+            format!("agnt-deps-{name}"),
+            crate::thread::SMALL_STACK * 2,
+            move || {
+                for (dep, ready, timeout) in waits {
+                    let result = cmd::ready_one(&mut client, &dep, ready.as_ref(), timeout);
+                    if tx.send((dep, result)).is_err() {
+                        return;
+                    }
+                }
+            },
+        )
+        .map_err(|e| Error::io("starting a dependency wait", None, e))?;
+        let waiter = JoinOnDrop::new(waiter);
+        loop {
+            select! {
+                recv(self.signals) -> _ => {
+                    // The wait ends once teardown has stopped the dependency.
+                    waiter.detach();
+                    return Ok(false);
+                }
+                recv(rx) -> msg => match msg {
+                    Ok((dep, Err(e))) => eprintln!(
+                        "agnt up: warning: script {name:?} starts without {dep:?} being ready: {e}"
+                    ),
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+        }
+        waiter.join();
+        Ok(true)
+    }
+
+    /// Without CMD: runs until a signal, or until every script has exited (0 if all passed); with
+    /// proxies only, until a signal.
     fn supervise(&self, mut running: usize) -> u8 {
+        if running == 0 {
+            let _ = self.signals.recv();
+            return 0;
+        }
         let mut all_passed = true;
         while running > 0 {
             select! {

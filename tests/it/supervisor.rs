@@ -846,3 +846,46 @@ fn health_thread_exits_promptly_on_shutdown() {
     pm.health_check();
     assert_eq!(p.state(), State::Running);
 }
+
+#[test]
+fn auto_restart_restarts_with_backoff_until_a_requested_stop() {
+    let pm = manager();
+    let dir = project();
+    // Each run appends a line to `runs`; the third run stays up.
+    let mut spec = sh(
+        "flappy",
+        dir.path(),
+        "echo run >> runs; [ $(wc -l < runs) -ge 3 ] && exec sleep 1000; exit 3",
+    );
+    spec.restart.enabled = true;
+    let first = pm.start(spec).unwrap();
+    let started = Instant::now();
+    let current = || pm.get(dir.path(), "flappy").unwrap();
+    assert!(
+        wait_until(LONG, || {
+            let p = current();
+            p.spec().restart.restarts == 2 && p.state() == State::Running
+        }),
+        "{:?} {}",
+        current().spec().restart,
+        current().summary()
+    );
+    // Two backoffs: 0.5 s, then 1 s.
+    assert!(started.elapsed() >= Duration::from_millis(1500));
+    let p = current();
+    assert_ne!(p.seq(), first.seq());
+    assert_eq!(
+        p.spec().restart.last_exit.as_deref(),
+        Some("failed (exit 3)")
+    );
+    let p = pm.stop(dir.path(), "flappy", false).unwrap();
+    assert!(p.state().is_terminal());
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("runs"))
+            .unwrap()
+            .lines()
+            .count(),
+        3
+    );
+    pm.shutdown(Duration::from_secs(2));
+}

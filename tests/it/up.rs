@@ -17,7 +17,7 @@ use crate::{
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
+pub(crate) enum Mode {
     /// No daemon: `agnt up` runs its own host.
     Alone,
     /// A daemon of this version runs on the world's socket.
@@ -26,13 +26,13 @@ enum Mode {
 
 /// A private world for one test: project, socket and state dir in a temp dir, and (with a
 /// daemon) a daemon there; dropping it stops any daemon that lives there.
-struct World {
+pub(crate) struct World {
     env: Env,
     mode: Mode,
 }
 
 impl World {
-    fn new(mode: Mode, config: &str) -> World {
+    pub(crate) fn new(mode: Mode, config: &str) -> World {
         let mut env = Env::new();
         if !config.is_empty() {
             std::fs::write(env.project.join(".agnt.kdl"), config).unwrap();
@@ -43,12 +43,12 @@ impl World {
         World { env, mode }
     }
 
-    fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         &self.env.project
     }
 
     /// `agnt up ARGS` in the project, with this world's socket and state dir.
-    fn cmd(&self, args: &[&str]) -> Command {
+    pub(crate) fn cmd(&self, args: &[&str]) -> Command {
         let mut all = vec!["up"];
         all.extend_from_slice(args);
         let mut c = self.env.cmd(&all);
@@ -56,12 +56,12 @@ impl World {
         c
     }
 
-    fn up(&self, args: &[&str]) -> Spawned {
+    pub(crate) fn up(&self, args: &[&str]) -> Spawned {
         Spawned::new(self.cmd(args))
     }
 
     /// Asserts the session ran where this world says (in the daemon, or on its own).
-    fn assert_mode(&self, up: &Spawned) {
+    pub(crate) fn assert_mode(&self, up: &Spawned) {
         let err = up.stderr();
         assert_eq!(
             err.contains("daemon runs"),
@@ -359,7 +359,7 @@ fn config_error_names_line_and_column() {
 }
 
 /// A one-shot HTTP/1.0 GET; returns the whole response (head and body).
-fn http_get(url: &str) -> String {
+pub(crate) fn http_get(url: &str) -> String {
     use std::io::{Read, Write};
     let rest = url.strip_prefix("http://").unwrap();
     let (addr, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
