@@ -153,6 +153,15 @@ fn the_over_limit_client_reads_why_at_once_in_the_cli_and_the_bridge() {
     let env = Env::new();
     let _d = start(&env, &[("AGNT_MAX_CLIENTS", "2")], &[]);
     let mut a = env.session();
+    // `start` probed the socket with bare connects: each holds a slot until the daemon has read
+    // its EOF. Wait until `a` is the only client, so `_b` takes the last slot.
+    assert!(
+        wait_until(Duration::from_secs(15), || {
+            let info = a.ok("daemon", json!({"action": "info"}));
+            info["clients"].as_array().is_some_and(|c| c.len() == 1)
+        }),
+        "the socket probes of `start` still hold slots"
+    );
     let _b = env.session();
 
     let began = Instant::now();
