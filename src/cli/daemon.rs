@@ -29,6 +29,9 @@ pub fn run(action: DaemonAction) -> ExitCode {
     }
 }
 
+/// How long `agnt daemon stop` waits for each answer from the daemon.
+const STOP_CALL: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Starts the daemon: in this process with `foreground`, else detached (unless one answers).
 fn start(
     foreground: bool,
@@ -162,8 +165,9 @@ fn stop(socket: &Path, json_out: bool) -> ExitCode {
         }
         return ExitCode::SUCCESS;
     };
+    // A wedged daemon must not hang `stop`: both calls have a deadline.
     let pid = c
-        .call_tool("daemon", json!({"action": "info"}))
+        .call_tool_within("daemon", json!({"action": "info"}), Some(STOP_CALL))
         .ok()
         .and_then(|v| v["structuredContent"]["pid"].as_i64())
         .and_then(|p| i32::try_from(p).ok())
@@ -173,7 +177,7 @@ fn stop(socket: &Path, json_out: bool) -> ExitCode {
                 .and_then(|s| s.trim().parse().ok())
         })
         .unwrap_or(0);
-    match c.call_tool("daemon", json!({"action": "shutdown"})) {
+    match c.call_tool_within("daemon", json!({"action": "shutdown"}), Some(STOP_CALL)) {
         Ok(_) => {}
         // We asked it to go: a daemon that closes the connection before its answer arrives is
         // doing what we asked, as long as it then exits (checked below).

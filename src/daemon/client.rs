@@ -181,9 +181,19 @@ impl Client {
 
     /// Calls a tool; returns the `CallToolResult`.
     pub fn call_tool(&mut self, name: &str, args: Value) -> Result<Value> {
+        self.call_tool_within(name, args, None)
+    }
+
+    /// Calls a tool, waiting at most `timeout` for the answer (`None` = forever).
+    pub fn call_tool_within(
+        &mut self,
+        name: &str,
+        args: Value,
+        timeout: Option<Duration>,
+    ) -> Result<Value> {
         let params =
             json!({"name": name, "arguments": args, "_meta": {PROJECT_META: self.project}});
-        self.request("tools/call", params, None)
+        self.request("tools/call", params, timeout)
     }
 }
 

@@ -392,6 +392,28 @@ fn entry_report(cfg: &ProxyConfig, e: &Entry) -> Option<Report> {
                 get,
             )
         }
+        // The proxy's own diagnostics (deadlines, refused hosts, skipped injection, dropped page
+        // messages) are `error` events too: they are `proxy_diag` warnings, keyed without
+        // their numbers (elapsed times, sizes, ports), so repeats fold into one incident.
+        EntryBody::Event(d)
+            if e.kind == "error"
+                && d.get("source").and_then(Value::as_str) == Some("agnt proxy") =>
+        {
+            let message = d.get("message").and_then(Value::as_str).unwrap_or("");
+            let key: String = message
+                .chars()
+                .map(|c| if c.is_ascii_digit() { '#' } else { c })
+                .collect();
+            base(
+                "proxy_diag",
+                Severity::Warning,
+                key,
+                cut(message, 200),
+                json!({"proxy_id": cfg.id, "entry_id": e.id}),
+                d.clone(),
+                get,
+            )
+        }
         EntryBody::Event(d) if e.kind == "error" => {
             let s = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or("");
             let message = s("message");

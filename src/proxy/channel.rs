@@ -417,7 +417,7 @@ impl Conn {
 /// the page.
 fn refuse(cx: &mut Ctx<'_>, meta: &ShotMeta, why: String) -> String {
     let msg = format!("screenshot {:?} refused: {why}", meta.name);
-    let mut data = json!({"message": msg, "screenshot": meta.name});
+    let mut data = json!({"message": msg, "screenshot": meta.name, "source": "agnt proxy"});
     if let Some(u) = &meta.url {
         data["url"] = json!(u);
     }

@@ -357,7 +357,8 @@ impl super::session::Conn {
         r: Refusal,
     ) {
         let (status, reason, why) = r;
-        let mut data = serde_json::json!({"message": why, "status": status});
+        let mut data =
+            serde_json::json!({"message": why, "status": status, "source": "agnt proxy"});
         if status == 403 {
             data["host"] = http::header_str(headers, "host").into();
         }
@@ -384,7 +385,7 @@ pub(crate) fn admit(
                 cx.shared.log.push_event(
                     "error",
                     page.page_id.clone(),
-                    serde_json::json!({"message": msg}),
+                    serde_json::json!({"message": msg, "source": "agnt proxy"}),
                 );
             }
             false

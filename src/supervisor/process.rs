@@ -118,7 +118,12 @@ impl ManagedProcess {
     ) -> Self {
         let cap = spec.buffer_cap.unwrap_or(DEFAULT_CAP);
         ManagedProcess {
-            marker: descendants::marker(instance, &spec.project, &spec.id),
+            // `#seq` tells runs of one id apart: stopping an old, exited run must never kill
+            // the descendants of the run that replaced it (auto-restart, restart).
+            marker: format!(
+                "{}#{seq}",
+                descendants::marker(instance, &spec.project, &spec.id)
+            ),
             escaped: Mutex::new(Vec::new()),
             spec,
             seq,
