@@ -24,7 +24,7 @@ pub fn socket_path() -> PathBuf {
     if let Some(dir) = env_path("XDG_RUNTIME_DIR") {
         return dir.join("agnt").join("agnt.sock");
     }
-    PathBuf::from(format!("/tmp/agnt-{}", rustix::process::getuid().as_raw())).join("agnt.sock")
+    fallback_dir().join("agnt.sock")
 }
 
 /// The state directory (see the module docs).
@@ -37,10 +37,14 @@ pub fn state_dir() -> PathBuf {
     }
     match env_path("HOME") {
         Some(home) => home.join(".local").join("state").join("agnt"),
-        None => {
-            PathBuf::from(format!("/tmp/agnt-{}", rustix::process::getuid().as_raw())).join("state")
-        }
+        None => fallback_dir().join("state"),
     }
+}
+
+/// `/tmp/agnt-$UID`: the socket's and (without `HOME`) the state's directory of last resort. A
+/// shared directory, so whatever is made under it goes through [`secure_runtime_dir`] first.
+pub fn fallback_dir() -> PathBuf {
+    PathBuf::from(format!("/tmp/agnt-{}", rustix::process::getuid().as_raw()))
 }
 
 /// Creates `dir` (and parents) with mode 0700 and makes sure its mode is 0700.

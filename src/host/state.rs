@@ -72,6 +72,12 @@ impl StateDir {
 
     /// Creates the directory (0700) if needed.
     pub fn create(&self) -> io::Result<()> {
+        // Under the shared /tmp fallback, another user must not own the directory above us.
+        let fallback = crate::paths::fallback_dir();
+        if self.root.starts_with(&fallback) {
+            crate::paths::secure_runtime_dir(&fallback)
+                .map_err(|e| io::Error::other(e.to_string()))?;
+        }
         crate::paths::private_dir(&self.root)
     }
 

@@ -163,10 +163,10 @@ pub fn kill_orphans(record: &OrphanRecord) -> Vec<u32> {
         }
         // While a group exists the kernel hands out no pid equal to its id, so a group whose
         // leader is gone is ours. A live leader must be the process we started: a reused pid
-        // that leads a new group of its own has another start time.
+        // that leads a new group of its own has another start time (and an entry without a
+        // start time cannot prove it is ours).
         if let Some(leader_start) = procfs::start_time_micros(e.pgid)
-            && e.started_at != 0
-            && leader_start.abs_diff(e.started_at) > START_TOLERANCE_MICROS
+            && (e.started_at == 0 || leader_start.abs_diff(e.started_at) > START_TOLERANCE_MICROS)
         {
             log::info!(
                 "pid {} was reused since {} started; not killing it",

@@ -255,6 +255,17 @@ impl Browser {
         // The parent's copies of the child's ends close here, so EOF means the browser is gone.
         drop(cmd);
         let pid = child.id();
+        // Until the browser is handed over, a failed step kills what was started.
+        let abandon = |why: String| {
+            let _ = spawn::signal_group(pid, rustix::process::Signal::KILL);
+            if let Some(m) = &opts.marker {
+                crate::supervisor::descendants::kill_marked(m);
+            }
+            if opts.throwaway {
+                let _ = fs::remove_dir_all(&opts.profile);
+            }
+            why
+        };
         let (exit_tx, exit) = crossbeam_channel::bounded(1);
         let waiter = crate::thread::spawn(
             format!("agnt-browser-{}", opts.id),
@@ -265,7 +276,7 @@ impl Browser {
                 }
             },
         )
-        .map_err(|e| format!("cannot start a thread: {e}"))?;
+        .map_err(|e| abandon(format!("cannot start a thread: {e}")))?;
         let events = Arc::new(PageEvents::default());
         let sink = events.clone();
         let (cdp, reader) = Cdp::connect(
@@ -276,7 +287,7 @@ impl Browser {
                 sink.on_event(cdp, method, params, session)
             }),
         )
-        .map_err(|e| format!("cannot start a thread: {e}"))?;
+        .map_err(|e| abandon(format!("cannot start a thread: {e}")))?;
         let session = match open_page(&cdp) {
             Ok(s) => s,
             Err(e) => {
