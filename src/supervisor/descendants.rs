@@ -28,6 +28,12 @@ pub fn marker(instance: &str, project: &std::path::Path, id: &str) -> String {
     format!("{instance}/{}/{id}", project.display())
 }
 
+/// The marker of one run (`seq`) of process `id`: stopping an old, exited run never kills the
+/// descendants of the run that replaced it (auto-restart, restart).
+pub fn run_marker(instance: &str, project: &std::path::Path, id: &str, seq: u64) -> String {
+    format!("{}#{seq}", marker(instance, project, id))
+}
+
 /// SIGKILLs every process (but us and our ancestors) whose marker is exactly `marker`; returns
 /// their pids.
 pub fn kill_marked(marker: &str) -> Vec<u32> {

@@ -118,12 +118,7 @@ impl ManagedProcess {
     ) -> Self {
         let cap = spec.buffer_cap.unwrap_or(DEFAULT_CAP);
         ManagedProcess {
-            // `#seq` tells runs of one id apart: stopping an old, exited run must never kill
-            // the descendants of the run that replaced it (auto-restart, restart).
-            marker: format!(
-                "{}#{seq}",
-                descendants::marker(instance, &spec.project, &spec.id)
-            ),
+            marker: descendants::run_marker(instance, &spec.project, &spec.id, seq),
             escaped: Mutex::new(Vec::new()),
             spec,
             seq,

@@ -878,14 +878,15 @@ fn auto_restart_restarts_with_backoff_until_a_requested_stop() {
         p.spec().restart.last_exit.as_deref(),
         Some("failed (exit 3)")
     );
+    // "Running" means spawned: the third run's shell may not have written its line yet.
+    let runs = || {
+        std::fs::read_to_string(dir.path().join("runs"))
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    };
+    assert!(wait_until(LONG, || runs() == 3), "runs: {}", runs());
     let p = pm.stop(dir.path(), "flappy", false).unwrap();
     assert!(p.state().is_terminal());
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join("runs"))
-            .unwrap()
-            .lines()
-            .count(),
-        3
-    );
+    assert_eq!(runs(), 3, "a run after the requested stop");
     pm.shutdown(Duration::from_secs(2));
 }
