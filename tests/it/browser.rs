@@ -285,76 +285,11 @@ pub(crate) fn launch_cdp(profile: &Path) -> (Browser, Cdp) {
     (browser, cdp)
 }
 
-/// Decodes an 8-bit RGB/RGBA PNG: (width, height, pixels as RGB triples).
+/// Decodes an 8-bit RGB/RGBA PNG: (width, height, pixels as RGB triples), with the decoder the
+/// snapshot tool uses.
 pub(crate) fn decode_png(data: &[u8]) -> (u32, u32, Vec<[u8; 3]>) {
-    use std::io::Read;
-    assert!(data.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
-    let mut i = 8;
-    let (mut w, mut h, mut ctype) = (0u32, 0u32, 0u8);
-    let mut idat = Vec::new();
-    while i + 8 <= data.len() {
-        let len = u32::from_be_bytes(data[i..i + 4].try_into().unwrap()) as usize;
-        let kind = &data[i + 4..i + 8];
-        let body = &data[i + 8..i + 8 + len];
-        match kind {
-            b"IHDR" => {
-                w = u32::from_be_bytes(body[0..4].try_into().unwrap());
-                h = u32::from_be_bytes(body[4..8].try_into().unwrap());
-                assert_eq!(body[8], 8, "bit depth");
-                ctype = body[9];
-                assert_eq!(body[12], 0, "interlaced PNG not handled");
-            }
-            b"IDAT" => idat.extend_from_slice(body),
-            _ => {}
-        }
-        i += 12 + len;
-    }
-    let bpp = match ctype {
-        2 => 3,
-        6 => 4,
-        c => panic!("colour type {c} not handled"),
-    };
-    let mut raw = Vec::new();
-    flate2::read::ZlibDecoder::new(&idat[..])
-        .read_to_end(&mut raw)
-        .expect("zlib");
-    let stride = w as usize * bpp;
-    assert_eq!(raw.len(), (stride + 1) * h as usize, "IDAT size");
-    let mut prev = vec![0u8; stride];
-    let mut px = Vec::with_capacity((w * h) as usize);
-    for row in 0..h as usize {
-        let f = raw[row * (stride + 1)];
-        let mut cur = raw[row * (stride + 1) + 1..(row + 1) * (stride + 1)].to_vec();
-        for x in 0..stride {
-            let a = if x >= bpp { cur[x - bpp] as i16 } else { 0 };
-            let b = prev[x] as i16;
-            let c = if x >= bpp { prev[x - bpp] as i16 } else { 0 };
-            let pred = match f {
-                0 => 0,
-                1 => a,
-                2 => b,
-                3 => (a + b) / 2,
-                4 => {
-                    let p = a + b - c;
-                    let (pa, pb, pc) = ((p - a).abs(), (p - b).abs(), (p - c).abs());
-                    if pa <= pb && pa <= pc {
-                        a
-                    } else if pb <= pc {
-                        b
-                    } else {
-                        c
-                    }
-                }
-                _ => panic!("bad filter {f}"),
-            };
-            cur[x] = cur[x].wrapping_add(pred as u8);
-        }
-        for p in cur.chunks(bpp) {
-            px.push([p[0], p[1], p[2]]);
-        }
-        prev = cur;
-    }
-    (w, h, px)
+    let img = agnt::host::browser::png::decode(data).expect("a PNG agnt can decode");
+    (img.width, img.height, img.pixels)
 }
 
 const A11Y_PAGE: &str = r#"<!doctype html><html lang="en"><head><title>a11y</title></head><body><main>
