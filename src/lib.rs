@@ -20,6 +20,7 @@ pub mod ringbuf;
 pub mod signals;
 pub mod supervisor;
 pub mod thread;
+pub mod tls;
 pub mod tools;
 pub mod up;
 pub mod urlwatch;

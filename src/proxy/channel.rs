@@ -121,7 +121,7 @@ impl Conn {
     /// a peer of our uid) turns this connection into a page channel; the proxy's first message
     /// is the page config.
     pub(super) fn open_channel(&mut self, cx: &mut Ctx<'_>, head: &RequestHead) {
-        let local = self.client.sock.local_addr().ok();
+        let local = self.client.sock.tcp().local_addr().ok();
         if let Err(why) = cx
             .shared
             .trust

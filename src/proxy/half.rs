@@ -1,11 +1,15 @@
 //! One side of a proxied connection — the client's socket or the upstream's — as one type,
-//! `Half`: the non-blocking socket, the readiness it last reported, the bytes read but not yet
-//! processed, and the bytes queued to be written. `Upstream` wraps a `Half` with what only the
-//! upstream side has: a connect in progress and the exchanges the connection has served.
+//! `Half`: the non-blocking socket (plain, or TLS to an `https://` upstream: `Transport`), the
+//! readiness it last reported, the bytes read but not yet processed, and the bytes queued to be
+//! written. `Upstream` wraps a `Half` with what only the upstream side has: a connect in
+//! progress and the exchanges the connection has served.
 //!
 //! Readiness is edge-triggered: a flag stays set until a call says `WouldBlock` (or a read comes
 //! back short, unless the peer's FIN was reported: then we read on until EOF so a FIN behind
-//! the data is not missed). What to do on errors is the caller's business (`session`).
+//! the data is not missed; never over TLS, where a short read of plaintext says nothing about
+//! the socket). TLS ciphertext the socket did not take counts as unflushed, so the same
+//! writable edges that drain `out` drain it. What to do on errors is the caller's business
+//! (`session`).
 
 use std::{
     io::{self, IoSlice, Read, Write},
@@ -16,16 +20,68 @@ use std::{
 use mio::{Interest, Registry, Token, net::TcpStream};
 
 use super::budget::Lease;
+use crate::tls::{Connector, TlsStream};
 
 /// Buffered-but-unsent bytes above which we stop reading from the other side.
 pub(crate) const BACKPRESSURE: usize = 256 * 1024;
 /// An emptied write buffer bigger than this is shrunk back to 64 KiB.
 const SHRINK_ABOVE: usize = 4 * BACKPRESSURE;
 
+/// The bytes of one side: a plain socket, or TLS over it (upstreams only).
+#[derive(Debug)]
+pub(crate) enum Transport {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl Transport {
+    /// The TCP socket underneath.
+    pub fn tcp(&self) -> &TcpStream {
+        match self {
+            Transport::Plain(s) => s,
+            Transport::Tls(t) => t.get_ref(),
+        }
+    }
+
+    /// TLS output waits for the socket.
+    fn tls_pending(&self) -> bool {
+        matches!(self, Transport::Tls(t) if t.wants_write())
+    }
+}
+
+impl Read for Transport {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(s) => s.read(buf),
+            Transport::Tls(t) => t.read(buf),
+        }
+    }
+}
+
+impl Write for Transport {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(s) => s.write(buf),
+            Transport::Tls(t) => t.write(buf),
+        }
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(s) => s.write_vectored(bufs),
+            Transport::Tls(t) => t.write_vectored(bufs),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// One socket of a connection and its buffers.
 #[derive(Debug)]
 pub(crate) struct Half {
-    pub sock: TcpStream,
+    pub sock: Transport,
     pub readable: bool,
     /// The peer's FIN was reported (EPOLLRDHUP): read until EOF, no short-read shortcut.
     pub rdhup: bool,
@@ -59,6 +115,10 @@ impl Half {
     /// A socket assumed `ready` for both reads and writes (a fresh client) or neither (a
     /// connect in progress).
     pub fn new(sock: TcpStream, ready: bool) -> Half {
+        Half::over(Transport::Plain(sock), ready)
+    }
+
+    fn over(sock: Transport, ready: bool) -> Half {
         Half {
             sock,
             readable: ready,
@@ -84,9 +144,9 @@ impl Half {
         self.out.len() - self.out_pos
     }
 
-    /// Nothing is waiting to be written.
+    /// Nothing is waiting to be written (TLS output included).
     pub fn flushed(&self) -> bool {
-        self.out_pos == self.out.len()
+        self.out_pos == self.out.len() && !self.sock.tls_pending()
     }
 
     /// Reads into `inb` until `WouldBlock`, end of file, or `inb` holds at least `cap` bytes
@@ -114,7 +174,8 @@ impl Half {
                     if self.inb.len() >= cap {
                         return Ok(got);
                     }
-                    if n < scratch.len() && !self.rdhup {
+                    if n < scratch.len() && !self.rdhup && matches!(self.sock, Transport::Plain(_))
+                    {
                         // A short read drained the socket; epoll (edge-triggered) reports the
                         // next arrival, so skip the read that would only say WouldBlock. Not
                         // after a read-closed event: the FIN may already sit behind the data.
@@ -155,7 +216,7 @@ impl Half {
                     let from_pending = pending.len().min(n);
                     self.out_pos += from_pending;
                     off += n - from_pending;
-                    if self.flushed() {
+                    if self.out_pos == self.out.len() {
                         self.out.clear();
                         self.out_pos = 0;
                     }
@@ -174,7 +235,7 @@ impl Half {
     pub fn flush(&mut self) -> io::Result<bool> {
         let mut progress = false;
         let mut result = Ok(());
-        while !self.flushed() && self.writable {
+        while self.out_pos < self.out.len() && self.writable {
             match self.sock.write(&self.out[self.out_pos..]) {
                 Ok(0) => {
                     result = Err(io::ErrorKind::WriteZero.into());
@@ -192,7 +253,20 @@ impl Half {
                 }
             }
         }
-        if self.flushed() && !self.out.is_empty() {
+        if result.is_ok()
+            && self.writable
+            && let Transport::Tls(t) = &mut self.sock
+            && t.wants_write()
+        {
+            match t.push() {
+                Ok(done) => {
+                    progress = true;
+                    self.writable = done;
+                }
+                Err(e) => result = Err(e),
+            }
+        }
+        if self.out_pos == self.out.len() && !self.out.is_empty() {
             self.out.clear();
             self.out_pos = 0;
             if self.out.capacity() > SHRINK_ABOVE {
@@ -208,11 +282,14 @@ impl Half {
         self.out_pos = 0;
     }
 
-    /// Sends our FIN (once).
+    /// Sends our FIN (once); over TLS, `close_notify` first.
     pub fn shutdown_write(&mut self) {
         if !self.write_shut {
             self.write_shut = true;
-            let _ = self.sock.shutdown(Shutdown::Write);
+            if let Transport::Tls(t) = &mut self.sock {
+                t.close_notify();
+            }
+            let _ = self.sock.tcp().shutdown(Shutdown::Write);
         }
     }
 }
@@ -236,17 +313,23 @@ pub(crate) struct Upstream {
 }
 
 impl Upstream {
-    /// Starts a non-blocking connect to `addr` and registers the socket under `token`.
+    /// Starts a non-blocking connect to `addr` (TLS on top when `tls` is given; its handshake
+    /// starts once connected) and registers the socket under `token`.
     pub fn connect(
         addr: SocketAddr,
+        tls: Option<&Connector>,
         registry: &Registry,
         token: Token,
         fd: Lease,
     ) -> io::Result<Upstream> {
         let mut sock = TcpStream::connect(addr)?;
         registry.register(&mut sock, token, Interest::READABLE | Interest::WRITABLE)?;
+        let sock = match tls {
+            Some(c) => Transport::Tls(Box::new(c.wrap(sock)?)),
+            None => Transport::Plain(sock),
+        };
         Ok(Upstream {
-            half: Half::new(sock, false),
+            half: Half::over(sock, false),
             connected: false,
             connect_started: Instant::now(),
             served: 0,
@@ -265,13 +348,17 @@ impl Upstream {
         if !self.half.writable {
             return Ok(false);
         }
-        if let Some(e) = self.half.sock.take_error()? {
+        if let Some(e) = self.half.sock.tcp().take_error()? {
             return Err(e);
         }
-        match self.half.sock.peer_addr() {
+        match self.half.sock.tcp().peer_addr() {
             Ok(_) => {
                 self.connected = true;
-                let _ = self.half.sock.set_nodelay(true);
+                let _ = self.half.sock.tcp().set_nodelay(true);
+                // The TLS handshake's first flight goes out now, not with the first write.
+                if let Transport::Tls(t) = &mut self.half.sock {
+                    self.half.writable = t.push()?;
+                }
                 Ok(true)
             }
             Err(e)

@@ -160,7 +160,7 @@ mod tests {
     }
 
     fn target() -> Target {
-        Target::parse("http://localhost:3000").unwrap()
+        Target::parse("http://localhost:3000", None).unwrap()
     }
 
     #[test]

@@ -97,6 +97,9 @@ pub struct ProxyConfig {
     pub redact: bool,
     /// Names added to the secret-name table for this proxy (`redact-names` in config).
     pub redact_names: Vec<String>,
+    /// Verify an `https://` target's certificate (`verify_tls`). `None`: not for loopback
+    /// targets (dev certificates are self-signed), yes against the system's roots otherwise.
+    pub verify_tls: Option<bool>,
 }
 
 impl ProxyConfig {
@@ -122,6 +125,7 @@ impl ProxyConfig {
             allow_lan: false,
             redact: true,
             redact_names: Vec::new(),
+            verify_tls: None,
         }
     }
 }
@@ -224,7 +228,7 @@ impl ProxyServer {
         opts: &ProxyManagerOptions,
         fds: Arc<Budget>,
     ) -> Result<ProxyServer> {
-        let target = Target::parse(&config.target_url)?;
+        let target = Target::parse(&config.target_url, config.verify_tls)?;
         let ip: IpAddr = if config.bind_address.eq_ignore_ascii_case("localhost")
             || config.bind_address.is_empty()
         {

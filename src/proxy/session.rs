@@ -348,6 +348,7 @@ impl Conn {
         })?;
         let up = Upstream::connect(
             cx.shared.target.addr,
+            cx.shared.target.tls.as_ref(),
             cx.registry,
             upstream_token(self.id),
             fd,
@@ -369,7 +370,7 @@ impl Conn {
         match self.mode {
             Mode::Http | Mode::Ws => {
                 if self.close_after && flushed {
-                    let _ = self.client.sock.shutdown(Shutdown::Write);
+                    let _ = self.client.sock.tcp().shutdown(Shutdown::Write);
                     self.closed = true;
                     return true;
                 }

@@ -1,10 +1,11 @@
 //! The dev server a proxy forwards to (`Target`): parsed once from `target_url` at start, with
-//! `localhost` resolved to 127.0.0.1 so the loop never resolves names, and the origins whose
-//! `Location`s are rewritten to the proxy.
+//! `localhost` resolved to 127.0.0.1 so the loop never resolves names, the TLS connector of an
+//! `https://` target (verification per `crate::tls`'s rule unless `verify_tls` says), and the
+//! origins (`http(s)://`, and `ws(s)://` for bodies) whose URLs are rewritten to the proxy.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 
-use crate::{Error, Result};
+use crate::{Error, Result, tls::Connector};
 
 /// Where the proxy forwards to.
 #[derive(Debug, Clone)]
@@ -15,25 +16,30 @@ pub(crate) struct Target {
     pub host_header: String,
     /// Host name without port (for cookie `Domain=`).
     pub host: String,
-    /// Origins (`http://host:port`) whose `Location`s we rewrite to the proxy.
+    /// Origins (`http://host:port`, `https://…` for a TLS target) whose `Location`s we rewrite
+    /// to the proxy.
     pub origins: Vec<String>,
+    /// `Some` for an `https://` target: how to open TLS to it.
+    pub tls: Option<Connector>,
 }
 
 impl Target {
-    pub(crate) fn parse(url: &str) -> Result<Target> {
+    /// Parses `url` (`http://` or `https://`; no scheme means `http://`). `verify_tls` is the
+    /// caller's explicit choice for an `https://` target (`None`: the default rule).
+    pub(crate) fn parse(url: &str, verify_tls: Option<bool>) -> Result<Target> {
         let bad = |why: &str| {
             Error::invalid(format!(
-                "invalid target_url {url:?}: {why} (expected http://host:port)"
+                "invalid target_url {url:?}: {why} (expected http://host:port or https://host:port)"
             ))
         };
-        let rest = if let Some(r) = url.strip_prefix("http://") {
-            r
-        } else if url.starts_with("https://") {
-            return Err(bad("https targets are not supported yet"));
+        let (rest, https) = if let Some(r) = strip_scheme(url, "http://") {
+            (r, false)
+        } else if let Some(r) = strip_scheme(url, "https://") {
+            (r, true)
         } else if url.contains("://") {
             return Err(bad("unsupported scheme"));
         } else {
-            url
+            (url, false)
         };
         let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
         if authority.is_empty()
@@ -55,6 +61,7 @@ impl Target {
         };
         let port: u16 = match port {
             Some(p) => p.parse().map_err(|_| bad("bad port"))?,
+            None if https => 443,
             None => 80,
         };
         let addr = if host.eq_ignore_ascii_case("localhost") {
@@ -72,23 +79,42 @@ impl Target {
                 .or(addrs.first())
                 .ok_or_else(|| bad("host resolves to nothing"))?
         };
-        let mut origins = vec![format!("http://{authority}")];
-        if port == 80 {
-            origins.push(format!("http://{authority}:80"));
+        let scheme = if https { "https" } else { "http" };
+        let mut authorities = vec![authority.to_string()];
+        if port == if https { 443 } else { 80 } {
+            authorities.push(format!("{authority}:{port}"));
         }
         if host.eq_ignore_ascii_case("localhost") || host == "127.0.0.1" {
-            origins.push(format!("http://localhost:{port}"));
-            origins.push(format!("http://127.0.0.1:{port}"));
+            authorities.push(format!("localhost:{port}"));
+            authorities.push(format!("127.0.0.1:{port}"));
         }
+        let mut origins: Vec<String> = authorities
+            .iter()
+            .map(|a| format!("{scheme}://{a}"))
+            .collect();
         origins.sort();
         origins.dedup();
+        let tls = if https {
+            let verify = crate::tls::should_verify(&host, verify_tls);
+            Some(Connector::new(&host, verify)?)
+        } else {
+            None
+        };
         Ok(Target {
             addr,
             host_header: authority.to_string(),
             host,
             origins,
+            tls,
         })
     }
+}
+
+/// `url` without `scheme` (matched without regard to case).
+fn strip_scheme<'a>(url: &'a str, scheme: &str) -> Option<&'a str> {
+    let head = url.get(..scheme.len())?;
+    head.eq_ignore_ascii_case(scheme)
+        .then(|| &url[scheme.len()..])
 }
 
 #[cfg(test)]
@@ -97,14 +123,34 @@ mod tests {
 
     #[test]
     fn target_parsing() {
-        let t = Target::parse("http://localhost:3000/app").unwrap();
+        let p = |u: &str| Target::parse(u, None);
+        let t = p("http://localhost:3000/app").unwrap();
         assert_eq!(t.addr, "127.0.0.1:3000".parse().unwrap());
         assert_eq!(t.host_header, "localhost:3000");
         assert!(t.origins.contains(&"http://127.0.0.1:3000".to_string()));
-        assert_eq!(Target::parse("127.0.0.1:8080").unwrap().addr.port(), 8080);
-        assert!(Target::parse("https://x").is_err());
-        assert!(Target::parse("http://").is_err());
-        assert!(Target::parse("http://a b:1").is_err());
-        assert!(Target::parse("http://localhost:99999").is_err());
+        assert!(t.tls.is_none());
+        assert_eq!(p("127.0.0.1:8080").unwrap().addr.port(), 8080);
+        assert!(p("ftp://x").is_err());
+        assert!(p("http://").is_err());
+        assert!(p("https://").is_err());
+        assert!(p("http://a b:1").is_err());
+        assert!(p("http://localhost:99999").is_err());
+    }
+
+    #[test]
+    fn https_targets() {
+        let t = Target::parse("HTTPS://localhost:5173/", None).unwrap();
+        assert_eq!(t.addr, "127.0.0.1:5173".parse().unwrap());
+        assert_eq!(t.host_header, "localhost:5173");
+        assert!(
+            !t.tls.as_ref().unwrap().verifies(),
+            "loopback: not verified by default"
+        );
+        assert!(t.origins.contains(&"https://127.0.0.1:5173".to_string()));
+        assert!(!t.origins.iter().any(|o| o.starts_with("http:")));
+        let t = Target::parse("https://127.0.0.1", Some(true)).unwrap();
+        assert_eq!(t.addr.port(), 443);
+        assert!(t.tls.unwrap().verifies());
+        assert!(t.origins.contains(&"https://127.0.0.1:443".to_string()));
     }
 }

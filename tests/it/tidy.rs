@@ -19,7 +19,7 @@ const MAX_LINES: usize = 800;
 const FACES: &[&str] = &["cli", "up", "daemon"];
 const LEAVES: &[&str] = &[
     "ringbuf", "registry", "paths", "util", "thread", "error", "signals", "config", "detect",
-    "urlwatch",
+    "urlwatch", "tls",
 ];
 const MIDDLE: &[&str] = &["mcp", "tools", "host", "supervisor", "proxy"];
 
