@@ -24,7 +24,8 @@ use super::{
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct ProxyLimits {
-    /// An upstream connect that has not completed by then fails with 502. Default 10 s.
+    /// An upstream connect (with the TLS handshake, for an `https://` target) that has not
+    /// completed by then fails with 502. Default 10 s.
     pub connect_timeout: Duration,
     /// A request sent in full with no response head by then gets a 504 page. Default 60 s.
     pub response_timeout: Duration,
@@ -131,7 +132,7 @@ impl Conn {
         let mut d: Option<Instant> = None;
         let mut at = |t: Instant| d = Some(d.map_or(t, |x: Instant| x.min(t)));
         if let Some(up) = &self.up
-            && !up.connected
+            && !up.established()
         {
             at(up.connect_started + lim.connect_timeout);
         }
@@ -175,13 +176,15 @@ impl Conn {
         let lim = cfg.limits;
         let (idle, header) = (cfg.idle_timeout, cfg.header_timeout);
         if let Some(up) = &self.up
-            && !up.connected
+            && !up.established()
             && now >= up.connect_started + lim.connect_timeout
         {
-            let why = format!(
-                "connecting to the upstream timed out after {}",
-                words(lim.connect_timeout)
-            );
+            let what = if up.connected {
+                "the TLS handshake with the upstream"
+            } else {
+                "connecting to the upstream"
+            };
+            let why = format!("{what} timed out after {}", words(lim.connect_timeout));
             self.deadline_entry(cx, "connect", &why);
             self.fail_upstream(cx, &why);
             return;

@@ -339,6 +339,15 @@ impl Upstream {
         })
     }
 
+    /// Connected, and over TLS the handshake is done too (what the connect deadline waits for).
+    pub fn established(&self) -> bool {
+        self.connected
+            && match &self.half.sock {
+                Transport::Plain(_) => true,
+                Transport::Tls(t) => t.is_established(),
+            }
+    }
+
     /// Checks a connect in progress once the socket is writable: `Ok(true)` connected (now or
     /// before), `Ok(false)` still connecting, `Err` the connect failed.
     pub fn poll_connect(&mut self) -> io::Result<bool> {
