@@ -1,7 +1,8 @@
 //! The Go original's `.agnt.kdl` users, end to end: a broken config is the same error from
 //! `agnt up`, `detect` and `run`; a coloured Vite banner matched through `{url}` links its proxy;
 //! `url-pattern` picks one of two printed URLs; `fallback-port` starts a proxy when no URL is
-//! printed; a proxy-only config runs until Ctrl+C.
+//! printed; a proxy-only config runs until Ctrl+C; a Vite served over HTTPS with a self-signed
+//! certificate (made here with rcgen) is proxied as plain HTTP with no option.
 
 #![allow(clippy::disallowed_methods)] // tests spawn the binary under test directly
 
@@ -23,7 +24,13 @@ class Quiet(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *a): pass
 srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
 port = srv.server_address[1]
-if sys.argv[1] == "vite":
+if sys.argv[1] == "vite-https":
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain("cert.pem", "key.pem")
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    print(f"  \x1b[32m➜\x1b[39m  \x1b[1mLocal\x1b[22m:   \x1b[36mhttps://localhost:\x1b[1m{port}\x1b[22m/\x1b[39m", flush=True)
+elif sys.argv[1] == "vite":
     print(f"\n  \x1b[32m\x1b[1mVITE\x1b[22m v5.0.0\x1b[39m  ready in 120 ms\n", flush=True)
     print(f"  \x1b[32m➜\x1b[39m  \x1b[1mLocal\x1b[22m:   \x1b[36mhttp://localhost:\x1b[1m{port}\x1b[22m/\x1b[39m", flush=True)
 elif sys.argv[1] == "two":
@@ -149,6 +156,34 @@ fn vite_banner_links_its_proxy_through_the_url_placeholder(mode: Mode) {
         page.contains(" 200 OK") && page.contains("hello compat"),
         "{page}"
     );
+    stop(up);
+}
+
+fn vite_over_https_with_a_self_signed_certificate_is_proxied(mode: Mode) {
+    let w = world_with_site(
+        mode,
+        "scripts {\n  dev {\n    run \"python3 -u serve.py vite-https\"\n    autostart true\n    url-matchers \"(Local|Network):\\\\s*{url}\"\n  }\n}\nproxies {\n  app {\n    script \"dev\"\n    port 0\n  }\n}\n",
+    );
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    std::fs::write(w.dir().join("cert.pem"), cert.cert.pem()).unwrap();
+    std::fs::write(w.dir().join("key.pem"), cert.signing_key.serialize_pem()).unwrap();
+    let up = w.up(&[]);
+    let app = &announced(&up, &["app"])[0];
+    w.assert_mode(&up);
+    assert!(
+        up.stdout().contains(&format!(
+            "agnt: proxy app listening on {app} -> https://localhost:"
+        )),
+        "{}",
+        up.stdout()
+    );
+    let page = http_get(&format!("{app}/index.html"));
+    assert!(
+        page.contains(" 200 OK") && page.contains("hello compat"),
+        "{page}"
+    );
+    assert!(page.contains("/__agnt/agnt.js"), "not injected: {page}");
     stop(up);
 }
 
@@ -427,6 +462,7 @@ macro_rules! in_both_modes {
 
 in_both_modes!(
     vite_banner_links_its_proxy_through_the_url_placeholder,
+    vite_over_https_with_a_self_signed_certificate_is_proxied,
     url_pattern_picks_the_matching_url_of_two,
     fallback_port_starts_the_proxy_when_no_url_is_printed,
     a_proxy_only_config_runs_until_ctrl_c,
