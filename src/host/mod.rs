@@ -90,6 +90,9 @@ pub struct Host {
     opts: HostOptions,
     state: StateDir,
     pm: OnceLock<Arc<ProcessManager>>,
+    /// Held while the process manager is built, so racing first uses build one, not two (a
+    /// second would re-read and rewrite the orphan file behind the first one's back).
+    pm_init: parking_lot::Mutex<()>,
     proxies: OnceLock<Arc<ProxyManager>>,
     started: Instant,
     calls: AtomicU64,
@@ -104,6 +107,7 @@ impl Host {
             state: opts.state.clone().unwrap_or_else(StateDir::from_env),
             opts,
             pm: OnceLock::new(),
+            pm_init: parking_lot::Mutex::new(()),
             proxies: OnceLock::new(),
             started: Instant::now(),
             calls: AtomicU64::new(0),
@@ -122,6 +126,10 @@ impl Host {
         if let Some(pm) = self.pm.get() {
             return Ok(pm);
         }
+        let _building = self.pm_init.lock();
+        if let Some(pm) = self.pm.get() {
+            return Ok(pm);
+        }
         let config = ManagerConfig {
             state_dir: self.opts.orphans.clone(),
             subreaper: self.opts.subreaper,
@@ -129,7 +137,7 @@ impl Host {
         };
         let pm = ProcessManager::new(config)
             .map_err(|e| Error::Other(format!("cannot start the process manager: {e}")))?;
-        // The hook goes on before the manager is published (a racing loser is dropped with its).
+        // The hook goes on before the manager is published.
         let feeds = self.feeds.clone();
         pm.on_exit(Arc::new(move |p, failed| feeds.on_exit(p, failed)));
         Ok(self.pm.get_or_init(|| pm))
