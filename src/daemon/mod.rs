@@ -402,11 +402,19 @@ impl Server {
             let spawned = crate::thread::spawn("daemon-conn", 256 * 1024, move || {
                 match Connection::unix(stream, Side::Server) {
                     Ok((conn, threads)) => {
-                        crate::mcp::server::serve_observed(conn, tools, &|m| entry.observe(m));
-                        // Every answer is queued by now (or its call is stuck past serve's
-                        // bound): wait for the writer to flush them, so a client always gets
-                        // the answer to what it asked — `shutdown` included.
-                        if let Err(e) = threads.join() {
+                        let stuck =
+                            crate::mcp::server::serve_observed(conn, tools, &|m| entry.observe(m));
+                        // Every answer is queued by now: wait for the writer to flush them, so a
+                        // client always gets the answer to what it asked — `shutdown` included.
+                        // A call stuck past serve's bound holds a sender, so the writer would
+                        // never end: then wait briefly and close, freeing the client's slot.
+                        let ended = if stuck == 0 {
+                            threads.join()
+                        } else {
+                            log::warn!("a client left with {stuck} call(s) stuck; closing it");
+                            threads.join_within(Duration::from_secs(2))
+                        };
+                        if let Err(e) = ended {
                             log::debug!("connection ended: {e}");
                         }
                     }

@@ -434,6 +434,8 @@ pub struct Connection {
 pub struct IoThreads {
     reader: Option<JoinOnDrop<io::Result<()>>>,
     writer: Option<JoinOnDrop<io::Result<()>>>,
+    /// Disconnects when the writer thread ends (its sender is dropped with the thread's closure).
+    writer_done: Option<Receiver<()>>,
     closer: Option<UnixStream>,
 }
 
@@ -458,6 +460,41 @@ impl IoThreads {
             let _ = s.shutdown(std::net::Shutdown::Read);
         }
         let r = self.reader.take().and_then(|h| h.join()).unwrap_or(Ok(()));
+        let w = self.writer.take().and_then(|h| h.join()).unwrap_or(Ok(()));
+        r.and(w)
+    }
+
+    /// [`join`](Self::join), but a writer still running `limit` after the reader ended is given
+    /// up on: the socket is shut down both ways and the writer detached (it ends once the last
+    /// sender goes — a call stuck past its cancel may hold one for ever). `TimedOut` then.
+    pub fn join_within(mut self, limit: Duration) -> io::Result<()> {
+        if let Some(s) = &self.closer {
+            let _ = s.shutdown(std::net::Shutdown::Read);
+        }
+        let r = self.reader.take().and_then(|h| h.join()).unwrap_or(Ok(()));
+        let ended = match self.writer_done.take() {
+            Some(done) => !matches!(
+                done.recv_timeout(limit),
+                Err(crossbeam_channel::RecvTimeoutError::Timeout)
+            ),
+            None => true,
+        };
+        if !ended {
+            if let Some(s) = self.closer.take() {
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+            if let Some(h) = self.writer.take() {
+                h.detach();
+            }
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "the writer still had a sender {} after the peer left (a call is stuck); \
+                     connection closed",
+                    crate::util::duration::format(limit)
+                ),
+            ));
+        }
         let w = self.writer.take().and_then(|h| h.join()).unwrap_or(Ok(()));
         r.and(w)
     }
@@ -529,7 +566,9 @@ impl Connection {
     {
         let (out_tx, out_rx) = bounded::<Message>(OUT_QUEUE);
         let (in_tx, in_rx) = bounded::<Message>(16);
+        let (done_tx, writer_done) = bounded::<()>(0);
         let writer = thread::spawn(format!("{name}-writer"), thread::SMALL_STACK, move || {
+            let _done = done_tx;
             let mut write = write;
             for msg in out_rx {
                 msg.write(&mut write)?;
@@ -587,6 +626,7 @@ impl Connection {
             IoThreads {
                 reader,
                 writer,
+                writer_done: Some(writer_done),
                 closer: None,
             },
         )
@@ -627,156 +667,4 @@ impl Write for StallWriter {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(s: &str) -> Result<Message, Response> {
-        Message::parse_line(s.as_bytes())
-    }
-
-    #[test]
-    fn classifies_messages() {
-        let m = parse(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#).unwrap();
-        assert_eq!(
-            m,
-            Message::Request(Request {
-                id: 1.into(),
-                method: "ping".into(),
-                params: Value::Null
-            })
-        );
-        let m = parse(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).unwrap();
-        assert!(matches!(m, Message::Notification(n) if n.method == "notifications/initialized"));
-        let m = parse(r#"{"jsonrpc":"2.0","id":"a","result":{}}"#).unwrap();
-        assert!(matches!(
-            m,
-            Message::Response(Response {
-                id: Some(RequestId::Str(_)),
-                outcome: Ok(_)
-            })
-        ));
-        let m = parse(r#"{"jsonrpc":"2.0","id":2,"error":{"code":-1,"message":"x"}}"#).unwrap();
-        assert!(matches!(
-            m,
-            Message::Response(Response {
-                outcome: Err(ResponseError { code: -1, .. }),
-                ..
-            })
-        ));
-    }
-
-    #[test]
-    fn rejects_malformed() {
-        for (line, want) in [
-            ("{", code::PARSE_ERROR),
-            ("nonsense", code::PARSE_ERROR),
-            ("[1,2]", code::INVALID_REQUEST),
-            ("42", code::INVALID_REQUEST),
-            (r#"{"id":1}"#, code::INVALID_REQUEST),
-            (r#"{"id":{},"method":"x"}"#, code::INVALID_REQUEST),
-            (r#"{"id":1,"method":7}"#, code::INVALID_REQUEST),
-            (r#"{"id":1,"method":"x","params":3}"#, code::INVALID_REQUEST),
-            (r#"{"id":null,"method":"x"}"#, code::INVALID_REQUEST),
-        ] {
-            let err = parse(line).unwrap_err();
-            assert_eq!(err.outcome.unwrap_err().code, want, "{line}");
-        }
-        let err = Message::parse_line(b"{\"a\":\"\xff\"}").unwrap_err();
-        assert_eq!(err.outcome.unwrap_err().code, code::PARSE_ERROR);
-    }
-
-    #[test]
-    fn round_trips() {
-        let msgs = [
-            Message::Request(Request {
-                id: "x".to_string().into(),
-                method: "m".into(),
-                params: json!({"a": 1}),
-            }),
-            Message::Notification(Notification {
-                method: "n".into(),
-                params: Value::Null,
-            }),
-            Response::ok(5.into(), json!([1])).into(),
-            Response::err(None, code::PARSE_ERROR, "bad").into(),
-        ];
-        for m in msgs {
-            let mut buf = Vec::new();
-            m.write(&mut buf).unwrap();
-            assert_eq!(buf.iter().filter(|&&b| b == b'\n').count(), 1);
-            let back = Message::parse_line(&buf[..buf.len() - 1]);
-            match (&m, back) {
-                (Message::Response(Response { id: None, .. }), Ok(Message::Response(r))) => {
-                    assert!(r.id.is_none())
-                }
-                (_, Ok(b)) => assert_eq!(m, b),
-                (_, Err(e)) => panic!("{e:?}"),
-            }
-        }
-    }
-
-    #[test]
-    fn line_reader_limits_and_skips() {
-        let mut data = Vec::new();
-        data.extend_from_slice(b"abc\n\n  \r\n");
-        data.extend(std::iter::repeat_n(b'x', 100));
-        data.extend_from_slice(b"\nlast");
-        let mut r = LineReader::new(&data[..], 10);
-        assert!(matches!(r.next_frame().unwrap(), Frame::Line(l) if l == b"abc"));
-        assert!(matches!(r.next_frame().unwrap(), Frame::TooLong(100)));
-        assert!(matches!(r.next_frame().unwrap(), Frame::Line(l) if l == b"last"));
-        assert!(matches!(r.next_frame().unwrap(), Frame::Eof));
-    }
-
-    #[test]
-    fn server_side_answers_bad_lines_and_keeps_going() {
-        let input = b"not json\n{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}\n".to_vec();
-        let (out_tx, out_rx) = unbounded::<Vec<u8>>();
-        struct ChanWriter(Sender<Vec<u8>>);
-        impl Write for ChanWriter {
-            fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-                let _ = self.0.send(b.to_vec());
-                Ok(b.len())
-            }
-            fn flush(&mut self) -> io::Result<()> {
-                Ok(())
-            }
-        }
-        let (conn, threads) = Connection::from_io(
-            "t",
-            io::Cursor::new(input),
-            ChanWriter(out_tx),
-            Side::Server,
-        );
-        let msg = conn.receiver.recv().unwrap();
-        assert!(matches!(msg, Message::Request(r) if r.method == "ping"));
-        let line = out_rx.recv().unwrap();
-        let v: Value = serde_json::from_slice(&line).unwrap();
-        assert_eq!(v["error"]["code"], code::PARSE_ERROR);
-        assert!(v["id"].is_null());
-        drop(conn);
-        threads.join().unwrap();
-    }
-
-    #[test]
-    fn memory_pair_is_connected() {
-        let (a, b) = Connection::memory();
-        a.sender
-            .send(
-                Notification {
-                    method: "x".into(),
-                    params: Value::Null,
-                }
-                .into(),
-            )
-            .unwrap();
-        assert!(matches!(
-            b.receiver.recv().unwrap(),
-            Message::Notification(_)
-        ));
-        b.sender
-            .send(Response::ok(1.into(), Value::Null).into())
-            .unwrap();
-        assert!(matches!(a.receiver.recv().unwrap(), Message::Response(_)));
-    }
-}
+mod tests;

@@ -119,8 +119,14 @@ pub fn serve(conn: Connection, handler: Arc<dyn Handler>) {
 }
 
 /// [`serve`], showing every message the peer sends to `observe` first (the daemon keeps its
-/// client table with it: kind, last activity).
-pub fn serve_observed(conn: Connection, handler: Arc<dyn Handler>, observe: &dyn Fn(&Message)) {
+/// client table with it: kind, last activity). Returns how many calls were still running 30 s
+/// after the peer stopped sending (stuck past their cancel: they may hold the connection's
+/// sender for ever, so the caller should not wait for its writer unbounded).
+pub fn serve_observed(
+    conn: Connection,
+    handler: Arc<dyn Handler>,
+    observe: &dyn Fn(&Message),
+) -> usize {
     let mut session = Session::new(handler, conn.sender.clone());
     let sender = conn.sender.clone();
     session.peer = session
@@ -155,6 +161,7 @@ pub fn serve_observed(conn: Connection, handler: Arc<dyn Handler>, observe: &dyn
     while session.running.load(Ordering::Relaxed) > 0 && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
+    session.running.load(Ordering::Relaxed)
 }
 
 impl Session {
