@@ -88,6 +88,8 @@ impl Clients {
         let pid = rustix::net::sockopt::socket_peercred(stream)
             .ok()
             .map(|c| c.pid.as_raw_nonzero().get() as u32);
+        // Built before the lock: naming its kind reads /proc, which must not stall the table.
+        let entry = Arc::new(ClientEntry::new(self.key(), pid, true));
         let mut table = self.table.lock();
         let count = table.values().filter(|c| c.socket).count();
         if count >= self.limit {
@@ -95,7 +97,6 @@ impl Clients {
             drop(table);
             return Err(self.refusal(count, list));
         }
-        let entry = Arc::new(ClientEntry::new(self.key(), pid, true));
         table.insert(entry.key, entry.clone());
         Ok(entry)
     }
