@@ -162,6 +162,9 @@ impl Trust {
         if !random::same_secret(key.as_bytes(), self.key.as_bytes()) {
             return Err("wrong page key".into());
         }
+        // A `::` listener sees IPv4 peers as `::ffff:a.b.c.d`: judge (and look up) the IPv4 form.
+        let canon = |a: SocketAddr| SocketAddr::new(a.ip().to_canonical(), a.port());
+        let (peer, local) = (canon(peer), local.map(canon));
         if cfg!(target_os = "linux")
             && peer.ip().is_loopback()
             && let Some(local) = local

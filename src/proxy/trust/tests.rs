@@ -117,6 +117,25 @@ fn channel_needs_origin_and_key() {
 }
 
 #[test]
+#[cfg(target_os = "linux")]
+fn an_ipv4_mapped_loopback_peer_is_checked_like_127_0_0_1() {
+    // On a `::` listener a local page connects from ::ffff:127.0.0.1. Its owner must still be
+    // looked up: here no such socket exists, so the owner is unknown and the channel refused.
+    let t = trust(&[], "::", true);
+    let target = format!("/__agnt/ws?key={}", t.key);
+    let mut h = hs(&[("Host", "localhost:8080")]);
+    h.push(("Origin".into(), b"http://localhost:8080".to_vec()));
+    for peer in ["[::ffff:127.0.0.1]:1", "127.0.0.1:1"] {
+        let peer: SocketAddr = peer.parse().unwrap();
+        let local: SocketAddr = "[::ffff:127.0.0.1]:8080".parse().unwrap();
+        let e = t
+            .channel_ok(&target, &h, peer, Some(local))
+            .expect_err("an unknown owner is refused");
+        assert!(e.contains("owner is unknown"), "{peer}: {e}");
+    }
+}
+
+#[test]
 fn start_checks() {
     let lo: IpAddr = "127.0.0.1".parse().unwrap();
     let any: IpAddr = "0.0.0.0".parse().unwrap();
