@@ -38,7 +38,9 @@ impl Rewriter {
     /// origins make no sense.
     pub(crate) fn new(origins: &[String], proxy_origin: &str) -> Option<Rewriter> {
         let proxy = strip_ci(proxy_origin.as_bytes(), b"http://")?;
-        if proxy.is_empty() || proxy.iter().any(|&b| b == b'/' || b <= b' ') {
+        // Only authority characters go into a body (a strange Host never writes markup).
+        let authority = |b: u8| b.is_ascii_alphanumeric() || b".-_~:[]".contains(&b);
+        if proxy.is_empty() || !proxy.iter().all(|&b| authority(b)) {
             return None;
         }
         let mut tls = None;
@@ -274,13 +276,31 @@ mod tests {
         );
         assert!(Rewriter::new(&origins, "ftp://x").is_none());
         assert!(Rewriter::new(&origins, "http://a/b").is_none());
+        assert!(Rewriter::new(&origins, "http://a\"><script>").is_none());
+        assert!(Rewriter::new(&origins, "http://").is_none());
+        assert!(Rewriter::new(&origins, "http://[::1]:9").is_some());
         assert!(Rewriter::new(&[], "http://p:1").is_none());
     }
 
     proptest! {
         #[test]
-        fn never_panics_on_bytes(body in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        fn never_panics_on_bytes(
+            body in proptest::collection::vec(any::<u8>(), 0..2048),
+            parts in proptest::collection::vec(
+                prop_oneof![
+                    proptest::collection::vec(any::<u8>(), 0..4),
+                    prop::sample::select(vec![
+                        &b"https:"[..], b"//", b":\\/\\/", b"localhost:5173", b"wss:", b"\xff",
+                    ]).prop_map(<[u8]>::to_vec),
+                ],
+                0..64,
+            ),
+        ) {
             let _ = https().apply(&body);
+            let mixed = parts.concat();
+            if let Some(out) = https().apply(&mixed) {
+                prop_assert_ne!(out, mixed);
+            }
         }
 
         #[test]
