@@ -1,14 +1,15 @@
 //! One HTTP request/response exchange in flight: how each body is framed and how far it has
 //! streamed (`BodyState`: Content-Length, chunked, until close), where the response is
-//! (`Resp`), the HTML being buffered for injection (`InjectBuf`), and what is captured for the
-//! traffic log (headers, the first 10 KiB of each body, status, timing) until
-//! `Exchange::take_record` turns it into an `HttpRecord`.
+//! (`Resp`), the HTML (or an `https://` target's CSS/JS) being buffered (`InjectBuf`), and
+//! what is captured for the traffic log (headers, the first 10 KiB of each body, status,
+//! timing) until `Exchange::take_record` turns it into an `HttpRecord`.
 
 use std::time::Instant;
 
 use super::{
     budget::Lease,
     http::{BodyFraming, ChunkedDecoder, Header, RequestHead, ResponseHead},
+    rewrite::Rewriter,
     traffic::HttpRecord,
 };
 
@@ -72,11 +73,16 @@ pub(crate) enum Resp {
     Body(BodyState),
 }
 
-/// An HTML response being buffered for injection (bounded by [`INJECT_LIMIT`], and together
-/// with every other exchange of the proxy by `ProxyLimits::inject_budget`).
+/// An HTML response being buffered for injection, or CSS/JS from an `https://` target buffered
+/// for URL rewriting (bounded by [`INJECT_LIMIT`], and together with every other exchange of
+/// the proxy by `ProxyLimits::inject_budget`).
 #[derive(Debug)]
 pub(crate) struct InjectBuf {
     pub head: ResponseHead,
+    /// An HTML page (the script tag goes in); else CSS/JS, only rewritten.
+    pub html: bool,
+    /// Target URLs in the body → the proxy origin the client used.
+    pub rewrite: Option<Rewriter>,
     /// What `raw` and `decoded` hold, drawn from the proxy's injection budget.
     pub lease: Lease,
     /// The body as it came (to send unchanged if it grows too big).

@@ -1,7 +1,8 @@
 //! The HTTP forwarding flow of a connection (`Mode::Http`): a request head is parsed, rewritten
 //! (`headers`) and sent upstream on the connection's upstream socket (reused across exchanges,
-//! connected on demand), its body streamed through; the response head is rewritten, HTML is
-//! buffered and injected (`inject`), anything else streams in its original framing; the log
+//! connected on demand), its body streamed through; the response head is rewritten, HTML (and
+//! an `https://` target's CSS/JS) is buffered, its target URLs rewritten (`rewrite`) and HTML
+//! injected (`inject`), anything else streams in its original framing; the log
 //! entry is written before the last byte reaches the client. Failures before any response byte
 //! become a 502 page (`answers`), after it the client connection is closed (a page held for
 //! injection is sent as far as it came first), so the client sees a truncated transfer. A
@@ -18,6 +19,7 @@ use super::{
     headers,
     http::{self, BodyFraming, HeadError, RequestHead, ResponseHead},
     inject, pages,
+    rewrite::Rewriter,
     session::{Conn, Ctx, Mode},
     traffic::{HttpRecord, capture},
 };
@@ -143,6 +145,7 @@ impl Conn {
             &mut up_head.headers,
             &cx.shared.target.host_header,
             self.peer.ip(),
+            cx.shared.target.tls.is_some(),
         );
         cx.shared.trust.add_via(&mut up_head.headers);
         let mut bytes = Vec::with_capacity(512);
@@ -345,7 +348,7 @@ impl Conn {
                                     inb.drain(..n);
                                     up.half.inb = inb;
                                     if !fits {
-                                        self.over_inject_budget(cx);
+                                        self.over_inject_budget(cx, ib.html);
                                     }
                                     if done {
                                         self.log_exchange(cx);
@@ -426,8 +429,10 @@ impl Conn {
             http::keep_alive(head.version, &head.headers) && framing != BodyFraming::UntilClose;
         let ct = http::header(&head.headers, "content-type");
         let ce = http::header(&head.headers, "content-encoding");
+        let html = inject::is_html(ct);
+        // HTML always; CSS/JS only from an https:// target (their URLs on it would be refused).
         let injectable = framing != BodyFraming::None
-            && inject::is_html(ct)
+            && (html || (cx.shared.target.tls.is_some() && inject::is_css_or_js(ct)))
             && inject::Encoding::parse(ce).is_some()
             && http::header(&head.headers, "content-range").is_none();
         match BodyState::from(framing) {
@@ -444,6 +449,8 @@ impl Conn {
                     ex.inject = Some(InjectBuf {
                         lease: cx.shared.inject.empty(),
                         head,
+                        html,
+                        rewrite: Rewriter::new(&cx.shared.target.origins, &origin),
                         raw: Vec::new(),
                         decoded: Vec::new(),
                     });
@@ -476,20 +483,23 @@ impl Conn {
         let mut head = ib.head;
         let ce = http::header(&head.headers, "content-encoding").map(<[u8]>::to_vec);
         http::remove(&mut head.headers, "transfer-encoding");
-        let body =
-            match inject::inject_body_with(ce.as_deref(), &ib.decoded, &cx.shared.trust.script_tag)
-            {
-                Some(new) => {
-                    http::remove(&mut head.headers, "content-encoding");
+        let tag = ib.html.then_some(&cx.shared.trust.script_tag[..]);
+        let body = match inject::prepare_body(ce.as_deref(), &ib.decoded, tag, ib.rewrite.as_ref())
+        {
+            Some(new) => {
+                http::remove(&mut head.headers, "content-encoding");
+                if new.injected {
                     ex.injected = true;
                     cx.shared.stats.injected.fetch_add(1, Ordering::Relaxed);
-                    ex.resp_cap.clear();
-                    ex.resp_trunc = false;
-                    capture(&mut ex.resp_cap, &mut ex.resp_trunc, &new);
-                    new
                 }
-                None => ib.decoded,
-            };
+                // The log shows what the client got.
+                ex.resp_cap.clear();
+                ex.resp_trunc = false;
+                capture(&mut ex.resp_cap, &mut ex.resp_trunc, &new.body);
+                new.body
+            }
+            None => ib.decoded,
+        };
         http::set(&mut head.headers, "Content-Length", body.len().to_string());
         ex.resp_headers = head.headers.clone();
         let mut out = Vec::with_capacity(body.len() + 512);
@@ -506,17 +516,22 @@ impl Conn {
         }
     }
 
-    /// An HTML page passes through uninjected because the proxy's budget for held HTML is in
-    /// use: an `error` entry says so.
-    fn over_inject_budget(&mut self, cx: &mut Ctx<'_>) {
+    /// An HTML page (CSS/JS: `html` false) passes through uninjected (unrewritten) because the
+    /// proxy's budget for held bodies is in use: an `error` entry says so.
+    fn over_inject_budget(&mut self, cx: &mut Ctx<'_>, html: bool) {
         let Some(ex) = &self.ex else { return };
         let budget = cx.shared.config.limits.inject_budget;
+        let (what, held) = if html {
+            ("uninjected", "HTML held for injection")
+        } else {
+            ("unrewritten", "bodies held for rewriting")
+        };
         cx.shared.log.push_event(
             "error",
             ex.page_id.clone(),
             json!({
                 "message": format!(
-                    "proxy: {} {} passed through uninjected: the {} MiB budget for HTML held for injection is in use",
+                    "proxy: {} {} passed through {what}: the {} MiB budget for {held} is in use",
                     ex.method, ex.url, budget / (1024 * 1024)
                 ),
                 "source": "agnt proxy",

@@ -2,7 +2,8 @@
 //! read the few headers the proxy itself cares about.
 //!
 //! Requests going upstream get `Host` of the target, `X-Forwarded-For/-Host/-Proto`, and (for
-//! navigations) an `Accept-Encoding` trimmed to what the injector can decode. Responses coming
+//! navigations, and every request to an `https://` target) an `Accept-Encoding` trimmed to
+//! what the injector can decode. Responses coming
 //! back get `Location`s on the target rewritten to the proxy origin the client used and cookie
 //! `Domain=`s of the target dropped. Also: the `__agnt_page` cookie (the page
 //! channel's checks live in `trust`). No IO, no panics on malformed input (non-UTF-8 values are left alone).
@@ -16,8 +17,14 @@ use super::{
 
 /// Rewrites a request head for the upstream: `Host` → the target, `X-Forwarded-For` gains
 /// `peer`, `X-Forwarded-Host` = the `Host` the client sent, `X-Forwarded-Proto: http`, and a
-/// navigation's (`Accept` has `text/html`) `Accept-Encoding` keeps only gzip/deflate/br/identity.
-pub(crate) fn rewrite_request(headers: &mut Vec<Header>, target_host: &str, peer: IpAddr) {
+/// navigation's (`Accept` has `text/html`) `Accept-Encoding` keeps only gzip/deflate/br/identity
+/// — every request's with `all_encodings` (an `https://` target, whose CSS/JS are rewritten too).
+pub(crate) fn rewrite_request(
+    headers: &mut Vec<Header>,
+    target_host: &str,
+    peer: IpAddr,
+    all_encodings: bool,
+) {
     let orig_host = http::header(headers, "host").map(<[u8]>::to_vec);
     http::set(headers, "Host", target_host.as_bytes());
     let ip = peer.to_string();
@@ -32,7 +39,7 @@ pub(crate) fn rewrite_request(headers: &mut Vec<Header>, target_host: &str, peer
     http::set(headers, "X-Forwarded-Proto", "http");
     // Navigations: only ask for encodings we can decode for injection.
     let accept = http::header_str(headers, "accept").unwrap_or_default();
-    if accept.contains("text/html")
+    if (all_encodings || accept.contains("text/html"))
         && let Some(ae) = http::header_str(headers, "accept-encoding")
     {
         match decodable_encodings(&ae) {
@@ -166,7 +173,12 @@ mod tests {
     #[test]
     fn request_gets_target_host_and_forwarded_headers() {
         let mut hs = h(&[("Host", b"127.0.0.1:9000"), ("Accept", b"*/*")]);
-        rewrite_request(&mut hs, "localhost:3000", "10.0.0.7".parse().unwrap());
+        rewrite_request(
+            &mut hs,
+            "localhost:3000",
+            "10.0.0.7".parse().unwrap(),
+            false,
+        );
         assert_eq!(get(&hs, "host"), Some(&b"localhost:3000"[..]));
         assert_eq!(get(&hs, "x-forwarded-for"), Some(&b"10.0.0.7"[..]));
         assert_eq!(get(&hs, "x-forwarded-host"), Some(&b"127.0.0.1:9000"[..]));
@@ -176,13 +188,13 @@ mod tests {
     #[test]
     fn forwarded_for_is_appended_and_missing_host_tolerated() {
         let mut hs = h(&[("X-Forwarded-For", b"1.2.3.4")]);
-        rewrite_request(&mut hs, "t:1", "::1".parse().unwrap());
+        rewrite_request(&mut hs, "t:1", "::1".parse().unwrap(), false);
         assert_eq!(get(&hs, "x-forwarded-for"), Some(&b"1.2.3.4, ::1"[..]));
         assert_eq!(get(&hs, "x-forwarded-host"), None);
         assert_eq!(get(&hs, "host"), Some(&b"t:1"[..]));
         // A blank previous value is replaced, not appended to.
         let mut hs = h(&[("X-Forwarded-For", b"  ")]);
-        rewrite_request(&mut hs, "t:1", "10.0.0.1".parse().unwrap());
+        rewrite_request(&mut hs, "t:1", "10.0.0.1".parse().unwrap(), false);
         assert_eq!(get(&hs, "x-forwarded-for"), Some(&b"10.0.0.1"[..]));
     }
 
@@ -193,21 +205,25 @@ mod tests {
             ("Accept", b"text/html,*/*"),
             ("Accept-Encoding", b"gzip, zstd;q=1, br;q=0.9, compress"),
         ]);
-        rewrite_request(&mut hs, "t", ip);
+        rewrite_request(&mut hs, "t", ip, false);
         assert_eq!(get(&hs, "accept-encoding"), Some(&b"gzip, br;q=0.9"[..]));
         let mut hs = h(&[("Accept", b"text/html"), ("Accept-Encoding", b"zstd")]);
-        rewrite_request(&mut hs, "t", ip);
+        rewrite_request(&mut hs, "t", ip, false);
         assert_eq!(get(&hs, "accept-encoding"), None);
         // Not a navigation: untouched.
         let mut hs = h(&[("Accept", b"image/*"), ("Accept-Encoding", b"zstd")]);
-        rewrite_request(&mut hs, "t", ip);
+        rewrite_request(&mut hs, "t", ip, false);
         assert_eq!(get(&hs, "accept-encoding"), Some(&b"zstd"[..]));
+        // An https:// target: every request.
+        let mut hs = h(&[("Accept", b"image/*"), ("Accept-Encoding", b"zstd, br")]);
+        rewrite_request(&mut hs, "t", ip, true);
+        assert_eq!(get(&hs, "accept-encoding"), Some(&b"br"[..]));
         // Non-UTF-8 values do not panic.
         let mut hs = h(&[
             ("Accept", b"text/html\xff"),
             ("Accept-Encoding", b"\xfe\xff"),
         ]);
-        rewrite_request(&mut hs, "t", ip);
+        rewrite_request(&mut hs, "t", ip, false);
     }
 
     #[test]
@@ -238,6 +254,27 @@ mod tests {
         for (from, to) in cases {
             let mut hs = h(&[("Location", from)]);
             rewrite_response(&mut hs, &t, "http://p:9");
+            assert_eq!(get(&hs, "location"), Some(*to), "{from:?}");
+        }
+    }
+
+    #[test]
+    fn location_on_an_https_target_points_at_the_proxy() {
+        let t = Target::parse("https://localhost:5173", None).unwrap();
+        let cases: &[(&[u8], &[u8])] = &[
+            (
+                b"https://localhost:5173/next?x=1",
+                b"http://127.0.0.1:9100/next?x=1",
+            ),
+            (b"https://127.0.0.1:5173", b"http://127.0.0.1:9100"),
+            // A WebSocket URL, plain http on the TLS port, another port: untouched.
+            (b"wss://localhost:5173/ws", b"wss://localhost:5173/ws"),
+            (b"http://localhost:5173/x", b"http://localhost:5173/x"),
+            (b"https://localhost:51730/", b"https://localhost:51730/"),
+        ];
+        for (from, to) in cases {
+            let mut hs = h(&[("Location", from)]);
+            rewrite_response(&mut hs, &t, "http://127.0.0.1:9100");
             assert_eq!(get(&hs, "location"), Some(*to), "{from:?}");
         }
     }

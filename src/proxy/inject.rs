@@ -1,9 +1,12 @@
 //! Pure HTML injection: decode a response body (`gzip`, `deflate`, `br`), insert the agnt
 //! `<script>` tag at the best position, and hand back identity-encoded bytes — or `None`, in
 //! which case the caller sends the original bytes unchanged (unknown encoding, corrupt stream,
-//! already injected, too large once decoded).
+//! already injected, too large once decoded). `prepare_body` is the one path a buffered body
+//! takes: decode, rewrite target URLs (`rewrite`), inject into HTML.
 
 use std::{io::Read, sync::LazyLock};
+
+use super::rewrite::Rewriter;
 
 /// The tag we insert without a page key: `<script src="/__agnt/agnt.js?v=VERSION"
 /// data-agnt></script>` (the version makes the script cacheable; see `script::VERSION`). A
@@ -186,6 +189,62 @@ pub fn is_html(content_type: Option<&[u8]>) -> bool {
     content_type.is_some_and(|v| v.windows(9).any(|w| w.eq_ignore_ascii_case(b"text/html")))
 }
 
+/// Whether a `Content-Type` value is CSS or JavaScript (the bodies whose URLs on an `https://`
+/// target are rewritten besides HTML).
+pub fn is_css_or_js(content_type: Option<&[u8]>) -> bool {
+    let Some(v) = content_type else { return false };
+    let essence = v
+        .split(|&b| b == b';')
+        .next()
+        .unwrap_or_default()
+        .trim_ascii();
+    [
+        &b"text/css"[..],
+        b"text/javascript",
+        b"application/javascript",
+        b"application/x-javascript",
+        b"application/ecmascript",
+        b"text/ecmascript",
+    ]
+    .iter()
+    .any(|t| essence.eq_ignore_ascii_case(t))
+}
+
+/// A buffered body made ready to send: identity-encoded, `injected` when the tag went in.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Prepared {
+    pub body: Vec<u8>,
+    pub injected: bool,
+}
+
+/// Decodes a buffered body per its `Content-Encoding`, rewrites URLs on the target to the proxy
+/// (`rewrite`), and inserts `tag` (an HTML page; `None` for CSS/JS). `None` = nothing changed
+/// (or the body cannot be decoded): send the original bytes with their original encoding.
+pub(crate) fn prepare_body(
+    content_encoding: Option<&[u8]>,
+    body: &[u8],
+    tag: Option<&[u8]>,
+    rewrite: Option<&Rewriter>,
+) -> Option<Prepared> {
+    let enc = Encoding::parse(content_encoding)?;
+    let decoded = match enc {
+        Encoding::Identity => std::borrow::Cow::Borrowed(body),
+        _ => std::borrow::Cow::Owned(decode(enc, body)?),
+    };
+    let rewritten = rewrite.and_then(|r| r.apply(&decoded));
+    let text = rewritten.as_deref().unwrap_or(&decoded);
+    if let Some(body) = tag.and_then(|t| inject_html_with(text, t)) {
+        return Some(Prepared {
+            body,
+            injected: true,
+        });
+    }
+    rewritten.map(|body| Prepared {
+        body,
+        injected: false,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,6 +307,44 @@ mod tests {
         assert!(inject_body(Some(b"gzip"), b"not gzip at all").is_none());
         assert!(is_html(Some(b"Text/HTML; charset=utf-8")));
         assert!(!is_html(Some(b"application/json")));
+    }
+
+    #[test]
+    fn prepare_rewrites_then_injects() {
+        let origins = ["https://localhost:5173".to_string()];
+        let rw = Rewriter::new(&origins, "http://127.0.0.1:9").unwrap();
+        let tag = &SCRIPT_TAG[..];
+        let page = b"<head><script src=\"https://localhost:5173/a.js\"></script></head>";
+        let t = std::str::from_utf8(tag).unwrap();
+        let want = format!("<head><script src=\"http://127.0.0.1:9/a.js\"></script>{t}</head>");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(page).unwrap();
+        let gz = gz.finish().unwrap();
+        let p = prepare_body(Some(b"gzip"), &gz, Some(tag), Some(&rw)).unwrap();
+        assert!(p.injected);
+        assert_eq!(p.body, want.as_bytes());
+        // Already injected: the rewrite alone still counts.
+        let p = prepare_body(
+            None,
+            want.replace("http://127.0.0.1:9", "https://localhost:5173")
+                .as_bytes(),
+            Some(tag),
+            Some(&rw),
+        )
+        .unwrap();
+        assert_eq!((p.body, p.injected), (want.clone().into_bytes(), false));
+        // CSS: rewritten, or None when nothing matched (the original bytes go out).
+        let css = b"a{background:url(https://localhost:5173/i.png)}";
+        let p = prepare_body(None, css, None, Some(&rw)).unwrap();
+        assert_eq!(p.body, b"a{background:url(http://127.0.0.1:9/i.png)}");
+        assert!(prepare_body(None, b"a{}", None, Some(&rw)).is_none());
+        assert!(prepare_body(Some(b"gzip"), css, None, Some(&rw)).is_none());
+        assert!(prepare_body(Some(b"zstd"), css, None, Some(&rw)).is_none());
+        assert!(is_css_or_js(Some(b"Text/CSS; charset=utf-8")));
+        assert!(is_css_or_js(Some(b"application/javascript")));
+        assert!(!is_css_or_js(Some(b"application/json")));
+        assert!(!is_css_or_js(Some(b"text/event-stream")));
+        assert!(!is_css_or_js(None));
     }
 
     proptest! {

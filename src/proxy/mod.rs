@@ -40,6 +40,7 @@ pub mod http;
 pub mod inject;
 pub mod pages;
 pub mod redact;
+mod rewrite;
 pub mod screenshot;
 pub mod script;
 mod session;

@@ -15,6 +15,7 @@ mod incidents;
 mod mcp;
 mod proxy;
 mod proxy_faults;
+mod proxy_rewrite;
 mod redaction;
 mod security;
 mod supervisor;
