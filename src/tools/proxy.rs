@@ -45,6 +45,7 @@ fn input_schema() -> Value {
             "allowed_hosts": {"type": "array", "items": {"type": "string"}, "description": "start: extra Host names accepted (\".test\" = subdomains)"},
             "redact": {"type": "boolean", "description": "start: hide secrets before logging (default true)"},
             "redact_names": {"type": "array", "items": {"type": "string"}, "description": "start: more names to treat as secrets"},
+            "verify_tls": {"type": "boolean", "description": "start: check an https target's certificate (default: not on loopback)"},
             "connect_timeout": super::timeout_schema("start: connect deadline, s (default 10)"),
             "response_timeout": super::timeout_schema("start: response-head deadline, s (default 60)"),
             "body_timeout": super::timeout_schema("start: body-progress window, s (default 30)"),
@@ -116,6 +117,7 @@ fn call(host: &Host, c: &Call<'_>) -> Result<Value, ToolError> {
                 config.redact = r;
             }
             config.redact_names = c.strs("redact_names");
+            config.verify_tls = c.opt_bool("verify_tls");
             let l = &mut config.limits;
             for (key, slot) in [
                 ("connect_timeout", &mut l.connect_timeout),
@@ -153,6 +155,9 @@ fn call(host: &Host, c: &Call<'_>) -> Result<Value, ToolError> {
             });
             if let Some(w) = p.warning() {
                 v["warning"] = w.into();
+            }
+            if let Some(tls) = p.status().tls {
+                v["tls"] = json!(tls);
             }
             Ok(v)
         }
