@@ -49,7 +49,7 @@ fn input_schema() -> Value {
             "since": {"type": "integer", "minimum": 0, "description": "log: output offset; proxylog: entry seq (default: from now)"},
             "port": {"type": "integer", "minimum": 1, "maximum": 65535, "description": "port: TCP port on loopback"},
             "url": {"type": "string", "description": "http: http(s):// URL to GET"},
-            "verify_tls": {"type": "boolean", "description": "http: check an https certificate (default: not on loopback)"},
+            "verify_tls": {"type": "boolean", "description": "http: check the https certificate (default: not on loopback)"},
             "status": {"type": "integer", "minimum": 100, "maximum": 599, "description": "http: expected status"},
             "proxy_id": {"type": "string", "description": "proxylog: the proxy"},
             "types": {"type": "array", "items": {"type": "string"}, "description": "proxylog: entry types"},
