@@ -117,7 +117,7 @@ impl fmt::Display for ProbeError {
                     "invalid url {url:?}: {reason}; expected http(s)://host[:port]/path"
                 )
             }
-            ProbeError::Tls { url, reason } => write!(f, "TLS failed for {url}: {reason}"),
+            ProbeError::Tls { url, reason } => write!(f, "cannot probe {url}: {reason}"),
             ProbeError::Resolve { host, reason } => write!(f, "cannot resolve {host:?}: {reason}"),
             ProbeError::Connect(tried) => write!(f, "cannot connect: {tried}"),
             ProbeError::NotHttp(start) => write!(f, "not an HTTP/1.x answer: {start:?}"),

@@ -396,3 +396,90 @@ fn proxy_verify_tls_shows_in_status_and_survives_a_daemon_restart() {
     check("restored");
     ok(&["daemon", "stop"]);
 }
+
+/// `agnt wait http` probes an `https://` dev server (Python's http.server behind a self-signed
+/// certificate from rcgen): loopback is not verified by default, `--verify-tls true` refuses
+/// the certificate and says so in what the wait last saw.
+#[test]
+fn wait_http_probes_an_https_server_and_verify_tls_refuses_a_self_signed_one() {
+    let env = Env::new();
+    let ok = |args: &[&str]| {
+        let (code, out, err) = env.run(args);
+        assert_eq!(code, 0, "agnt {args:?}: {out} {err}");
+        out
+    };
+    let ck =
+        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    let cert = env.dir.path().join("cert.pem");
+    let key = env.dir.path().join("key.pem");
+    std::fs::write(&cert, ck.cert.pem()).unwrap();
+    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+    let server = format!(
+        "import http.server, ssl\n\
+         srv = http.server.HTTPServer(('127.0.0.1', 0), http.server.SimpleHTTPRequestHandler)\n\
+         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n\
+         ctx.load_cert_chain({:?}, {:?})\n\
+         srv.socket = ctx.wrap_socket(srv.socket, server_side=True)\n\
+         print('tls port', srv.server_address[1], flush=True)\n\
+         srv.serve_forever()\n",
+        cert.to_str().unwrap(),
+        key.to_str().unwrap()
+    );
+    ok(&["run", "--id", "tls", "--", "python3", "-u", "-c", &server]);
+    let w = json_of(&ok(&[
+        "wait",
+        "log",
+        "--process-id",
+        "tls",
+        "--pattern",
+        r"tls port \d+",
+        "--timeout",
+        "30",
+        "--json",
+    ]));
+    assert_eq!(w["matched"], true, "{w}");
+    let port = w["line"]
+        .as_str()
+        .unwrap()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    let url = format!("https://127.0.0.1:{port}/");
+    let got = json_of(&ok(&[
+        "wait",
+        "http",
+        "--url",
+        &url,
+        "--process-id",
+        "tls",
+        "--timeout",
+        "30",
+        "--json",
+    ]));
+    assert_eq!(got["matched"], true, "{got}");
+    assert_eq!(got["status"], 200, "{got}");
+    // A wait that times out exits non-zero and still prints what it last saw.
+    let (code, out, err) = env.run(&[
+        "wait",
+        "http",
+        "--url",
+        &url,
+        "--verify-tls",
+        "true",
+        "--timeout",
+        "1",
+        "--json",
+    ]);
+    assert_ne!(code, 0, "{out} {err}");
+    let refused = json_of(&out);
+    assert_eq!(refused["matched"], false, "{refused}");
+    let error = refused["last_seen"]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("certificate verification failed")
+            || error.contains("no trusted root certificates"),
+        "{refused}"
+    );
+    ok(&["proc", "stop", "tls"]);
+    ok(&["daemon", "stop"]);
+}
