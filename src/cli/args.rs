@@ -202,6 +202,10 @@ pub enum ProxyAction {
         #[arg(long = "redact-name")]
         #[serde(skip_serializing_if = "Vec::is_empty")]
         redact_names: Vec<String>,
+        /// Check an https:// target's certificate (default: not on loopback, yes elsewhere).
+        #[arg(long, value_name = "true|false")]
+        #[serde(skip_serializing_if = "Option::is_none")]
+        verify_tls: Option<bool>,
         #[command(flatten)]
         #[serde(skip)]
         common: Common,
@@ -370,6 +374,10 @@ pub struct WaitArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
+    /// http: check an https:// certificate (default: not on loopback, yes elsewhere).
+    #[arg(long, value_name = "true|false")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verify_tls: Option<bool>,
     /// proxylog: the proxy id.
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]

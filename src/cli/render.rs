@@ -387,6 +387,14 @@ fn proxy_status(v: &Value) -> String {
             },
         ),
         (
+            "tls",
+            match v["tls"]["verify"].as_bool() {
+                Some(true) => "certificate verified".to_string(),
+                Some(false) => "certificate not verified".to_string(),
+                None => String::new(),
+            },
+        ),
+        (
             "traffic log",
             format!(
                 "{} of {} entries (last seq {})",

@@ -207,6 +207,22 @@ fn proxy_actions() {
         json!({"action": "start", "id": "app", "target_url": "http://x", "redact": false,
                "redact_names": ["otp", "pin"]}),
     );
+    for verify in [true, false] {
+        check(
+            &[
+                "proxy",
+                "start",
+                "app",
+                "--target",
+                "https://x",
+                "--verify-tls",
+                &verify.to_string(),
+            ],
+            "proxy",
+            json!({"action": "start", "id": "app", "target_url": "https://x",
+                   "verify_tls": verify}),
+        );
+    }
     for action in ["stop", "restart", "status"] {
         check(
             &["proxy", action, "app"],
@@ -354,6 +370,18 @@ fn wait_for() {
     check(
         &[
             "wait",
+            "http",
+            "--url",
+            "https://x/",
+            "--verify-tls",
+            "true",
+        ],
+        "wait",
+        json!({"for": "http", "url": "https://x/", "verify_tls": true}),
+    );
+    check(
+        &[
+            "wait",
             "proxylog",
             "--proxy-id",
             "app",
@@ -379,6 +407,16 @@ fn malformed_input_is_a_clear_error() {
     assert!(e.contains("--target"), "{e}");
     let e = parse_error(&["proxylog", "app", "--status-codes", "4xx"]);
     assert!(e.contains("4xx"), "{e}");
+    let e = parse_error(&[
+        "proxy",
+        "start",
+        "a",
+        "--target",
+        "https://x",
+        "--verify-tls",
+        "yes",
+    ]);
+    assert!(e.contains("--verify-tls"), "{e}");
     let e = parse_error(&["wait"]);
     assert!(e.contains("FOR"), "{e}");
 }

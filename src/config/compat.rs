@@ -250,9 +250,11 @@ fn proxies_linked_explicit_and_filtered() {
     assert_eq!(all.bind.as_deref(), Some("127.0.0.1"));
     assert_eq!(all.websocket, Some(true));
     assert_eq!(all.max_log_size, Some(2500));
+    assert_eq!(all.verify_tls, Some(false));
     assert!(all.autostart);
     let legacy = proxy(&cfg, "legacy");
     assert_eq!(legacy.target.as_deref(), Some("http://127.0.0.1:9200"));
+    assert_eq!(legacy.verify_tls, None);
     assert!(!legacy.autostart);
     // `port` alone is the upstream's port (host defaults to localhost), not the listen port.
     let short = proxy(&cfg, "short");

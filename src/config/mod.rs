@@ -19,6 +19,7 @@
 //!     api { target "http://localhost:8080"; response-timeout "5m"; stream-idle-timeout 3600; }
 //!     web { script "dev"; }           // started when the script prints a localhost URL
 //!     raw { target "http://localhost:4000"; redact false; }  // ours: keep secrets in the log
+//!     tls { target "https://dev.example.test"; verify-tls false; }  // default: loopback only
 //! }
 //! alerts {                             // output lines that become `process_alert` incidents
 //!     patterns { db-down { pattern "ECONNREFUSED .*:5432"; severity "error"; } }
@@ -167,6 +168,9 @@ pub struct ProxyEntry {
     pub websocket: Option<bool>,
     /// `wait-for`: scripts whose readiness gates this proxy (the original's later key).
     pub wait_for: Vec<String>,
+    /// `verify-tls`: check an `https://` target's certificate (unset: not on loopback, yes for
+    /// other hosts).
+    pub verify_tls: Option<bool>,
 }
 
 /// A proxy entry's deadline keys: seconds (`30`) or a duration (`"90s"`, `"5m"`); see the
@@ -528,6 +532,7 @@ impl Cx<'_> {
             bind: None,
             websocket: None,
             wait_for: Vec::new(),
+            verify_tls: None,
         };
         let mut host: Option<String> = None;
         for child in children(node) {
@@ -570,6 +575,7 @@ impl Cx<'_> {
                 "bind" => entry.bind = Some(self.string(child)?),
                 "websocket" => entry.websocket = Some(self.bool(child)?),
                 "wait-for" => entry.wait_for.extend(self.strings(child)?),
+                "verify-tls" => entry.verify_tls = Some(self.bool(child)?),
                 _ => self.unknown(child, &format!("proxy {name:?}")),
             }
         }

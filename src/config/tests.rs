@@ -30,7 +30,7 @@ api {
 }
 proxies {
 app { target "http://localhost:3000"; port 12345; autostart true; max-log-size 500; response-timeout "5m"; body-min-bytes 10; stream-idle-timeout 3600; }
-web { script "dev"; redact false; redact-names "pin"; }
+web { script "dev"; redact false; redact-names "pin"; verify-tls true; }
 }
 redact-names "otp" "x_ref"
 hooks {
@@ -85,11 +85,13 @@ on-response { toast true; }
             bind: None,
             websocket: None,
             wait_for: Vec::new(),
+            verify_tls: None,
         }
     );
     assert_eq!(cfg.proxies[1].script.as_deref(), Some("dev"));
     assert!(!cfg.proxies[1].redact);
     assert_eq!(cfg.proxies[1].redact_names, ["pin", "otp", "x_ref"]);
+    assert_eq!(cfg.proxies[1].verify_tls, Some(true));
 }
 
 #[test]
@@ -146,6 +148,8 @@ fn semantic_errors_name_the_node() {
     assert!(err.to_string().contains("needs target"), "{err}");
     let err = check("proxies { p { script \"nope\"; } }").unwrap_err();
     assert!(err.to_string().contains("not defined"), "{err}");
+    let err = check("proxies { p { target \"https://h\"; verify-tls \"yes\"; } }").unwrap_err();
+    assert!(err.to_string().contains("verify-tls"), "{err}");
 }
 
 #[test]

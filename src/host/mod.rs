@@ -228,6 +228,7 @@ impl Host {
                     redact: c.redact,
                     redact_names: c.redact_names.clone(),
                     limits: c.limits,
+                    verify_tls: c.verify_tls,
                 }
             })
             .collect();
@@ -251,6 +252,7 @@ impl Host {
             config.redact = saved.redact;
             config.redact_names = saved.redact_names;
             config.limits = saved.limits;
+            config.verify_tls = saved.verify_tls;
             match self.proxies().start(config) {
                 Ok(px) => log::info!("restored proxy {} on {}", saved.id, px.url()),
                 Err(e) => log::warn!("cannot restore proxy {}: {e}", saved.id),

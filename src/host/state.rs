@@ -48,6 +48,10 @@ pub struct SavedProxy {
     /// Its deadlines and bounds (files from before they existed: the defaults).
     #[serde(default)]
     pub limits: crate::proxy::ProxyLimits,
+    /// The explicit `verify_tls` it was started with (`None`, and files from before TLS: the
+    /// default rule).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify_tls: Option<bool>,
 }
 
 fn yes() -> bool {
@@ -240,9 +244,15 @@ mod tests {
                 ..Default::default()
             },
             project: "/p".into(),
+            verify_tls: Some(false),
         };
         s.save_proxies(std::slice::from_ref(&p)).unwrap();
-        assert_eq!(s.load_proxies(), vec![p]);
+        assert_eq!(s.load_proxies(), vec![p.clone()]);
+        // A file from before verify_tls existed: the default rule.
+        let mut old = serde_json::to_value([&p]).unwrap();
+        old[0].as_object_mut().unwrap().remove("verify_tls");
+        fs::write(s.proxies_file(), old.to_string()).unwrap();
+        assert_eq!(s.load_proxies()[0].verify_tls, None);
         fs::write(s.proxies_file(), "{not json").unwrap();
         assert!(s.load_proxies().is_empty());
         fs::write(s.proxies_file(), r#"[{"id": 3}]"#).unwrap();

@@ -57,7 +57,7 @@ pub use deadline::ProxyLimits;
 pub use exec::{EXEC_RESULT_BUDGET, ExecOutcome};
 pub use screenshot::{FileStore, ScreenshotStore};
 pub use script::AGNT_JS;
-pub use status::{ManagerStats, ProxyStatus};
+pub use status::{ManagerStats, ProxyStatus, TlsStatus};
 use target::Target;
 pub use traffic::LogStats;
 pub use trust::MAX_LOG_SIZE;
@@ -403,6 +403,9 @@ impl ProxyServer {
             auto_restart: true,
             redact: s.log.redacts(),
             redact_names: s.config.redact_names.clone(),
+            tls: s.target.tls.as_ref().map(|c| TlsStatus {
+                verify: c.verifies(),
+            }),
         }
     }
     /// Whether this proxy redacts secrets before storing entries.

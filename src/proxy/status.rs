@@ -1,5 +1,5 @@
 //! What a proxy and the proxy registry report about themselves: `ProxyStatus` (one proxy's
-//! identity, liveness and counters) and `ManagerStats` (how many proxies run). Plain structs
+//! identity, liveness, counters and TLS) and `ManagerStats` (how many proxies run). Plain structs
 //! deriving `Serialize`; their JSON field names are the MCP tools' answer format (`proxy status`,
 //! `proxy list`, `daemon info`), so renaming a field changes the protocol.
 
@@ -51,6 +51,17 @@ pub struct ProxyStatus {
     pub redact: bool,
     /// Names this proxy adds to the secret-name table.
     pub redact_names: Vec<String>,
+    /// An `https://` target's TLS: whether its certificate is verified (absent for `http://`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsStatus>,
+}
+
+/// How a proxy speaks TLS to its `https://` target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct TlsStatus {
+    /// The target's certificate is checked against the system's roots (`verify_tls`, or the
+    /// default: not for loopback, yes for other hosts).
+    pub verify: bool,
 }
 
 /// The proxy registry's counters (`ProxyManager::stats`).

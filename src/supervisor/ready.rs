@@ -6,10 +6,13 @@
 //! must ask the socket, so they retry every 50 ms, sleeping on the process's condition
 //! variable so an exit ends the wait at once; any status below 500 counts as ready.
 //!
-//! The probes are a tiny HTTP/1.1 GET over a std `TcpStream` (plain `http://` only), bounded by
-//! one deadline for connect, request and status line. `localhost` means 127.0.0.1 and ::1
-//! (dev servers bind either), other names try every address they resolve to, and IPv6 literals
-//! are bracketed in the `Host` header. They never panic, whatever the URL or the answer.
+//! The probes are a tiny HTTP/1.1 GET over a std `TcpStream` — through [`crate::tls`] for
+//! `https://`, verified by `tls::should_verify` (loopback not, other hosts against the system's
+//! roots, an explicit choice wins) — bounded by one deadline for connect, TLS handshake, request
+//! and status line: every socket read and write gets the time left as its timeout.
+//! `localhost` means 127.0.0.1 and ::1 (dev servers bind either), other names try every address
+//! they resolve to, and IPv6 literals are bracketed in the `Host` header. They never panic,
+//! whatever the URL or the answer.
 
 use std::{
     fmt,
@@ -21,7 +24,7 @@ use std::{
 use regex::Regex;
 
 use super::{ManagedProcess, ReadyCheck, State, Stream};
-use crate::{Error, Result};
+use crate::{Error, Result, tls};
 
 const RETRY: Duration = Duration::from_millis(50);
 /// One probe of `wait_ready` takes at most this long.
@@ -50,27 +53,36 @@ pub fn probe_port(port: u16, timeout: Duration) -> Result<(), ProbeError> {
     connect_any(&LOOPBACK.map(|ip| SocketAddr::new(ip, port)), deadline).map(drop)
 }
 
-/// GETs a plain `http://` URL and returns the answer's status code (any code 100-599; the
-/// caller decides which count). Connect, request and status line share one `timeout` (name
-/// resolution does not: `localhost` and IP addresses need none).
-pub fn probe_http(url: &str, timeout: Duration) -> Result<u16, ProbeError> {
-    HttpTarget::parse(url)?.probe(timeout)
+/// GETs an `http://` or `https://` URL and returns the answer's status code (any code 100-599;
+/// the caller decides which count). Connect, TLS handshake, request and status line share one
+/// `timeout` (name resolution does not: `localhost` and IP addresses need none). `verify_tls`
+/// says whether an `https://` server's certificate is checked (`None`: [`tls::should_verify`]'s
+/// default for the host); plain `http://` ignores it.
+pub fn probe_http(
+    url: &str,
+    timeout: Duration,
+    verify_tls: Option<bool>,
+) -> Result<u16, ProbeError> {
+    HttpTarget::parse(url)?.probe(timeout, verify_tls)
 }
 
 /// Why a probe got no status (or no connection).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProbeError {
-    /// The URL cannot be probed: not `http://`, no host, a bad port, a space in the path...
+    /// The URL cannot be probed: not `http(s)://`, no host, a bad port, a space in the path...
     InvalidUrl {
         /// The URL as given.
         url: String,
         /// What is wrong with it.
         reason: &'static str,
     },
-    /// An `https://` URL: TLS probes are not supported yet.
-    Https {
-        /// The URL as given.
+    /// TLS failed: the certificate did not verify, the handshake broke, the server does not
+    /// speak TLS, or no client could be set up (no trusted roots, a bad server name).
+    Tls {
+        /// The URL probed.
         url: String,
+        /// What went wrong (names certificate verification when that is the cause).
+        reason: String,
     },
     /// The host name resolved to no address.
     Resolve {
@@ -92,10 +104,7 @@ pub enum ProbeError {
 impl ProbeError {
     /// The URL itself is the problem: retrying cannot help.
     pub fn is_invalid_url(&self) -> bool {
-        matches!(
-            self,
-            ProbeError::InvalidUrl { .. } | ProbeError::Https { .. }
-        )
+        matches!(self, ProbeError::InvalidUrl { .. })
     }
 }
 
@@ -105,13 +114,10 @@ impl fmt::Display for ProbeError {
             ProbeError::InvalidUrl { url, reason } => {
                 write!(
                     f,
-                    "invalid url {url:?}: {reason}; expected http://host[:port]/path"
+                    "invalid url {url:?}: {reason}; expected http(s)://host[:port]/path"
                 )
             }
-            ProbeError::Https { url } => write!(
-                f,
-                "cannot probe {url:?}: https readiness probes are not supported yet"
-            ),
+            ProbeError::Tls { url, reason } => write!(f, "cannot probe {url}: {reason}"),
             ProbeError::Resolve { host, reason } => write!(f, "cannot resolve {host:?}: {reason}"),
             ProbeError::Connect(tried) => write!(f, "cannot connect: {tried}"),
             ProbeError::NotHttp(start) => write!(f, "not an HTTP/1.x answer: {start:?}"),
@@ -123,19 +129,21 @@ impl fmt::Display for ProbeError {
 
 impl std::error::Error for ProbeError {}
 
-/// A parsed plain `http://` URL: what a probe connects to and asks for.
+/// A parsed `http://` or `https://` URL: what a probe connects to and asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpTarget {
+    /// `https://`: the probe speaks TLS.
+    pub tls: bool,
     /// Host name or IP address (an IPv6 address without its brackets).
     pub host: String,
-    /// Port (80 when the URL names none).
+    /// Port (80, or 443 for `https://`, when the URL names none).
     pub port: u16,
     /// Request target: path and query, never empty (`/`), without the fragment.
     pub path: String,
 }
 
 impl HttpTarget {
-    /// Parses `http://host[:port][/path][?query][#fragment]`; hosts may be names, IPv4 or
+    /// Parses `http(s)://host[:port][/path][?query][#fragment]`; hosts may be names, IPv4 or
     /// bracketed IPv6 addresses (`http://[::1]:3000/`).
     pub fn parse(url: &str) -> Result<HttpTarget, ProbeError> {
         let bad = |reason: &'static str| ProbeError::InvalidUrl {
@@ -145,13 +153,9 @@ impl HttpTarget {
         let Some((scheme, rest)) = url.split_once("://") else {
             return Err(bad("no scheme"));
         };
-        if scheme.eq_ignore_ascii_case("https") {
-            return Err(ProbeError::Https {
-                url: url.to_string(),
-            });
-        }
-        if !scheme.eq_ignore_ascii_case("http") {
-            return Err(bad("only http:// URLs can be probed"));
+        let tls = scheme.eq_ignore_ascii_case("https");
+        if !tls && !scheme.eq_ignore_ascii_case("http") {
+            return Err(bad("only http:// and https:// URLs can be probed"));
         }
         let (authority, tail) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
         let tail = tail.split('#').next().unwrap_or_default();
@@ -200,6 +204,7 @@ impl HttpTarget {
             return Err(bad("bad host"));
         }
         let port = match port {
+            None if tls => 443,
             None => 80,
             Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
                 match p.parse::<u16>() {
@@ -210,6 +215,7 @@ impl HttpTarget {
             Some(_) => return Err(bad("bad port")),
         };
         Ok(HttpTarget {
+            tls,
             host: host.to_string(),
             port,
             path,
@@ -225,10 +231,45 @@ impl HttpTarget {
         }
     }
 
+    /// `http(s)://authority/path`: the URL probed, for messages.
+    pub fn url(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}{}", self.authority(), self.path)
+    }
+
     /// GETs the target and returns the answer's status code; see [`probe_http`].
-    pub fn probe(&self, timeout: Duration) -> Result<u16, ProbeError> {
+    pub fn probe(&self, timeout: Duration, verify_tls: Option<bool>) -> Result<u16, ProbeError> {
         let deadline = Deadline::after(timeout);
-        let mut stream = connect_any(&self.addrs()?, deadline)?;
+        let sock = Timed {
+            sock: connect_any(&self.addrs()?, deadline)?,
+            deadline,
+        };
+        if !self.tls {
+            return self.exchange(sock, timeout);
+        }
+        let tls_err = |reason: String| ProbeError::Tls {
+            url: self.url(),
+            reason,
+        };
+        let verify = tls::should_verify(&self.host, verify_tls);
+        let connector =
+            tls::Connector::new(&self.host, verify).map_err(|e| tls_err(e.to_string()))?;
+        let mut stream = connector.wrap(sock).map_err(|e| tls_err(e.to_string()))?;
+        // The handshake runs inside the first write and read, under the same deadline.
+        match self.exchange(&mut stream, timeout) {
+            Err(ProbeError::Io(msg)) if !stream.is_established() => {
+                Err(tls_err(format!("the handshake did not finish: {msg}")))
+            }
+            done => done,
+        }
+    }
+
+    /// Sends the request and reads the status line.
+    fn exchange(
+        &self,
+        mut stream: impl Read + Write,
+        timeout: Duration,
+    ) -> Result<u16, ProbeError> {
         let request = format!(
             "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: agnt-probe\r\nAccept: */*\r\nConnection: close\r\n\r\n",
             self.path,
@@ -236,11 +277,15 @@ impl HttpTarget {
         );
         let io_err = |what: &str, e: io::Error| match e.kind() {
             io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => ProbeError::Timeout(timeout),
+            // Only TLS says InvalidData: a certificate that did not verify, a broken handshake.
+            io::ErrorKind::InvalidData => ProbeError::Tls {
+                url: self.url(),
+                reason: e.to_string(),
+            },
             _ => ProbeError::Io(format!("{what}: {e}")),
         };
         stream
-            .set_write_timeout(Some(deadline.left()?))
-            .and_then(|()| stream.write_all(request.as_bytes()))
+            .write_all(request.as_bytes())
             .map_err(|e| io_err("sending the request", e))?;
         let mut buf = [0u8; STATUS_LINE_MAX];
         let mut n = 0;
@@ -251,9 +296,6 @@ impl HttpTarget {
             if n == buf.len() {
                 break &buf[..n];
             }
-            stream
-                .set_read_timeout(Some(deadline.left()?))
-                .map_err(|e| io_err("reading the answer", e))?;
             match stream.read(&mut buf[n..]) {
                 Ok(0) if n == 0 => {
                     return Err(ProbeError::Io(
@@ -341,6 +383,39 @@ impl Deadline {
     }
 }
 
+/// A probe's socket: every read and write gets the time left as its timeout, so a server that
+/// drips bytes (or stalls a TLS handshake) cannot stretch the probe past its deadline.
+struct Timed {
+    sock: TcpStream,
+    deadline: Deadline,
+}
+
+impl Timed {
+    fn left(&self) -> io::Result<Duration> {
+        self.deadline
+            .left()
+            .map_err(|_| io::ErrorKind::TimedOut.into())
+    }
+}
+
+impl Read for Timed {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.sock.set_read_timeout(Some(self.left()?))?;
+        self.sock.read(buf)
+    }
+}
+
+impl Write for Timed {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.sock.set_write_timeout(Some(self.left()?))?;
+        self.sock.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.sock.flush()
+    }
+}
+
 /// Connects to the first address that accepts; the error lists every address tried.
 fn connect_any(addrs: &[SocketAddr], deadline: Deadline) -> Result<TcpStream, ProbeError> {
     let mut tried = Vec::new();
@@ -368,7 +443,7 @@ fn wait_ready(p: &ManagedProcess, timeout: Duration) -> Result<()> {
         Some(ReadyCheck::Url(url)) => {
             let target = HttpTarget::parse(&url).map_err(|e| Error::invalid(e.to_string()))?;
             wait_probe(p, deadline, timeout, |t| {
-                target.probe(t).is_ok_and(|status| status < 500)
+                target.probe(t, None).is_ok_and(|status| status < 500)
             })
         }
     }
@@ -476,6 +551,9 @@ fn timed_out(p: &ManagedProcess, timeout: Duration) -> Error {
 }
 
 #[cfg(test)]
+mod tls_tests;
+
+#[cfg(test)]
 mod tests {
     use std::net::TcpListener;
 
@@ -483,6 +561,7 @@ mod tests {
 
     fn target(host: &str, port: u16, path: &str) -> HttpTarget {
         HttpTarget {
+            tls: false,
             host: host.into(),
             port,
             path: path.into(),
@@ -504,6 +583,20 @@ mod tests {
             ("http://h/a#b", target("h", 80, "/a")),
             ("http://h#b", target("h", 80, "/")),
             ("http://h:65535/a/b/", target("h", 65535, "/a/b/")),
+            (
+                "https://h/x",
+                HttpTarget {
+                    tls: true,
+                    ..target("h", 443, "/x")
+                },
+            ),
+            (
+                "HTTPS://[::1]:8443",
+                HttpTarget {
+                    tls: true,
+                    ..target("::1", 8443, "/")
+                },
+            ),
         ] {
             assert_eq!(HttpTarget::parse(url), Ok(want), "{url}");
         }
@@ -543,12 +636,10 @@ mod tests {
                 other => panic!("{bad:?}: {other:?}"),
             }
         }
-        let e = HttpTarget::parse("https://localhost:3000/").unwrap_err();
-        assert!(e.is_invalid_url());
-        assert!(
-            e.to_string()
-                .contains("https readiness probes are not supported yet"),
-            "{e}"
+        assert!(HttpTarget::parse("https://").unwrap_err().is_invalid_url());
+        assert_eq!(
+            HttpTarget::parse("https://[::1]/a?b").map(|t| t.url()),
+            Ok("https://[::1]:443/a?b".to_string())
         );
     }
 
@@ -616,7 +707,7 @@ mod tests {
         let srv = serve_once(l, b"HTTP/1.0 204 No Content\r\n\r\n");
         let t = Duration::from_secs(10);
         assert_eq!(
-            probe_http(&format!("http://localhost:{port}/h?x"), t),
+            probe_http(&format!("http://localhost:{port}/h?x"), t, None),
             Ok(204)
         );
         let req = srv.join().unwrap();
@@ -628,7 +719,10 @@ mod tests {
         if let Ok(l) = TcpListener::bind("[::1]:0") {
             let port = l.local_addr().unwrap().port();
             let srv = serve_once(l, b"HTTP/1.1 500 Oops\r\n\r\n");
-            assert_eq!(probe_http(&format!("http://[::1]:{port}/"), t), Ok(500));
+            assert_eq!(
+                probe_http(&format!("http://[::1]:{port}/"), t, Some(true)),
+                Ok(500)
+            );
             let req = srv.join().unwrap();
             assert!(
                 req.contains(&format!("\r\nHost: [::1]:{port}\r\n")),
@@ -647,7 +741,7 @@ mod tests {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
         let _srv = serve_once(l, b"SSH-2.0-OpenSSH\r\n");
-        let e = probe_http(&format!("http://127.0.0.1:{port}/"), t).unwrap_err();
+        let e = probe_http(&format!("http://127.0.0.1:{port}/"), t, None).unwrap_err();
         assert!(
             matches!(e, ProbeError::NotHttp(ref s) if s == "SSH-2.0-OpenSSH"),
             "{e}"
@@ -656,7 +750,7 @@ mod tests {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
         let _srv = serve_once(l, b"");
-        let e = probe_http(&format!("http://127.0.0.1:{port}/"), t).unwrap_err();
+        let e = probe_http(&format!("http://127.0.0.1:{port}/"), t, None).unwrap_err();
         assert!(matches!(e, ProbeError::Io(_)), "{e}");
 
         // Accepts but never answers: the read deadline ends the probe.
@@ -665,6 +759,7 @@ mod tests {
         let e = probe_http(
             &format!("http://127.0.0.1:{port}/"),
             Duration::from_millis(200),
+            None,
         )
         .unwrap_err();
         assert_eq!(e, ProbeError::Timeout(Duration::from_millis(200)));
@@ -676,7 +771,7 @@ mod tests {
             "{e}"
         );
         assert!(
-            probe_http("https://127.0.0.1/", t)
+            probe_http("ftp://127.0.0.1/", t, None)
                 .unwrap_err()
                 .is_invalid_url()
         );

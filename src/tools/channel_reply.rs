@@ -30,7 +30,7 @@ fn input_schema() -> Value {
             "id": {"type": "string", "description": "Alias of proxy_id"},
             "severity": {"type": "string", "enum": ["info", "warning", "error"], "description": "Default info"},
             "title": {"type": "string", "description": "Toast title"},
-            "path": {"type": "string", "description": "Project (default: the caller's)"},
+            "path": {"type": "string", "description": "Project"},
         }),
         &["content"],
     )

@@ -9,7 +9,7 @@ use super::{Annotations, Call, Host, Tool, ToolError, input, object};
 pub static TOOL: Tool = Tool {
     name: "currentpage",
     description: "Page sessions seen through a proxy: errors, resources, interactions, \
-mutations. Actions: `list` (default; last 5 minutes), `summary` (`detail` expands), `get`, \
+mutations. Actions: `list` (default; last 5 min), `summary` (`detail` expands), `get`, \
 `clear`. Example: {\"proxy_id\": \"app\", \"action\": \"summary\", \"session_id\": \"page-1\"}",
     input_schema,
     output_schema,

@@ -9,8 +9,7 @@ use super::{Annotations, Call, Host, ServerInfo, Tool, ToolError, fmt_duration, 
 /// The tool.
 pub static TOOL: Tool = Tool {
     name: "daemon",
-    description: "The agnt server: `status`/`info` (version, uptime, socket, counters, \
-clients), `stop_all` (every process and proxy; the daemon runs on), `shutdown`, `channel` (this \
+    description: "The agnt server: `status`/`info` (version, counters, clients), `stop_all` (every process and proxy; the daemon runs on), `shutdown`, `channel` (this \
 connection's pushes: `events`, `rate` a minute, 0 = off). Example: {\"action\": \"info\"}",
     input_schema,
     output_schema,

@@ -8,9 +8,9 @@ use super::{Annotations, Call, Host, Tool, ToolError, input, object};
 /// The tool.
 pub static TOOL: Tool = Tool {
     name: "detect",
-    description: "Detect a project: type, package manager and the scripts it defines \
-(package.json, cargo, Makefile/justfile, pyproject) with their commands, plus its .agnt.kdl \
-scripts and proxies: the `script_name`s `run` accepts. Example: {\"path\": \".\"}",
+    description: "A project's type, package manager and scripts with their commands \
+(package.json, cargo, Makefile/justfile, pyproject, .agnt.kdl) and .agnt.kdl proxies: the \
+`script_name`s `run` accepts. Example: {\"path\": \".\"}",
     input_schema,
     output_schema,
     call,
@@ -25,7 +25,7 @@ scripts and proxies: the `script_name`s `run` accepts. Example: {\"path\": \".\"
 
 fn input_schema() -> Value {
     input(
-        json!({"path": {"type": "string", "description": "Directory to inspect; relative paths resolve against the caller's project (default: the project)"}}),
+        json!({"path": {"type": "string", "description": "Directory (relative: to the caller's project; default: the project)"}}),
         &[],
     )
 }

@@ -22,10 +22,10 @@ pub const MAX_LIMIT: u64 = 100;
 /// The tool.
 pub static TOOL: Tool = Tool {
     name: "get_incidents",
-    description: "What is broken now: browser JS errors, HTTP 4xx/5xx and transport errors, \
-proxy diagnostics, crashes, alert-pattern lines; deduplicated, newest first, each with the \
-`remediation` call. Pass `replay_cursor` as `since` for changes. Example: {\"severity\": \
-[\"error\"], \"since\": \"5m\"}",
+    description: "What is broken now: JS errors, HTTP 4xx/5xx and transport errors, proxy \
+diagnostics, crashes, alert lines; deduplicated, newest first, each with a `remediation` call. \
+`replay_cursor` as `since`: changes only. Example: {\"severity\": [\"error\"], \"since\": \
+\"5m\"}",
     input_schema,
     output_schema,
     call,
@@ -51,7 +51,7 @@ fn input_schema() -> Value {
             "mark_read": {"type": "boolean", "description": "Mark the returned ones read"},
             "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "description": "Default 20"},
             "raw": {"type": "boolean", "description": "= detail full"},
-            "path": {"type": "string", "description": "Project (default: the caller's)"},
+            "path": {"type": "string", "description": "Project"},
         }),
         &[],
     )

@@ -216,6 +216,11 @@ impl Call<'_> {
         self.args.get(k).and_then(Value::as_bool).unwrap_or(false)
     }
 
+    /// A boolean argument that may be absent (`None`: the tool's default).
+    pub fn opt_bool(&self, k: &str) -> Option<bool> {
+        self.args.get(k).and_then(Value::as_bool)
+    }
+
     /// A string-array argument (absent = empty).
     pub fn strs(&self, k: &str) -> Vec<String> {
         match self.args.get(k) {

@@ -17,7 +17,7 @@ pub const DEFAULT_MAX_BYTES: usize = 7 * 1024;
 pub static TOOL: Tool = Tool {
     name: "proc",
     description: "Supervised processes: `list` (global: all projects), `status`, `output` \
-(grep → head → tail, then a byte budget; next_offset as `since` reads new output), `stop` \
+(grep → head → tail → byte budget; next_offset as `since`: new output), `stop` \
 (force: no grace), `restart`, `cleanup_port` (kill what listens on `port`). Example: \
 {\"action\": \"output\", \"process_id\": \"dev\", \"grep\": \"error\"}",
     input_schema,

@@ -12,11 +12,11 @@ use crate::proxy::ProxyConfig;
 /// The tool.
 pub static TOOL: Tool = Tool {
     name: "proxy",
-    description: "Instrumenting reverse proxies in front of dev servers: every request is \
-logged and HTML pages get a script reporting JS errors, performance and interactions (see \
-`proxylog`, `currentpage`). Actions: `start` (id, target_url; port default: stable per target), \
-`stop`, `restart` (same port), `status`, `list` (global), `exec` (run JS `code` in the newest \
-page; help: true lists `window.__devtool`). Open the returned `url`. Example: {\"action\": \
+    description: "Reverse proxies in front of dev servers: requests are logged and HTML pages \
+get a script reporting JS errors, performance and interactions (see `proxylog`, \
+`currentpage`). Actions: `start` (id, target_url), `stop`, `restart` (same port), `status`, \
+`list` (global), `exec` (JS `code` in the newest page; help: true lists `window.__devtool`). \
+Open the returned `url`. Example: {\"action\": \
 \"start\", \"id\": \"app\", \"target_url\": \"http://localhost:3000\"}",
     input_schema,
     output_schema,
@@ -36,27 +36,28 @@ fn input_schema() -> Value {
     input(
         json!({
             "action": {"type": "string", "enum": ["start", "stop", "restart", "status", "list", "exec"], "description": "What to do"},
-            "id": {"type": "string", "description": "Proxy id (a unique part of a longer id matches)"},
-            "target_url": {"type": "string", "description": "start: the dev server, e.g. http://localhost:3000"},
-            "port": {"type": "integer", "minimum": 0, "maximum": 65535, "description": "start: listen port (default: stable, from target_url; 0 = any)"},
+            "id": {"type": "string", "description": "Proxy id (or a unique part of it)"},
+            "target_url": {"type": "string", "description": "start: the dev server, http(s)://host:port"},
+            "port": {"type": "integer", "minimum": 0, "maximum": 65535, "description": "start: listen port (default: stable per target; 0 = any)"},
             "max_log_size": {"type": "integer", "minimum": 1, "maximum": crate::proxy::MAX_LOG_SIZE, "description": "start: traffic log entries (default 1000)"},
-            "bind_address": {"type": "string", "description": "start: listen address (default 127.0.0.1; others need allow_lan)"},
+            "bind_address": {"type": "string", "description": "start: listen address (default 127.0.0.1)"},
             "allow_lan": {"type": "boolean", "description": "start: allow a non-loopback bind_address"},
-            "allowed_hosts": {"type": "array", "items": {"type": "string"}, "description": "start: extra Host names accepted (\".test\" = subdomains)"},
+            "allowed_hosts": {"type": "array", "items": {"type": "string"}, "description": "start: more Host names (\".test\" = subdomains)"},
             "redact": {"type": "boolean", "description": "start: hide secrets before logging (default true)"},
-            "redact_names": {"type": "array", "items": {"type": "string"}, "description": "start: more names to treat as secrets"},
+            "redact_names": {"type": "array", "items": {"type": "string"}, "description": "start: more secret names"},
+            "verify_tls": {"type": "boolean", "description": "start: check the https certificate (default: not on loopback)"},
             "connect_timeout": super::timeout_schema("start: connect deadline, s (default 10)"),
             "response_timeout": super::timeout_schema("start: response-head deadline, s (default 60)"),
             "body_timeout": super::timeout_schema("start: body-progress window, s (default 30)"),
             "body_min_bytes": {"type": "integer", "minimum": 0, "description": "start: bytes per body window (default 1024)"},
             "stream_idle_timeout": super::timeout_schema("start: WebSocket/SSE idle limit, s (default none)"),
-            "code": {"type": "string", "description": "exec: JavaScript to run in the page; its value (awaited) is returned"},
-            "help": {"type": "boolean", "description": "exec: list the window.__devtool API instead (no id needed)"},
+            "code": {"type": "string", "description": "exec: JavaScript; returns its (awaited) value"},
+            "help": {"type": "boolean", "description": "exec: list the __devtool API (no id needed)"},
             "describe": {"type": "string", "description": "exec: one __devtool function's doc, e.g. \"inspect\""},
-            "max_result_bytes": {"type": "integer", "minimum": 256, "description": "exec: longer results are cut and saved whole to a file (default 16384)"},
+            "max_result_bytes": {"type": "integer", "minimum": 256, "description": "exec: cap; more is saved to a file (default 16384)"},
             "timeout": super::timeout_schema("exec: seconds to wait for the page (default 30)"),
             "global": {"type": "boolean", "description": "list: all projects"},
-            "path": {"type": "string", "description": "Project directory (default: the caller's)"},
+            "path": {"type": "string", "description": "Project directory"},
         }),
         &["action"],
     )
@@ -116,6 +117,7 @@ fn call(host: &Host, c: &Call<'_>) -> Result<Value, ToolError> {
                 config.redact = r;
             }
             config.redact_names = c.strs("redact_names");
+            config.verify_tls = c.opt_bool("verify_tls");
             let l = &mut config.limits;
             for (key, slot) in [
                 ("connect_timeout", &mut l.connect_timeout),
@@ -153,6 +155,9 @@ fn call(host: &Host, c: &Call<'_>) -> Result<Value, ToolError> {
             });
             if let Some(w) = p.warning() {
                 v["warning"] = w.into();
+            }
+            if let Some(tls) = p.status().tls {
+                v["tls"] = json!(tls);
             }
             Ok(v)
         }

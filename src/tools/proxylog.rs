@@ -10,8 +10,8 @@ use crate::proxy::LogQuery;
 pub static TOOL: Tool = Tool {
     name: "proxylog",
     description: "What a proxy saw: HTTP, JS errors, performance, interactions, mutations, \
-custom logs. `query` (default; filters types, methods, url_pattern, status_codes, since/until, \
-since_seq, limit), `summary` (start here), `stats`, `clear`, `get` (one entry in full). Example: \
+custom logs. `query` (default; the filters below), `summary` (start here), `stats`, `clear`, \
+`get` (one entry in full). Example: \
 {\"proxy_id\": \"app\", \"types\": [\"error\"], \"since\": \"5m\"}",
     input_schema,
     output_schema,
@@ -34,7 +34,7 @@ fn input_schema() -> Value {
             "action": {"type": "string", "enum": ["query", "summary", "stats", "clear", "get"], "description": "What to do (default query)"},
             "types": {"type": "array", "items": {"type": "string"}, "description": "Entry types: http, error, interaction, ..."},
             "methods": {"type": "array", "items": {"type": "string"}, "description": "HTTP methods (http entries)"},
-            "url_pattern": {"type": "string", "description": "Substring of the URL (http entries)"},
+            "url_pattern": {"type": "string", "description": "URL substring (http entries)"},
             "status_codes": {"type": "array", "items": {"type": "integer"}, "description": "HTTP status codes (http entries)"},
             "since": {"type": "string", "description": "Newer than \"5m\" or RFC 3339"},
             "until": {"type": "string", "description": "Older than (RFC 3339 or relative)"},

@@ -20,10 +20,10 @@ const RAW_BUDGET: usize = 64 * 1024;
 /// The tool.
 pub static TOOL: Tool = Tool {
     name: "run",
-    description: "Start a script (`script_name`, from .agnt.kdl or `detect`) or, with `raw: \
-true`, `command` + `args`, as a supervised process. mode `background` (default) returns its id \
-(read it with `proc output`); `foreground` waits, returns exit code and runtime; \
-`foreground-raw` also its output. A live id is reused. Example: {\"script_name\": \"dev\"}",
+    description: "Start a script (`script_name`, see `detect`) or, with `raw: true`, \
+`command` + `args`, as a supervised process. mode `background` (default) returns its id (see \
+`proc output`); `foreground` waits, returns exit code and runtime; `foreground-raw` also \
+output. A live id is reused. Example: {\"script_name\": \"dev\"}",
     input_schema,
     output_schema,
     call,
@@ -39,7 +39,7 @@ true`, `command` + `args`, as a supervised process. mode `background` (default) 
 fn input_schema() -> Value {
     input(
         json!({
-            "script_name": {"type": "string", "description": "Script to run (see detect); required unless raw"},
+            "script_name": {"type": "string", "description": "Script (see detect); needed unless raw"},
             "raw": {"type": "boolean", "description": "Run command + args verbatim"},
             "command": {"type": "string", "description": "raw: the program"},
             "args": {"type": "array", "items": {"type": "string"}, "description": "raw: argv; script: appended"},
@@ -49,8 +49,8 @@ fn input_schema() -> Value {
             "env": {"type": "object", "additionalProperties": {"type": "string"}, "description": "Extra environment variables"},
             "config": {"type": "string", "description": "The .agnt.kdl (default: found upward)"},
             "base_env": {"type": "object", "additionalProperties": {"type": "string"}, "description": "Start environment (default: the server's)"},
-            "timeout": timeout_schema("foreground: seconds before it is stopped (default 600)"),
-            "max_bytes": {"type": "integer", "minimum": 0, "description": "foreground-raw: bytes per stream (default 65536, newest kept)"},
+            "timeout": timeout_schema("foreground: seconds, then stopped (default 600)"),
+            "max_bytes": {"type": "integer", "minimum": 0, "description": "foreground-raw: bytes kept per stream (default 65536)"},
         }),
         &[],
     )

@@ -48,7 +48,8 @@ fn input_schema() -> Value {
             "pattern": {"type": "string", "description": "log: regex; proxylog: URL substring"},
             "since": {"type": "integer", "minimum": 0, "description": "log: output offset; proxylog: entry seq (default: from now)"},
             "port": {"type": "integer", "minimum": 1, "maximum": 65535, "description": "port: TCP port on loopback"},
-            "url": {"type": "string", "description": "http: http:// URL to GET"},
+            "url": {"type": "string", "description": "http: http(s):// URL to GET"},
+            "verify_tls": {"type": "boolean", "description": "http: check the https certificate (default: not on loopback)"},
             "status": {"type": "integer", "minimum": 100, "maximum": 599, "description": "http: expected status"},
             "proxy_id": {"type": "string", "description": "proxylog: the proxy"},
             "types": {"type": "array", "items": {"type": "string"}, "description": "proxylog: entry types"},
@@ -185,15 +186,16 @@ fn call(host: &Host, c: &Call<'_>) -> Result<Value, ToolError> {
         "http" => {
             let url = c.need_str(
                 "url",
-                "the http:// URL to GET, e.g. \"http://127.0.0.1:3000/\"",
+                "the http(s):// URL to GET, e.g. \"http://127.0.0.1:3000/\"",
             )?;
             let target = HttpTarget::parse(url).map_err(|e| ToolError::new(e.to_string()))?;
+            let verify = c.opt_bool("verify_tls");
             let want = c.u64("status");
             let watched = watched_process(host, c)?;
             let deadline = w.deadline;
             w.run("http", Duration::from_millis(200), |_| {
                 check_alive(watched.as_deref(), &format!("{url} answered"))?;
-                match target.probe(probe_timeout(deadline, HTTP_PROBE)) {
+                match target.probe(probe_timeout(deadline, HTTP_PROBE), verify) {
                     Ok(status) if want.map_or(status < 500, |w| w == status as u64) => {
                         Ok(Step::Done(json!({"url": url, "status": status})))
                     }

@@ -335,6 +335,7 @@ mod tests {
             bind: None,
             websocket: None,
             wait_for: Vec::new(),
+            verify_tls: None,
         }
     }
 

@@ -136,6 +136,9 @@ pub(super) fn start_proxy(
     if !entry.redact_names.is_empty() {
         args["redact_names"] = entry.redact_names.clone().into();
     }
+    if let Some(verify) = entry.verify_tls {
+        args["verify_tls"] = verify.into();
+    }
     let d = &entry.deadlines;
     for (key, v) in [
         ("connect_timeout", d.connect_timeout),

@@ -6,7 +6,7 @@
 
 use std::process::Command;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::daemon::Env;
 
@@ -305,4 +305,181 @@ fn proxy_exec_prints_the_value_the_error_and_where_a_cut_result_went() {
     let saved = std::fs::read_to_string(file).unwrap();
     assert_eq!(saved.len(), 1002, "{saved}");
     env.run(&["daemon", "stop"]);
+}
+
+/// `verify_tls` from `agnt proxy start --verify-tls` shows in the tool's JSON (start, status,
+/// list) and the human status line, is accepted and ignored for an `http://` target, and a
+/// restarted daemon restores each proxy with the same choice. No upstream is needed: nothing
+/// connects to it.
+#[test]
+fn proxy_verify_tls_shows_in_status_and_survives_a_daemon_restart() {
+    let env = Env::new();
+    let ok = |args: &[&str]| {
+        let (code, out, err) = env.run(args);
+        assert_eq!(code, 0, "agnt {args:?}: {out} {err}");
+        out
+    };
+    let start = |id: &str, target: &str, verify: Option<&str>| {
+        let mut args = vec![
+            "proxy", "start", id, "--target", target, "--port", "0", "--json",
+        ];
+        if let Some(v) = verify {
+            args.extend(["--verify-tls", v]);
+        }
+        json_of(&ok(&args))
+    };
+    let want = [
+        ("strict", Some(true)),
+        ("lax", Some(false)),
+        ("dflt", Some(false)),
+        ("plain", None),
+    ];
+    assert_eq!(
+        start("strict", "https://127.0.0.1:9", Some("true"))["tls"],
+        json!({"verify": true})
+    );
+    assert_eq!(
+        start("lax", "https://localhost:9", Some("false"))["tls"],
+        json!({"verify": false})
+    );
+    // Loopback is not verified by default.
+    assert_eq!(
+        start("dflt", "https://127.0.0.1:9", None)["tls"],
+        json!({"verify": false})
+    );
+    // Accepted and ignored for a plain target: no tls at all.
+    assert!(
+        start("plain", "http://127.0.0.1:9", Some("true"))
+            .get("tls")
+            .is_none()
+    );
+
+    let check = |when: &str| {
+        for (id, verify) in want {
+            let st = json_of(&ok(&["proxy", "status", id, "--json"]));
+            assert_eq!(st["tls"]["verify"].as_bool(), verify, "{when}: {id}: {st}");
+            let human = ok(&["proxy", "status", id]);
+            let line = human.lines().find(|l| l.trim_start().starts_with("tls "));
+            match verify {
+                Some(true) => assert!(
+                    line.is_some_and(|l| l.ends_with("certificate verified")),
+                    "{when}: {human}"
+                ),
+                Some(false) => assert!(
+                    line.is_some_and(|l| l.ends_with("certificate not verified")),
+                    "{when}: {human}"
+                ),
+                None => assert!(line.is_none(), "{when}: {human}"),
+            }
+        }
+        let list = json_of(&ok(&["proxy", "list", "--json"]));
+        let listed: Vec<(String, Option<bool>)> = list["proxies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["id"].as_str().unwrap().to_string(),
+                    p["tls"]["verify"].as_bool(),
+                )
+            })
+            .collect();
+        for (id, verify) in want {
+            assert!(
+                listed.contains(&(id.to_string(), verify)),
+                "{when}: {id} {verify:?} not in {listed:?}"
+            );
+        }
+    };
+    check("started");
+    ok(&["daemon", "restart"]);
+    check("restored");
+    ok(&["daemon", "stop"]);
+}
+
+/// `agnt wait http` probes an `https://` dev server (Python's http.server behind a self-signed
+/// certificate from rcgen): loopback is not verified by default, `--verify-tls true` refuses
+/// the certificate and says so in what the wait last saw.
+#[test]
+fn wait_http_probes_an_https_server_and_verify_tls_refuses_a_self_signed_one() {
+    let env = Env::new();
+    let ok = |args: &[&str]| {
+        let (code, out, err) = env.run(args);
+        assert_eq!(code, 0, "agnt {args:?}: {out} {err}");
+        out
+    };
+    let ck =
+        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    let cert = env.dir.path().join("cert.pem");
+    let key = env.dir.path().join("key.pem");
+    std::fs::write(&cert, ck.cert.pem()).unwrap();
+    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+    let server = format!(
+        "import http.server, ssl\n\
+         srv = http.server.HTTPServer(('127.0.0.1', 0), http.server.SimpleHTTPRequestHandler)\n\
+         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n\
+         ctx.load_cert_chain({:?}, {:?})\n\
+         srv.socket = ctx.wrap_socket(srv.socket, server_side=True)\n\
+         print('tls port', srv.server_address[1], flush=True)\n\
+         srv.serve_forever()\n",
+        cert.to_str().unwrap(),
+        key.to_str().unwrap()
+    );
+    ok(&["run", "--id", "tls", "--", "python3", "-u", "-c", &server]);
+    let w = json_of(&ok(&[
+        "wait",
+        "log",
+        "--process-id",
+        "tls",
+        "--pattern",
+        r"tls port \d+",
+        "--timeout",
+        "30",
+        "--json",
+    ]));
+    assert_eq!(w["matched"], true, "{w}");
+    let port = w["line"]
+        .as_str()
+        .unwrap()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    let url = format!("https://127.0.0.1:{port}/");
+    let got = json_of(&ok(&[
+        "wait",
+        "http",
+        "--url",
+        &url,
+        "--process-id",
+        "tls",
+        "--timeout",
+        "30",
+        "--json",
+    ]));
+    assert_eq!(got["matched"], true, "{got}");
+    assert_eq!(got["status"], 200, "{got}");
+    // A wait that times out exits non-zero and still prints what it last saw.
+    let (code, out, err) = env.run(&[
+        "wait",
+        "http",
+        "--url",
+        &url,
+        "--verify-tls",
+        "true",
+        "--timeout",
+        "1",
+        "--json",
+    ]);
+    assert_ne!(code, 0, "{out} {err}");
+    let refused = json_of(&out);
+    assert_eq!(refused["matched"], false, "{refused}");
+    let error = refused["last_seen"]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("certificate verification failed")
+            || error.contains("no trusted root certificates"),
+        "{refused}"
+    );
+    ok(&["proc", "stop", "tls"]);
+    ok(&["daemon", "stop"]);
 }
