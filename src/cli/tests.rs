@@ -471,16 +471,31 @@ fn browser_actions() {
             "binary_path": "/usr/bin/chromium", "profile": "persistent", "path": "/p"}),
     );
     b(&["stop"], json!({"action": "stop"}));
-    b(&["close", "--id", "b1"], json!({"action": "stop", "id": "b1"}));
-    b(&["status", "--proxy-id", "app"], json!({"action": "status", "proxy_id": "app"}));
-    b(&["list", "--global"], json!({"action": "list", "global": true}));
+    b(
+        &["close", "--id", "b1"],
+        json!({"action": "stop", "id": "b1"}),
+    );
+    b(
+        &["status", "--proxy-id", "app"],
+        json!({"action": "status", "proxy_id": "app"}),
+    );
+    b(
+        &["list", "--global"],
+        json!({"action": "list", "global": true}),
+    );
     b(
         &["navigate", "/settings", "--timeout", "2m"],
         json!({"action": "navigate", "url": "/settings", "timeout": "2m"}),
     );
-    b(&["reload", "--timeout", "5"], json!({"action": "reload", "timeout": 5.0}));
+    b(
+        &["reload", "--timeout", "5"],
+        json!({"action": "reload", "timeout": 5.0}),
+    );
     b(&["back"], json!({"action": "back"}));
-    b(&["resize", "mobile"], json!({"action": "resize", "preset": "mobile"}));
+    b(
+        &["resize", "mobile"],
+        json!({"action": "resize", "preset": "mobile"}),
+    );
     b(
         &["resize", "--width", "400", "--height", "700"],
         json!({"action": "resize", "width": 400, "height": 700}),
@@ -501,7 +516,10 @@ fn browser_actions() {
         &["select", "--selector", "#size", "XL"],
         json!({"action": "select", "selector": "#size", "value": "XL"}),
     );
-    b(&["press", "Enter"], json!({"action": "press", "key": "Enter"}));
+    b(
+        &["press", "Enter"],
+        json!({"action": "press", "key": "Enter"}),
+    );
     b(
         &["press", "Tab", "--selector", "#q"],
         json!({"action": "press", "key": "Tab", "selector": "#q"}),
@@ -531,7 +549,10 @@ fn browser_actions() {
         &["screenshot", "--selector", "#hero"],
         json!({"action": "screenshot", "selector": "#hero"}),
     );
-    b(&["console", "--since", "7"], json!({"action": "console", "since": 7}));
+    b(
+        &["console", "--since", "7"],
+        json!({"action": "console", "since": 7}),
+    );
     b(&["dialog"], json!({"action": "dialog"}));
     b(
         &["dialog", "--dismiss"],
@@ -546,7 +567,15 @@ fn browser_actions() {
 #[test]
 fn snapshot_actions() {
     check(
-        &["snapshot", "baseline", "home", "/", "/cart", "--proxy-id", "app"],
+        &[
+            "snapshot",
+            "baseline",
+            "home",
+            "/",
+            "/cart",
+            "--proxy-id",
+            "app",
+        ],
         "snapshot",
         json!({"action": "baseline", "name": "home", "pages": ["/", "/cart"], "proxy_id": "app"}),
     );
@@ -556,7 +585,15 @@ fn snapshot_actions() {
         json!({"action": "baseline", "name": "here"}),
     );
     check(
-        &["snapshot", "compare", "home", "--diff-threshold", "0.05", "--id", "b1"],
+        &[
+            "snapshot",
+            "compare",
+            "home",
+            "--diff-threshold",
+            "0.05",
+            "--id",
+            "b1",
+        ],
         "snapshot",
         json!({"action": "compare", "baseline": "home", "diff_threshold": 0.05, "id": "b1"}),
     );
@@ -588,23 +625,46 @@ fn malformed_page_commands_are_clap_errors() {
         (&["browser"], "start"),
         (&["browser", "fly"], "fly"),
         (&["browser", "start"], "--url"),
-        (&["browser", "start", "--url", "http://x", "--profile", "mine"], "mine"),
+        (
+            &["browser", "start", "--url", "http://x", "--profile", "mine"],
+            "mine",
+        ),
         (&["browser", "navigate"], "URL"),
         (&["browser", "click"], "--selector"),
-        (&["browser", "click", "--selector", "#a", "--text", "b"], "--text"),
+        (
+            &["browser", "click", "--selector", "#a", "--text", "b"],
+            "--text",
+        ),
         (&["browser", "fill", "--selector", "#q"], "VALUE"),
         (&["browser", "press"], "KEY"),
         (&["browser", "upload", "--selector", "#f"], "FILE"),
         (&["browser", "resize"], "PRESET"),
         (&["browser", "resize", "huge"], "huge"),
         (&["browser", "resize", "--width", "400"], "--height"),
-        (&["browser", "resize", "mobile", "--width", "1", "--height", "1"], "--width"),
-        (&["browser", "screenshot", "--full-page", "--selector", "#a"], "--selector"),
-        (&["browser", "wait-for", "--url", "/x", "--text", "a"], "--text"),
+        (
+            &[
+                "browser", "resize", "mobile", "--width", "1", "--height", "1",
+            ],
+            "--width",
+        ),
+        (
+            &["browser", "screenshot", "--full-page", "--selector", "#a"],
+            "--selector",
+        ),
+        (
+            &["browser", "wait-for", "--url", "/x", "--text", "a"],
+            "--text",
+        ),
         (&["browser", "console", "--since", "-1"], "-1"),
         (&["snapshot", "baseline"], "NAME"),
-        (&["snapshot", "compare", "home", "--diff-threshold", "2"], "fraction"),
-        (&["snapshot", "compare", "home", "--diff-threshold", "NaN"], "fraction"),
+        (
+            &["snapshot", "compare", "home", "--diff-threshold", "2"],
+            "fraction",
+        ),
+        (
+            &["snapshot", "compare", "home", "--diff-threshold", "NaN"],
+            "fraction",
+        ),
         (&["snapshot", "delete"], "NAME"),
         (&["snapshot", "rollback", "x"], "rollback"),
     ] {
@@ -641,4 +701,10 @@ fn non_tool_subcommands_still_parse() {
         let cli = Cli::try_parse_from(std::iter::once("agnt").chain(argv.iter().copied()));
         assert!(cli.is_ok(), "{argv:?}: {cli:?}");
     }
+}
+
+#[test]
+fn the_clap_definition_is_consistent() {
+    // Catches conflicting names, groups and `requires` that point at nothing.
+    <Cli as clap::CommandFactory>::command().debug_assert();
 }

@@ -553,6 +553,8 @@ impl SnapshotAction {
 fn parse_fraction(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
-        _ => Err(format!("expected a fraction from 0 to 1, e.g. 0.01, got {s:?}")),
+        _ => Err(format!(
+            "expected a fraction from 0 to 1, e.g. 0.01, got {s:?}"
+        )),
     }
 }
