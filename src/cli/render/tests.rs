@@ -410,16 +410,16 @@ fn browser_answers_are_one_or_two_lines() {
     let again = json!({"id": "shop", "message": "browser shop is already running"});
     assert_eq!(b("start", again), "browser shop is already running\n");
 
-    let hit = |action: &str, n: u64| {
+    let hit = |n: u64| {
         json!({"id": "shop", "matched": n, "message": "…",
             "hit": {"tag": "button", "selector": "#buy", "text": "Buy now", "count": n}})
     };
     assert_eq!(
-        b("click", hit("click", 1)),
+        b("click", hit(1)),
         "clicked <button> #buy \"Buy now\" (1 visible match)\n"
     );
     assert_eq!(
-        b("fill", hit("fill", 3)),
+        b("fill", hit(3)),
         "filled <button> #buy \"Buy now\" (3 visible matches)\n  the first was used; narrow it with --selector\n"
     );
     let press = json!({"hit": {"tag": "input"}, "matched": 1, "message": "pressed Enter in input"});
