@@ -10,6 +10,12 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 use serde_json::Value;
 
+mod page;
+pub use page::{
+    BrowserAction, ChannelAction, Element, IncidentsArgs, MaybeElement, Pick, ReplyArgs,
+    SnapshotAction,
+};
+
 /// Options every tool subcommand takes.
 #[derive(Debug, Clone, Default, Args)]
 pub struct Common {
@@ -41,6 +47,19 @@ pub enum ToolCommand {
     Currentpage(CurrentpageArgs),
     /// Wait for a log line, a port, an HTTP status or a proxylog entry.
     Wait(WaitArgs),
+    /// What is broken now: page errors, failed requests, crashes, alert lines (newest first).
+    #[serde(rename = "get_incidents")]
+    Incidents(IncidentsArgs),
+    /// Answer the user in the page.
+    #[command(subcommand)]
+    #[serde(rename = "channel_reply")]
+    Channel(ChannelAction),
+    /// Drive a headless Chromium through a proxy.
+    #[command(subcommand)]
+    Browser(BrowserAction),
+    /// Visual baselines and pixel comparisons of pages.
+    #[command(subcommand)]
+    Snapshot(SnapshotAction),
 }
 
 /// `agnt detect`.
@@ -484,6 +503,10 @@ impl ToolCommand {
             ToolCommand::Proxylog(a) => &a.common,
             ToolCommand::Currentpage(a) => &a.common,
             ToolCommand::Wait(a) => &a.common,
+            ToolCommand::Incidents(a) => &a.common,
+            ToolCommand::Channel(a) => a.common(),
+            ToolCommand::Browser(a) => a.common(),
+            ToolCommand::Snapshot(a) => a.common(),
         }
     }
 }

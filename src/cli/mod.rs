@@ -151,7 +151,8 @@ fn call_tool(cmd: &args::ToolCommand) -> ExitCode {
 }
 
 /// A tool call that answered can still be a failure for the shell: a wait that timed out, a
-/// foreground run that failed, JavaScript that threw.
+/// foreground run that failed, JavaScript that threw, a reply no page showed, a snapshot
+/// comparison that failed.
 fn exit_status(tool: &str, arguments: &Value, v: &Value) -> ExitCode {
     match tool {
         "wait" if v["matched"] == false => ExitCode::FAILURE,
@@ -162,6 +163,9 @@ fn exit_status(tool: &str, arguments: &Value, v: &Value) -> ExitCode {
             None => ExitCode::SUCCESS,
         },
         "proxy" if arguments["action"] == "exec" && v["success"] == false => ExitCode::FAILURE,
+        // A reply no page showed, a visual comparison that found changes.
+        "channel_reply" if v["delivered"].as_u64().unwrap_or(0) == 0 => ExitCode::FAILURE,
+        "snapshot" if arguments["action"] == "compare" && v["pass"] != true => ExitCode::FAILURE,
         _ => ExitCode::SUCCESS,
     }
 }

@@ -6,6 +6,7 @@
 //! keeps its colours but loses every other escape sequence (`util::term::sanitize`: no
 //! retitling, no OSC 52 clipboard writes, no terminal reprogramming). This module does no IO.
 
+mod page;
 mod web;
 
 use std::path::Path;
@@ -53,6 +54,10 @@ pub fn human(tool: &str, args: &Value, v: &Value) -> Human {
         ("detect", _) => Human::out(detect(v)),
         ("run", _) => run(v),
         ("wait", _) => wait(v),
+        ("get_incidents", _) => Human::out(page::incidents(v)),
+        ("channel_reply", _) => page::channel_reply(v),
+        ("browser", Some(a)) => page::browser(a, v),
+        ("snapshot", Some(a)) => page::snapshot(a, v),
         _ => Human::out(message_or_json(v)),
     }
 }

@@ -6,6 +6,8 @@ use serde_json::{Value, json};
 
 use super::{Cli, Command};
 
+mod page;
+
 /// The `{"tool", "arguments"}` a tool subcommand's argv sends.
 fn call(argv: &[&str]) -> Value {
     let cli = Cli::try_parse_from(std::iter::once("agnt").chain(argv.iter().copied()))
@@ -433,4 +435,10 @@ fn non_tool_subcommands_still_parse() {
         let cli = Cli::try_parse_from(std::iter::once("agnt").chain(argv.iter().copied()));
         assert!(cli.is_ok(), "{argv:?}: {cli:?}");
     }
+}
+
+#[test]
+fn the_clap_definition_is_consistent() {
+    // Catches conflicting names, groups and `requires` that point at nothing.
+    <Cli as clap::CommandFactory>::command().debug_assert();
 }

@@ -156,10 +156,18 @@ fn completions_cover_the_tool_subcommands() {
             .unwrap();
         assert!(out.status.success());
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            text.contains("proxylog") && text.contains("cleanup-port"),
-            "{shell}"
-        );
+        for word in [
+            "proxylog",
+            "cleanup-port",
+            "incidents",
+            "reply",
+            "wait-for",
+            "screenshot",
+            "snapshot",
+            "diff-threshold",
+        ] {
+            assert!(text.contains(word), "{shell}: no {word}");
+        }
     }
 }
 

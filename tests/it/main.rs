@@ -8,6 +8,7 @@ mod browser_devtool;
 mod browser_tool;
 mod browser_values;
 mod cli;
+mod cli_page;
 mod compat;
 mod daemon;
 mod daemon_faults;

@@ -326,3 +326,203 @@ fn an_upstream_cut_short_shows_as_truncated() {
     assert!(s.contains("GET 200 (truncated) /big"), "{s}");
     assert!(s.contains("GET 504 /big"), "{s}");
 }
+
+#[test]
+fn incidents_are_a_table_with_the_next_cursor() {
+    let v = json!({
+        "count": 2, "matched": 2, "truncated": false, "replay_cursor": "42",
+        "inbox_after": {"unread": 2},
+        "incidents": [
+            {"id": "inc-2", "fingerprint": "f2", "severity": "critical", "source": "process_crash",
+             "count": 1, "summary": "dev exited with code 3\u{1b}[2J", "first_seen": "2026-11-30T19:33:04.123Z",
+             "last_seen": "2026-11-30T19:33:04.123Z", "read": false, "remediation": "proc {}", "context": {}},
+            {"id": "inc-1", "fingerprint": "f1", "severity": "error", "source": "browser_js",
+             "count": 7, "summary": "Error: agnt-boom at app.js:1:2", "first_seen": "2026-11-30T19:30:00.000Z",
+             "last_seen": "2026-11-30T19:31:00.500Z", "read": false, "remediation": "proxylog {}", "context": {}},
+        ],
+    });
+    let s = out("get_incidents", json!({}), v);
+    assert_inert(&s);
+    let lines: Vec<&str> = s.lines().collect();
+    assert_eq!(
+        lines[0], "SEVERITY  LAST SEEN            SOURCE         COUNT  SUMMARY",
+        "{s}"
+    );
+    assert_eq!(
+        lines[1],
+        "CRITICAL  2026-11-30 19:33:04  process_crash  1      dev exited with code 3\\x1b[2J",
+        "{s}"
+    );
+    assert!(
+        lines[2]
+            .starts_with("ERROR     2026-11-30 19:31:00  browser_js     7      Error: agnt-boom"),
+        "{s}"
+    );
+    assert_eq!(
+        lines[3], "only newer ones: agnt incidents --since 42",
+        "{s}"
+    );
+
+    // Nothing: the tool's note, and still the cursor.
+    let v = json!({"count": 0, "incidents": [], "replay_cursor": "42", "note": "nothing new since then"});
+    assert_eq!(
+        out("get_incidents", json!({"since": "42"}), v),
+        "nothing new since then\nonly newer ones: agnt incidents --since 42\n"
+    );
+    // Cut answers keep the tool's note under the table; long summaries are cut.
+    let long = "x".repeat(300);
+    let v = json!({"count": 1, "incidents": [{"severity": "warning", "source": "proxy_diag", "count": 2,
+        "summary": long, "last_seen": "2026-11-30T19:31:00.500Z"}],
+        "note": "3 older matching incident(s) left out", "replay_cursor": "9"});
+    let s = out("get_incidents", json!({}), v);
+    assert!(s.contains(&format!("{}…", "x".repeat(100))), "{s}");
+    assert!(!s.contains(&"x".repeat(101)), "{s}");
+    assert!(s.contains("3 older matching incident(s) left out\n"), "{s}");
+}
+
+#[test]
+fn channel_reply_says_where_or_why_not_on_stderr() {
+    let shown = json!({"delivered": 2, "message": "shown in 2 page(s): app (2)"});
+    assert_eq!(
+        out("channel_reply", json!({"content": "hi"}), shown),
+        "shown in 2 page(s): app (2)\n"
+    );
+    let none = json!({"delivered": 0, "message": "no running proxy in this project: start one with proxy start"});
+    let h = human("channel_reply", &json!({"content": "hi"}), &none);
+    assert_eq!(h.stdout, "");
+    assert_eq!(
+        h.stderr,
+        "agnt channel reply: no running proxy in this project: start one with proxy start\n"
+    );
+}
+
+#[test]
+fn browser_answers_are_one_or_two_lines() {
+    let b = |action: &str, v: Value| out("browser", json!({"action": action}), v);
+    let started = json!({"id": "shop", "proxy_id": "shop", "pid": 4242, "running": true,
+        "url": "http://127.0.0.1:9/", "page": {"url": "http://127.0.0.1:9/", "title": "shop\u{7}"},
+        "message": "browser shop started on http://127.0.0.1:9/ through proxy shop; ..."});
+    let s = b("start", started);
+    assert_eq!(
+        s,
+        "browser shop started (pid 4242) through proxy shop: http://127.0.0.1:9/ — shop\\x07\n"
+    );
+    let again = json!({"id": "shop", "message": "browser shop is already running"});
+    assert_eq!(b("start", again), "browser shop is already running\n");
+
+    let hit = |n: u64| {
+        json!({"id": "shop", "matched": n, "message": "…",
+            "hit": {"tag": "button", "selector": "#buy", "text": "Buy now", "count": n}})
+    };
+    assert_eq!(
+        b("click", hit(1)),
+        "clicked <button> #buy \"Buy now\" (1 visible match)\n"
+    );
+    assert_eq!(
+        b("fill", hit(3)),
+        "filled <button> #buy \"Buy now\" (3 visible matches)\n  the first was used; narrow it with --selector\n"
+    );
+    let press = json!({"hit": {"tag": "input"}, "matched": 1, "message": "pressed Enter in input"});
+    assert_eq!(b("press", press), "pressed Enter in input\n");
+
+    // The screenshot's path alone, so `$(agnt browser screenshot)` is the file.
+    let shot = json!({"id": "shop", "path": "/s/shop-1.png", "width": 1280, "height": 800,
+        "bytes": 9, "message": "1280x800 PNG written to /s/shop-1.png"});
+    assert_eq!(b("screenshot", shot), "/s/shop-1.png\n");
+
+    let nav = json!({"id": "shop", "page": {"url": "http://127.0.0.1:9/settings", "title": ""}, "message": "loaded"});
+    assert_eq!(b("navigate", nav), "http://127.0.0.1:9/settings\n");
+    assert_eq!(
+        b(
+            "wait_for",
+            json!({"met": true, "waited_ms": 120, "message": "Url(\"/x\") met"})
+        ),
+        "met after 120 ms\n"
+    );
+    let console = json!({"count": 1, "cursor": 3, "entries": [
+        {"seq": 3, "level": "error", "text": "boom\nat x", "time": "2026-11-30T19:31:00.500Z"}]});
+    assert_eq!(
+        b("console", console),
+        "2026-11-30 19:31:00 error   boom\\nat x\nnewer ones: agnt browser console --since 3\n"
+    );
+    let status = json!({"id": "shop", "proxy_id": "shop", "running": true, "pid": 4242,
+        "headless": true, "profile": "throwaway", "viewport": {"width": 1280, "height": 800},
+        "uptime_s": 5, "page": {"url": "http://127.0.0.1:9/", "title": "shop"}, "console_cursor": 3});
+    let s = b("status", status);
+    assert!(s.starts_with("shop: running, pid 4242\n"), "{s}");
+    assert!(
+        s.contains("viewport  1280x800") && s.contains("page      http://127.0.0.1:9/ — shop"),
+        "{s}"
+    );
+    assert_eq!(
+        b("list", json!({"count": 0, "browsers": [], "global": false})),
+        "no browsers (start one: agnt browser start --url URL)\n"
+    );
+    let list = json!({"count": 1, "global": false, "browsers": [{"id": "shop", "proxy_id": "shop", "pid": 1, "running": true}]});
+    assert_eq!(
+        b("list", list),
+        "ID    PROXY  PID  RUNNING\nshop  shop   1    true\n"
+    );
+    assert_eq!(
+        b(
+            "stop",
+            json!({"success": true, "message": "browser shop closed"})
+        ),
+        "browser shop closed\n"
+    );
+    // A start whose page did not load: the browser runs, the reason goes to stderr.
+    let h = human(
+        "browser",
+        &json!({"action": "start"}),
+        &json!({"id": "x", "pid": 1, "proxy_id": "x", "url": "http://a/", "page": null, "warning": "timed out\u{1b}"}),
+    );
+    assert_eq!(h.stderr, "agnt browser: timed out\\x1b\n");
+}
+
+#[test]
+fn snapshot_compare_shows_pass_fail_fraction_regions_and_diff() {
+    let v = json!({"name": "home", "pass": false, "diff_threshold": 0.01, "message": "1 page(s) differ",
+    "pages": [
+        {"page": "/", "changed_fraction": 0.1171875, "changed_pixels": 120000, "pass": false,
+         "regions": [{"x": 0, "y": 0, "width": 1280, "height": 120}, {"x": 5, "y": 300, "width": 10, "height": 10}],
+         "diff_path": "/s/home/diff-0.png", "current_path": "/s/home/cur-0.png", "size": [1280, 800]},
+        {"page": "/cart", "changed_fraction": 0.0, "changed_pixels": 0, "pass": true, "regions": [],
+         "diff_path": "/s/home/diff-1.png", "current_path": "/s/home/cur-1.png", "size": [1280, 800]},
+    ]});
+    let s = out(
+        "snapshot",
+        json!({"action": "compare", "baseline": "home"}),
+        v,
+    );
+    assert_eq!(
+        s,
+        "home: FAIL (threshold 1%)\n  FAIL /  11.72% changed in 2 regions: 1280x120 at 0,0, 10x10 at 5,300\n       diff: /s/home/diff-0.png\n  ok   /cart  0% changed\n"
+    );
+    let v = json!({"name": "home", "pass": true, "diff_threshold": 0.05, "pages": [
+        {"page": "/", "changed_fraction": 0.00001, "pass": true, "regions": [{"x": 1, "y": 2, "width": 3, "height": 4}],
+         "diff_path": "/d.png"}]});
+    let s = out("snapshot", json!({"action": "compare"}), v);
+    assert_eq!(
+        s,
+        "home: PASS (threshold 5%)\n  ok   /  <0.01% changed in 1 region: 3x4 at 1,2\n       diff: /d.png\n"
+    );
+    let base = json!({"name": "home", "created": "2026-11-30T19:00:00Z", "message": "baseline \"home\": 1 page(s) captured",
+        "pages": [{"page": "/", "url": "http://x/", "file": "/s/home/0.png", "width": 1280, "height": 800}]});
+    assert_eq!(
+        out("snapshot", json!({"action": "baseline"}), base),
+        "baseline \"home\": 1 page(s) captured\n  /  1280x800  /s/home/0.png\n"
+    );
+    let list = json!({"count": 1, "snapshots": [{"name": "home", "created": "2026-11-30T19:00:00Z", "pages": 2}]});
+    assert_eq!(
+        out("snapshot", json!({"action": "list"}), list),
+        "NAME  CREATED               PAGES\nhome  2026-11-30T19:00:00Z  2\n"
+    );
+    assert_eq!(
+        out(
+            "snapshot",
+            json!({"action": "list"}),
+            json!({"count": 0, "snapshots": []})
+        ),
+        "no snapshots (take one: agnt snapshot baseline NAME [PAGE…])\n"
+    );
+}
