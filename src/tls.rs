@@ -94,6 +94,26 @@ impl Connector {
     }
 }
 
+/// The server's certificate did not verify: retrying will not help (the error inside the
+/// `io::Error` a [`TlsStream`] returns then; see [`is_certificate_refusal`]).
+#[derive(Debug)]
+struct CertificateRefused(String);
+
+impl std::fmt::Display for CertificateRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CertificateRefused {}
+
+/// Whether `e` says the server's certificate did not verify (a lasting answer, unlike a
+/// refused connection or a broken handshake).
+pub fn is_certificate_refusal(e: &io::Error) -> bool {
+    e.get_ref()
+        .is_some_and(|inner| inner.is::<CertificateRefused>())
+}
+
 /// A rustls client connection over `S` (blocking or not).
 #[derive(Debug)]
 pub struct TlsStream<S> {
@@ -143,15 +163,21 @@ impl<S: Read + Write> TlsStream<S> {
     }
 
     fn tls_error(&self, e: rustls::Error) -> io::Error {
-        let text = match &e {
-            rustls::Error::InvalidCertificate(why) if self.verify => format!(
-                "TLS certificate verification failed for {}: {why:?} (the certificate is not \
-                 trusted by this system; verify_tls: false accepts a self-signed dev certificate)",
-                self.host
+        match &e {
+            rustls::Error::InvalidCertificate(why) if self.verify => io::Error::new(
+                io::ErrorKind::InvalidData,
+                CertificateRefused(format!(
+                    "TLS certificate verification failed for {}: {why:?} (the certificate is \
+                     not trusted by this system; verify_tls: false accepts a self-signed dev \
+                     certificate)",
+                    self.host
+                )),
             ),
-            _ => format!("TLS error with {}: {e}", self.host),
-        };
-        io::Error::new(io::ErrorKind::InvalidData, text)
+            _ => io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("TLS error with {}: {e}", self.host),
+            ),
+        }
     }
 }
 

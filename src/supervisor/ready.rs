@@ -83,6 +83,9 @@ pub enum ProbeError {
         url: String,
         /// What went wrong (names certificate verification when that is the cause).
         reason: String,
+        /// The server's certificate was refused, or verification cannot run (no trusted
+        /// roots): asking again will not help.
+        lasting: bool,
     },
     /// The host name resolved to no address.
     Resolve {
@@ -117,7 +120,7 @@ impl fmt::Display for ProbeError {
                     "invalid url {url:?}: {reason}; expected http(s)://host[:port]/path"
                 )
             }
-            ProbeError::Tls { url, reason } => write!(f, "cannot probe {url}: {reason}"),
+            ProbeError::Tls { url, reason, .. } => write!(f, "cannot probe {url}: {reason}"),
             ProbeError::Resolve { host, reason } => write!(f, "cannot resolve {host:?}: {reason}"),
             ProbeError::Connect(tried) => write!(f, "cannot connect: {tried}"),
             ProbeError::NotHttp(start) => write!(f, "not an HTTP/1.x answer: {start:?}"),
@@ -128,6 +131,14 @@ impl fmt::Display for ProbeError {
 }
 
 impl std::error::Error for ProbeError {}
+
+impl ProbeError {
+    /// Asking again cannot succeed: the certificate was refused (or cannot be verified here).
+    /// Waits end at once on such an error instead of retrying until their timeout.
+    pub fn is_lasting(&self) -> bool {
+        matches!(self, ProbeError::Tls { lasting: true, .. })
+    }
+}
 
 /// A parsed `http://` or `https://` URL: what a probe connects to and asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -247,19 +258,23 @@ impl HttpTarget {
         if !self.tls {
             return self.exchange(sock, timeout);
         }
-        let tls_err = |reason: String| ProbeError::Tls {
+        let tls_err = |reason: String, lasting: bool| ProbeError::Tls {
             url: self.url(),
             reason,
+            lasting,
         };
         let verify = tls::should_verify(&self.host, verify_tls);
         let connector =
-            tls::Connector::new(&self.host, verify).map_err(|e| tls_err(e.to_string()))?;
-        let mut stream = connector.wrap(sock).map_err(|e| tls_err(e.to_string()))?;
+            tls::Connector::new(&self.host, verify).map_err(|e| tls_err(e.to_string(), true))?;
+        let mut stream = connector
+            .wrap(sock)
+            .map_err(|e| tls_err(e.to_string(), false))?;
         // The handshake runs inside the first write and read, under the same deadline.
         match self.exchange(&mut stream, timeout) {
-            Err(ProbeError::Io(msg)) if !stream.is_established() => {
-                Err(tls_err(format!("the handshake did not finish: {msg}")))
-            }
+            Err(ProbeError::Io(msg)) if !stream.is_established() => Err(tls_err(
+                format!("the handshake did not finish: {msg}"),
+                false,
+            )),
             done => done,
         }
     }
@@ -281,6 +296,7 @@ impl HttpTarget {
             io::ErrorKind::InvalidData => ProbeError::Tls {
                 url: self.url(),
                 reason: e.to_string(),
+                lasting: tls::is_certificate_refusal(&e),
             },
             _ => ProbeError::Io(format!("{what}: {e}")),
         };
@@ -438,12 +454,17 @@ fn wait_ready(p: &ManagedProcess, timeout: Duration) -> Result<()> {
         None => check_running(p, deadline, timeout),
         Some(ReadyCheck::Log(re)) => wait_log(p, &re, deadline, timeout),
         Some(ReadyCheck::Port(port)) => {
-            wait_probe(p, deadline, timeout, |t| probe_port(port, t).is_ok())
+            wait_probe(p, deadline, timeout, |t| Ok(probe_port(port, t).is_ok()))
         }
         Some(ReadyCheck::Url(url)) => {
             let target = HttpTarget::parse(&url).map_err(|e| Error::invalid(e.to_string()))?;
-            wait_probe(p, deadline, timeout, |t| {
-                target.probe(t, None).is_ok_and(|status| status < 500)
+            wait_probe(p, deadline, timeout, |t| match target.probe(t, None) {
+                Ok(status) => Ok(status < 500),
+                Err(e) if e.is_lasting() => Err(Error::invalid(format!(
+                    "process {:?} cannot become ready: {e}",
+                    p.id()
+                ))),
+                Err(_) => Ok(false),
             })
         }
     }
@@ -500,14 +521,14 @@ fn wait_probe(
     p: &ManagedProcess,
     deadline: Instant,
     timeout: Duration,
-    mut probe: impl FnMut(Duration) -> bool,
+    mut probe: impl FnMut(Duration) -> Result<bool>,
 ) -> Result<()> {
     loop {
         if p.state() != State::Running {
             return Err(exited_early(p));
         }
         let left = deadline.saturating_duration_since(Instant::now());
-        if probe(PROBE_TIMEOUT.min(left).max(Duration::from_millis(1))) {
+        if probe(PROBE_TIMEOUT.min(left).max(Duration::from_millis(1)))? {
             return if p.state() == State::Running {
                 Ok(())
             } else {

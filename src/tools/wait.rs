@@ -200,6 +200,8 @@ fn call(host: &Host, c: &Call<'_>) -> Result<Value, ToolError> {
                         Ok(Step::Done(json!({"url": url, "status": status})))
                     }
                     Ok(status) => Ok(Step::Again(json!({"url": url, "status": status}))),
+                    // A refused certificate stays refused: say so now, not at the timeout.
+                    Err(e) if e.is_lasting() => Err(ToolError::new(e.to_string())),
                     Err(e) => Ok(Step::Again(json!({"url": url, "error": e.to_string()}))),
                 }
             })

@@ -104,6 +104,7 @@ fn explicit_verification_refuses_a_self_signed_certificate() {
     let ProbeError::Tls {
         url: probed,
         reason,
+        ..
     } = &e
     else {
         panic!("not a TLS error: {e:?}");
@@ -118,6 +119,10 @@ fn explicit_verification_refuses_a_self_signed_certificate() {
     );
     assert!(e.to_string().contains(&url), "{e}");
     assert!(!e.is_invalid_url());
+    assert!(
+        e.is_lasting(),
+        "a refused certificate is a lasting answer: {e:?}"
+    );
     // The server never got a request.
     assert!(srv.join().unwrap().is_err());
 }
@@ -156,4 +161,8 @@ fn plain_http_on_an_https_url_is_a_tls_error() {
     let _srv = JoinOnDrop::new(srv);
     let e = probe_http(&format!("https://127.0.0.1:{port}/"), T, None).unwrap_err();
     assert!(matches!(e, ProbeError::Tls { .. }), "{e:?}");
+    assert!(
+        !e.is_lasting(),
+        "a server not speaking TLS yet may later: {e:?}"
+    );
 }
