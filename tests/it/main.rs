@@ -15,10 +15,12 @@ mod incidents;
 mod mcp;
 mod proxy;
 mod proxy_faults;
+mod proxy_tls;
 mod redaction;
 mod security;
 mod supervisor;
 mod support;
 mod tidy;
+mod tls_upstream;
 
 mod up;
