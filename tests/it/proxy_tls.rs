@@ -1,13 +1,13 @@
 //! The proxy in front of an HTTPS dev server (`tls_upstream`: a rustls server with a certificate
 //! made in the test): a self-signed loopback target works with no option and is refused with
 //! `verify_tls: true` (a 502 naming certificate verification); keep-alive, chunked bodies, SSE,
-//! HTML injection, a WebSocket echo, an 8 MiB body (read fast and read slowly), request bodies
-//! (5 MiB as the first request of a connection), a body ended by a TCP close without
-//! `close_notify`, a connection the server closed, and `Location` rewriting all work over TLS;
-//! an `https://` target that speaks plain HTTP is a 502 naming TLS, and one that never finishes
-//! the handshake a 504. Absolute `https://` and `wss://` URLs of the target in pages, scripts
-//! and styles are rewritten to the proxy (the `..._rewritten...` test). One test goes through
-//! the real binary's MCP `proxy` tool, the path a user takes.
+//! HTML injection, a WebSocket echo, an 8 MiB body (read fast and read slowly), request bodies (5
+//! MiB as the first request of a connection), a body ended by a TCP close without `close_notify`, a
+//! connection the server closed, a tunnel to a server that reads in steps, and `Location` rewriting
+//! all work over TLS; an `https://` target that speaks plain HTTP is a 502 naming TLS, and one that
+//! never finishes the handshake a 504. Absolute `https://` and `wss://` URLs of the target in
+//! pages, scripts and styles are rewritten to the proxy (the `..._rewritten...` test). One test
+//! goes through the real binary's MCP `proxy` tool, the path a user takes.
 
 use std::{io::Read, time::Duration};
 
@@ -435,4 +435,52 @@ fn a_server_that_never_finishes_the_handshake_gets_a_504() {
         "a TLS handshake record came first"
     );
     assert!(px.p.status().timeouts >= 1);
+}
+
+#[test]
+fn a_tunnel_to_a_slow_tls_server_resumes_after_every_stall() {
+    // A WebSocket tunnel whose server reads only in steps: each time the whole pipeline is full
+    // (the client's writes would block), the server reads one step. Each step frees the
+    // proxy's socket after its writes were refused with rustls' buffer full; the next write
+    // must go through, or no writable edge ever comes again.
+    let up = TlsUpstream::start();
+    let px = Px::start(&up.url(), |_| {});
+    let total = 8 * 1024 * 1024;
+    let data = &BIG.0[..total];
+    let mut c = px.client();
+    c.send(
+        format!(
+            "GET /sink?len={total} HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    let r = c.read_response("GET").expect("an answer to the upgrade");
+    assert_eq!(r.status, 101);
+    c.s.set_nonblocking(true).unwrap();
+    let mut sent = 0;
+    let mut steps = 0;
+    while up.sink().0 < total {
+        // Fill the pipeline until the proxy stops taking more (or everything is sent).
+        while sent < total {
+            match std::io::Write::write(&mut c.s, &data[sent..(sent + 64 * 1024).min(total)]) {
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("after {sent} bytes: {e}"),
+            }
+        }
+        let before = up.sink().0;
+        up.release_sink();
+        steps += 1;
+        assert!(
+            wait_until(Duration::from_secs(20), || up.sink().0 > before),
+            "the tunnel stalled at {before} of {total} bytes (step {steps}, {sent} sent)"
+        );
+    }
+    assert_eq!(
+        up.sink(),
+        (total, checksum(data)),
+        "the bytes arrive intact"
+    );
+    assert!(steps >= total / (256 * 1024), "{steps}");
 }

@@ -12,14 +12,15 @@
 //! HTML, JavaScript and CSS), `/ws` (a WebSocket echo over the TLS stream) and `/close` (a body
 //! ended by a TCP close with no `close_notify`: [`CLOSE_BODY`]), `/last` and `/last-abrupt` (a
 //! keep-alive answer, then the server closes the connection, with or without `close_notify`);
-//! any `POST` is answered with the length and checksum of the body it carried.
+//! `/sink?len=N` (a 101, then the raw tunnel read in steps the test releases); any `POST` is
+//! answered with the length and checksum of the body it carried.
 
 use std::{
     io::{Read, Write},
     net::{Shutdown, SocketAddr, TcpListener, TcpStream},
     sync::{
         Arc, LazyLock,
-        atomic::{AtomicBool, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
     },
     thread,
     time::Duration,
@@ -105,6 +106,10 @@ struct State {
     big_stalled: AtomicBool,
     big_stalls: AtomicUsize,
     big_done: AtomicUsize,
+    /// Steps `/sink` may read (one per `release_sink`).
+    sink_go: crossbeam_channel::Receiver<()>,
+    sink_read: AtomicUsize,
+    sink_sum: AtomicU64,
 }
 
 /// A running TLS upstream; stopped when dropped.
@@ -113,6 +118,7 @@ pub struct TlsUpstream {
     pub addr: SocketAddr,
     state: Arc<State>,
     sse_go: crossbeam_channel::Sender<()>,
+    sink_go: crossbeam_channel::Sender<()>,
     stop: Arc<AtomicBool>,
     acceptor: Option<thread::JoinHandle<()>>,
 }
@@ -144,6 +150,7 @@ impl TlsUpstream {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = crossbeam_channel::unbounded();
+        let (sink_tx, sink_rx) = crossbeam_channel::unbounded();
         let state = Arc::new(State {
             port: addr.port(),
             accepted: AtomicUsize::new(0),
@@ -152,6 +159,9 @@ impl TlsUpstream {
             big_stalled: AtomicBool::new(false),
             big_stalls: AtomicUsize::new(0),
             big_done: AtomicUsize::new(0),
+            sink_go: sink_rx,
+            sink_read: AtomicUsize::new(0),
+            sink_sum: AtomicU64::new(0),
         });
         let stop = Arc::new(AtomicBool::new(false));
         let (st, s) = (state.clone(), stop.clone());
@@ -170,6 +180,7 @@ impl TlsUpstream {
             addr,
             state,
             sse_go: tx,
+            sink_go: sink_tx,
             stop,
             acceptor: Some(acceptor),
         }
@@ -207,6 +218,19 @@ impl TlsUpstream {
     /// How many times a `/big` found the socket full.
     pub fn big_stalls(&self) -> usize {
         self.state.big_stalls.load(Ordering::SeqCst)
+    }
+
+    /// Lets `/sink` read one more step.
+    pub fn release_sink(&self) {
+        let _ = self.sink_go.send(());
+    }
+
+    /// Bytes `/sink` has read after its 101, and their checksum.
+    pub fn sink(&self) -> (usize, u64) {
+        (
+            self.state.sink_read.load(Ordering::SeqCst),
+            self.state.sink_sum.load(Ordering::SeqCst),
+        )
     }
 
     /// `/big` bodies written completely.
@@ -316,6 +340,11 @@ fn route(req: &Req, s: &mut Tls, st: &State) -> bool {
             ws_echo(req, s);
             false
         }
+        path if path.starts_with("/sink?len=") => {
+            let len = path["/sink?len=".len()..].parse().unwrap_or(0);
+            sink(req, s, st, len);
+            false
+        }
         "/close" => {
             let _ = s.write_all(
                 b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n",
@@ -396,14 +425,45 @@ fn send_big(s: &mut Tls, st: &State) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The WebSocket handshake by hand (the request is already read), then echo until close.
-fn ws_echo(req: &Req, s: &mut Tls) {
+/// Answers a WebSocket upgrade with its 101 (the request is already read).
+fn switch(req: &Req, s: &mut Tls) -> bool {
     let key = req.header("sec-websocket-key").unwrap_or("").to_string();
     let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
     let head = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
     );
-    if s.write_all(head.as_bytes()).is_err() || s.flush().is_err() {
+    s.write_all(head.as_bytes()).is_ok() && s.flush().is_ok()
+}
+
+/// `/sink?len=N`: after the 101, reads the raw tunnel in steps of at most 256 KiB, one per
+/// [`TlsUpstream::release_sink`], until `len` bytes came.
+fn sink(req: &Req, s: &mut Tls, st: &State, len: usize) {
+    if !switch(req, s) {
+        return;
+    }
+    let mut f = Fnv::default();
+    let mut read = 0;
+    let mut tmp = vec![0u8; 64 * 1024];
+    while read < len && st.sink_go.recv_timeout(Duration::from_secs(30)).is_ok() {
+        let step_end = (read + 256 * 1024).min(len);
+        while read < step_end {
+            let want = tmp.len().min(step_end - read);
+            match s.read(&mut tmp[..want]) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    f.feed(&tmp[..n]);
+                    read += n;
+                }
+            }
+        }
+        st.sink_sum.store(f.0, Ordering::SeqCst);
+        st.sink_read.store(read, Ordering::SeqCst);
+    }
+}
+
+/// The WebSocket handshake by hand (the request is already read), then echo until close.
+fn ws_echo(req: &Req, s: &mut Tls) {
+    if !switch(req, s) {
         return;
     }
     let mut ws =
