@@ -11,8 +11,10 @@
 //!
 //! `TlsStream` is sans-IO glue: reads pull ciphertext from the socket only when no plaintext is
 //! buffered and answer `WouldBlock` exactly when the socket did, so an edge-triggered poll
-//! never misses data; writes buffer at most rustls' limit (64 KiB) before saying `WouldBlock`;
-//! ciphertext the socket did not take waits for [`TlsStream::push`]. A TCP close without
+//! never misses data; writes buffer at most rustls' limit (64 KiB) and say `WouldBlock` only
+//! when the socket did — or while the handshake runs, until a read finishes it (then the caller
+//! writes again: `is_established`); ciphertext the socket did not take waits for
+//! [`TlsStream::push`]. A TCP close without
 //! `close_notify` reads as end of file (HTTP framing, not TLS, tells a cut body).
 
 use std::{
@@ -220,10 +222,20 @@ impl<S: Read + Write> Write for TlsStream<S> {
         if buf.is_empty() {
             return Ok(0);
         }
-        let n = self.conn.writer().write(buf)?;
+        let mut n = self.conn.writer().write(buf)?;
+        if n == 0 && !self.conn.is_handshaking() {
+            // rustls' buffer is full of ciphertext from before: push it first. Only the socket
+            // may say WouldBlock (an edge-triggered poll reports writability again only after
+            // the socket did); once it took everything there is room.
+            if !self.push()? {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            n = self.conn.writer().write(buf)?;
+        }
         self.push()?;
         if n == 0 {
-            // rustls' buffer is full: the socket has to take some first.
+            // Handshaking with the plaintext buffer full: it leaves when the handshake is done,
+            // which a read finishes (the caller must then try writing again).
             return Err(io::ErrorKind::WouldBlock.into());
         }
         Ok(n)
@@ -342,9 +354,134 @@ impl ServerCertVerifier for AnyCertificate {
     }
 }
 
+/// A server configuration for tests: a fresh self-signed certificate for `localhost` and
+/// `127.0.0.1`, ALPN `http/1.1`, and `tickets` TLS 1.3 session tickets after each handshake.
+#[cfg(test)]
+pub(crate) fn test_server_config(tickets: usize) -> Arc<rustls::ServerConfig> {
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
+        .expect("rcgen");
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.signing_key.serialize_der()));
+    let mut config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![ck.cert.der().clone()], key)
+        .expect("certificate");
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.send_tls13_tickets = tickets;
+    Arc::new(config)
+}
+
 #[cfg(test)]
 mod tests {
+    use std::collections::VecDeque;
+
+    use rustls::ServerConnection;
+
     use super::*;
+
+    /// An in-memory socket: reads what the peer sent (`WouldBlock` when there is nothing),
+    /// writes take at most `room` bytes (`WouldBlock` at 0).
+    #[derive(Debug, Default)]
+    struct Mem {
+        input: VecDeque<u8>,
+        output: Vec<u8>,
+        room: usize,
+    }
+
+    impl Read for Mem {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.input.is_empty() {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            self.input.read(buf)
+        }
+    }
+
+    impl Write for Mem {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let n = buf.len().min(self.room);
+            if n == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            self.room -= n;
+            self.output.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Moves what the client wrote to the server, and the server's answer back; returns the
+    /// plaintext the server received.
+    fn shuttle(tls: &mut TlsStream<Mem>, server: &mut ServerConnection) -> Vec<u8> {
+        let out = std::mem::take(&mut tls.sock.output);
+        let mut rd = &out[..];
+        let mut plain = Vec::new();
+        while !rd.is_empty() {
+            server.read_tls(&mut rd).unwrap();
+            server.process_new_packets().unwrap();
+            let _ = server.reader().read_to_end(&mut plain);
+        }
+        let mut back = Vec::new();
+        while server.wants_write() {
+            server.write_tls(&mut back).unwrap();
+        }
+        tls.sock.input.extend(back);
+        plain
+    }
+
+    #[test]
+    fn a_write_says_would_block_only_when_the_socket_did() {
+        let mut server = ServerConnection::new(test_server_config(0)).unwrap();
+        let mem = Mem {
+            room: usize::MAX,
+            ..Mem::default()
+        };
+        let mut tls = Connector::new("localhost", false)
+            .unwrap()
+            .wrap(mem)
+            .unwrap();
+        assert!(tls.push().unwrap(), "the ClientHello goes out");
+        for _ in 0..4 {
+            shuttle(&mut tls, &mut server);
+            let r = tls.read(&mut [0u8; 16]);
+            assert!(
+                matches!(&r, Err(e) if e.kind() == io::ErrorKind::WouldBlock),
+                "{r:?}"
+            );
+        }
+        shuttle(&mut tls, &mut server);
+        assert!(tls.is_established() && !server.is_handshaking());
+        // The socket is full: rustls takes up to its limit, then WouldBlock (the socket's).
+        tls.sock.room = 0;
+        let data: Vec<u8> = (0..256 * 1024u32).map(|i| i as u8).collect();
+        let mut sent = 0;
+        loop {
+            match tls.write(&data[sent..]) {
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert!(sent > 0 && sent < data.len(), "{sent}");
+        // The socket drained. A writable edge has been reported and used: this write must go
+        // through, or no further edge ever comes (the socket never said WouldBlock again).
+        tls.sock.room = usize::MAX;
+        while sent < data.len() {
+            sent += tls
+                .write(&data[sent..])
+                .expect("the socket has room: no WouldBlock");
+        }
+        assert!(tls.push().unwrap());
+        assert!(
+            shuttle(&mut tls, &mut server) == data,
+            "the bytes arrive intact"
+        );
+    }
 
     #[test]
     fn loopback_is_not_verified_by_default() {

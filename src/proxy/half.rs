@@ -8,8 +8,9 @@
 //! back short, unless the peer's FIN was reported: then we read on until EOF so a FIN behind
 //! the data is not missed; never over TLS, where a short read of plaintext says nothing about
 //! the socket). TLS ciphertext the socket did not take counts as unflushed, so the same
-//! writable edges that drain `out` drain it. What to do on errors is the caller's business
-//! (`session`).
+//! writable edges that drain `out` drain it; writes rustls refused during the handshake (its
+//! plaintext buffer full, the socket not) are retried once a read finishes the handshake. What
+//! to do on errors is the caller's business (`session`).
 
 use std::{
     io::{self, IoSlice, Read, Write},
@@ -103,11 +104,13 @@ pub(crate) struct Got {
     pub bytes: usize,
     /// The read hit end of file.
     pub eof: bool,
+    /// The read finished a TLS handshake: writes refused while it ran may go now.
+    pub handshake_done: bool,
 }
 
 impl Got {
     pub fn progress(self) -> bool {
-        self.bytes > 0 || self.eof
+        self.bytes > 0 || self.eof || self.handshake_done
     }
 }
 
@@ -152,8 +155,24 @@ impl Half {
     /// Reads into `inb` until `WouldBlock`, end of file, or `inb` holds at least `cap` bytes
     /// (nothing is read when it already does). With `discard` what is read is dropped (and
     /// reading goes on until `WouldBlock`). An error is fatal for the socket; bytes read before
-    /// it stay in `inb`.
+    /// it stay in `inb`. A read that finishes a TLS handshake marks the half writable again.
     pub fn read(&mut self, scratch: &mut [u8], cap: usize, discard: bool) -> io::Result<Got> {
+        let handshaking = matches!(&self.sock, Transport::Tls(t) if !t.is_established());
+        let got = self.read_socket(scratch, cap, discard);
+        if handshaking && matches!(&self.sock, Transport::Tls(t) if t.is_established()) {
+            // Writes that rustls refused during the handshake (its plaintext buffer full) said
+            // WouldBlock although the socket did not: no writable edge will come for them, so
+            // say writable here (a write that finds the socket full arms the edge).
+            self.writable = true;
+            return got.map(|g| Got {
+                handshake_done: true,
+                ..g
+            });
+        }
+        got
+    }
+
+    fn read_socket(&mut self, scratch: &mut [u8], cap: usize, discard: bool) -> io::Result<Got> {
         let mut got = Got::default();
         if !self.readable || self.eof || self.inb.len() >= cap {
             return Ok(got);
@@ -444,6 +463,53 @@ mod tests {
         }
         assert!(h.eof && h.inb.is_empty());
         assert_eq!(bytes, 4);
+    }
+
+    #[test]
+    fn tls_writes_refused_during_the_handshake_go_on_when_it_is_done() {
+        // A server that sends no session tickets (TLS 1.2, or tickets off): after the handshake
+        // nothing arrives that would wake the upstream again.
+        let config = crate::tls::test_server_config(0);
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let data: Vec<u8> = (0..200 * 1024u32).map(|i| (i % 251) as u8).collect();
+        let len = data.len();
+        let peer = crate::thread::spawn("tls-test-peer", 1 << 20, move || {
+            let (s, _) = l.accept().ok()?;
+            s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                .ok()?;
+            let conn = rustls::ServerConnection::new(config).ok()?;
+            let mut tls = rustls::StreamOwned::new(conn, s);
+            let mut got = vec![0u8; len];
+            tls.read_exact(&mut got).ok()?;
+            Some(got)
+        })
+        .unwrap();
+        let ours = std::net::TcpStream::connect(addr).unwrap();
+        ours.set_nonblocking(true).unwrap();
+        let connector = Connector::new("localhost", false).unwrap();
+        let tls = connector.wrap(TcpStream::from_std(ours)).unwrap();
+        let mut h = Half::over(Transport::Tls(Box::new(tls)), true);
+        // The ClientHello goes out; rustls holds 64 KiB of plaintext until the handshake is done
+        // and refuses the rest — not the socket, so no writable edge will follow.
+        h.send(&data).unwrap();
+        assert!(!h.writable && h.pending() > 0);
+        let end = Instant::now() + std::time::Duration::from_secs(10);
+        let mut got = Got::default();
+        while !got.handshake_done && Instant::now() < end {
+            h.readable = true;
+            got = h.read(&mut [0u8; 64], usize::MAX, false).unwrap();
+        }
+        assert!(got.handshake_done && got.progress(), "{got:?}");
+        assert!(h.writable, "the rest must be tried now");
+        while !h.flushed() && Instant::now() < end {
+            h.writable = true;
+            h.flush().unwrap();
+        }
+        assert!(
+            peer.join().unwrap() == Some(data),
+            "the peer got every byte"
+        );
     }
 
     #[test]

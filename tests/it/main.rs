@@ -17,10 +17,12 @@ mod mcp;
 mod proxy;
 mod proxy_faults;
 mod proxy_rewrite;
+mod proxy_tls;
 mod redaction;
 mod security;
 mod supervisor;
 mod support;
 mod tidy;
+mod tls_upstream;
 
 mod up;

@@ -105,7 +105,7 @@ fn serve_conn(mut s: TcpStream, h: Handler) {
     }
 }
 
-fn read_more(s: &mut TcpStream, buf: &mut Vec<u8>) -> bool {
+fn read_more(s: &mut impl Read, buf: &mut Vec<u8>) -> bool {
     let mut tmp = [0u8; 16384];
     match s.read(&mut tmp) {
         Ok(0) | Err(_) => false,
@@ -116,7 +116,9 @@ fn read_more(s: &mut TcpStream, buf: &mut Vec<u8>) -> bool {
     }
 }
 
-fn read_request(s: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Req> {
+/// Reads one request (head and CL or chunked body) from `s`, buffering extra bytes in `buf`;
+/// `None` at end of file or on an error. Any stream will do (the TLS upstream uses it too).
+pub fn read_request(s: &mut impl Read, buf: &mut Vec<u8>) -> Option<Req> {
     loop {
         let mut hs = [httparse::EMPTY_HEADER; 64];
         let mut r = httparse::Request::new(&mut hs);
@@ -175,7 +177,7 @@ fn read_request(s: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Req> {
 }
 
 /// Writes a complete response with Content-Length.
-pub fn respond(s: &mut TcpStream, status: &str, headers: &[(&str, &str)], body: &[u8]) -> bool {
+pub fn respond(s: &mut impl Write, status: &str, headers: &[(&str, &str)], body: &[u8]) -> bool {
     let mut out = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\n", body.len()).into_bytes();
     for (n, v) in headers {
         out.extend_from_slice(format!("{n}: {v}\r\n").as_bytes());
@@ -186,7 +188,7 @@ pub fn respond(s: &mut TcpStream, status: &str, headers: &[(&str, &str)], body: 
 }
 
 /// Writes a chunked response.
-pub fn respond_chunked(s: &mut TcpStream, headers: &[(&str, &str)], body: &[u8]) -> bool {
+pub fn respond_chunked(s: &mut impl Write, headers: &[(&str, &str)], body: &[u8]) -> bool {
     let mut out = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n".to_vec();
     for (n, v) in headers {
         out.extend_from_slice(format!("{n}: {v}\r\n").as_bytes());
