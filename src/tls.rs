@@ -175,6 +175,17 @@ impl<S: Read + Write> TlsStream<S> {
                     self.host
                 )),
             ),
+            // A plain-HTTP answer to our ClientHello: the likeliest slip is the scheme.
+            rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType) => {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "TLS error with {}: {e} (the server does not speak TLS: does it serve \
+                         plain HTTP? then use an http:// URL)",
+                        self.host
+                    ),
+                )
+            }
             _ => io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!("TLS error with {}: {e}", self.host),

@@ -243,46 +243,6 @@ fn a_502_on_connection_close_closes_the_client() {
     assert_eq!(status_of(&raw), 502);
 }
 
-#[test]
-fn an_https_upstream_that_never_finishes_the_handshake_is_cut_at_the_connect_deadline() {
-    // Accepts the TCP connection, reads the ClientHello and says nothing: the connect deadline
-    // covers the handshake, so the client hears 502 long before the 60 s response deadline.
-    let up = raw_upstream(|mut s| {
-        let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
-        let mut buf = [0u8; 4096];
-        while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
-    });
-    let px = Px::start(&up.replace("http://", "https://"), |c| {
-        c.limits = short();
-        c.limits.response_timeout = Duration::from_secs(120);
-    });
-    let mut c = px.client();
-    let r = c.get("/hello");
-    assert_eq!(r.status, 502, "{}", r.text());
-    let e = deadline_entry(&px, "connect");
-    assert!(
-        e["message"]
-            .as_str()
-            .unwrap_or("")
-            .contains("TLS handshake"),
-        "{e}"
-    );
-}
-
-#[test]
-fn an_https_upstream_speaking_plain_http_is_a_502_naming_tls() {
-    let up = raw_upstream(|mut s| {
-        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
-        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-        let _ = s.read(&mut [0u8; 4096]);
-    });
-    let px = Px::start(&up.replace("http://", "https://"), |c| c.limits = short());
-    let mut c = px.client();
-    let r = c.get("/plain");
-    assert_eq!(r.status, 502, "{}", r.text());
-    assert!(r.text().contains("TLS"), "{}", r.text());
-}
-
 /// An upstream that sends a head announcing a big body, part of the body, then dies.
 fn dying_upstream(kind: &'static str) -> Upstream {
     Upstream::start(Arc::new(move |_: &Req, s: &mut TcpStream| {
