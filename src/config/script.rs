@@ -56,6 +56,7 @@ impl ScriptConfig {
         spec.cwd = self.cwd.clone();
         spec.ready = self.ready.clone();
         spec.restart.enabled = self.auto_restart;
+        spec.ports = self.ports.clone();
         // Config parsing checked both patterns; with neither, the built-in ones apply.
         let re = |p: &Option<String>| p.as_deref().and_then(|p| regex::Regex::new(p).ok());
         spec.health = Some(

@@ -18,7 +18,9 @@ pub static TOOL: Tool = Tool {
     name: "proc",
     description: "Supervised processes: `list` (global: all projects), `status`, `output` \
 (grep → head → tail, then a byte budget; next_offset as `since` reads new output), `stop` \
-(force: no grace), `restart`, `cleanup_port` (kill what listens on `port`). Example: \
+(force: no grace), `restart`, `cleanup_port` (kill what listens on `port`), \
+`resolve_conflict` (a `port_conflict` in status waiting for a decision: kill its holder and \
+restart once). Example: \
 {\"action\": \"output\", \"process_id\": \"dev\", \"grep\": \"error\"}",
     input_schema,
     output_schema,
@@ -35,7 +37,7 @@ pub static TOOL: Tool = Tool {
 fn input_schema() -> Value {
     input(
         json!({
-            "action": {"type": "string", "enum": ["list", "status", "output", "stop", "restart", "cleanup_port"], "description": "What to do"},
+            "action": {"type": "string", "enum": ["list", "status", "output", "stop", "restart", "cleanup_port", "resolve_conflict"], "description": "What to do"},
             "process_id": {"type": "string", "description": "Process id"},
             "stream": {"type": "string", "enum": ["stdout", "stderr", "combined"], "description": "output: stream (default combined)"},
             "tail": {"type": "integer", "minimum": 0, "description": "output: last N lines"},
@@ -45,6 +47,8 @@ fn input_schema() -> Value {
             "since": {"type": "integer", "minimum": 0, "description": "output: after this offset (a next_offset)"},
             "max_bytes": {"type": "integer", "minimum": 0, "description": "output: byte budget (default 7168)"},
             "force": {"type": "boolean", "description": "stop: SIGKILL at once"},
+            "kill": {"type": "boolean", "description": "resolve_conflict: kill the holder and restart (default true); false fails the process"},
+            "reason": {"type": "string", "description": "resolve_conflict with kill false: why, for the failure message"},
             "port": {"type": "integer", "minimum": 1, "maximum": 65535, "description": "cleanup_port: the port"},
             "global": {"type": "boolean", "description": "list: all projects"},
             "path": {"type": "string", "description": "Project directory"},
@@ -102,6 +106,7 @@ pub fn process_json(p: &ManagedProcess) -> Value {
         v["restarts"] = json!(restart.restarts);
         v["last_exit"] = json!(restart.last_exit);
     }
+    port_clash_json(p, &mut v);
     if let Some(h) = p.health() {
         v["healthy"] = json!(h.healthy);
         v["health_line"] = json!(h.line);
@@ -116,6 +121,20 @@ output is no longer read from them; `proc stop` kills them"
     v
 }
 
+/// `port_conflict` (what the port watch found in this run) and `restarted_for_port_conflict`
+/// (this run is the restart after one).
+fn port_clash_json(p: &ManagedProcess, v: &mut Value) {
+    if let Some(c) = p.port_clash() {
+        v["port_conflict"] = json!(*c);
+    }
+    if p.port_watch_active() {
+        v["port_watch_active"] = json!(true);
+    }
+    if let Some(c) = &p.spec().port_clash_restart {
+        v["restarted_for_port_conflict"] = json!(**c);
+    }
+}
+
 /// The `output` answer; a cut one says what was left out and how to read it.
 fn output_answer(
     p: &ManagedProcess,
@@ -124,6 +143,7 @@ fn output_answer(
 ) -> Value {
     let mut v = json!({
         "process_id": p.id(),
+        "pid": p.pid(),
         "state": p.state().as_str(),
         "output": read.text,
         "lines": read.lines,
@@ -132,6 +152,7 @@ fn output_answer(
         "overflowed": read.overflowed,
         "truncated": read.truncated,
     });
+    port_clash_json(p, &mut v);
     if read.truncated {
         // What the ring still holds from the requested start, and where the shown part starts.
         let from = since.unwrap_or(0) + read.lost_bytes;
@@ -307,11 +328,29 @@ read any one with {{\"action\": \"status\", \"process_id\": ...}}"
             };
             Ok(json!({"success": true, "killed_pids": pids, "message": message}))
         }
+        "resolve_conflict" => {
+            let id = need_id()?;
+            lookup(pm, &project, id)?;
+            let kill = c.args.get("kill").and_then(Value::as_bool).unwrap_or(true);
+            let why = c
+                .str("reason")
+                .unwrap_or(if kill { "" } else { "declined" });
+            let (killed, p) = pm.resolve_port_clash(&project, id, kill, why)?;
+            Ok(json!({
+                "process_id": p.id(),
+                "pid": p.pid(),
+                "state": p.state().as_str(),
+                "summary": p.summary(),
+                "success": true,
+                "killed_pids": killed,
+                "message": if kill { format!("killed {killed:?} and restarted {id}") } else { format!("{id} failed: its port stays with its holder") },
+            }))
+        }
         "" => Err(ToolError::new(
-            "missing required parameter \"action\"; valid actions: list, status, output, stop, restart, cleanup_port",
+            "missing required parameter \"action\"; valid actions: list, status, output, stop, restart, cleanup_port, resolve_conflict",
         )),
         other => Err(ToolError::new(format!(
-            "unknown action {other:?}; valid actions: list, status, output, stop, restart, cleanup_port"
+            "unknown action {other:?}; valid actions: list, status, output, stop, restart, cleanup_port, resolve_conflict"
         ))),
     }
 }
