@@ -162,6 +162,17 @@ pub enum ProcAction {
         #[serde(skip)]
         common: Common,
     },
+    /// Answer a port conflict waiting for a decision (port-conflict prompt): kill the port's
+    /// holder and restart the process once, or with `--kill false` fail the process.
+    ResolveConflict {
+        process_id: String,
+        #[arg(long)]
+        #[serde(skip_serializing_if = "Option::is_none")]
+        kill: Option<bool>,
+        #[command(flatten)]
+        #[serde(skip)]
+        common: Common,
+    },
 }
 
 /// `agnt proxy …`.
@@ -463,7 +474,8 @@ impl ToolCommand {
                 | ProcAction::Output { common, .. }
                 | ProcAction::Stop { common, .. }
                 | ProcAction::Restart { common, .. }
-                | ProcAction::CleanupPort { common, .. },
+                | ProcAction::CleanupPort { common, .. }
+                | ProcAction::ResolveConflict { common, .. },
             ) => common,
             ToolCommand::Proxy(
                 ProxyAction::Start { common, .. }

@@ -162,6 +162,16 @@ fn proc_actions() {
         "proc",
         json!({"action": "cleanup_port", "port": 3000}),
     );
+    check(
+        &["proc", "resolve-conflict", "web"],
+        "proc",
+        json!({"action": "resolve_conflict", "process_id": "web"}),
+    );
+    check(
+        &["proc", "resolve-conflict", "web", "--kill", "false"],
+        "proc",
+        json!({"action": "resolve_conflict", "process_id": "web", "kill": false}),
+    );
 }
 
 #[test]

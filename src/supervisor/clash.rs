@@ -272,7 +272,7 @@ impl ProcessManager {
             outcome,
             message: message(&h, p.id(), policy, outcome),
         });
-        log::warn!("{}: {}", p.id(), clash.message);
+        log::info!("{}: {}", p.id(), clash.message);
         p.set_port_clash(Arc::clone(&clash));
         match outcome {
             Outcome::Restarted => {
@@ -375,6 +375,7 @@ fn fail_run(p: &ManagedProcess, why: &str) {
         && let Some(pgid) = p.pgid()
     {
         let _ = super::spawn::signal_group(pgid, Signal::KILL);
+        p.kill_leftovers();
     }
 }
 

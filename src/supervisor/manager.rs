@@ -208,7 +208,10 @@ impl ProcessManager {
     pub fn restart(&self, project: &Path, id: &str) -> Result<Arc<ManagedProcess>> {
         let p = self.get_or_not_found(project, id)?;
         p.stop(false, self.shared.config.grace)?;
-        self.start(p.spec().clone())
+        let mut spec = p.spec().clone();
+        // A new start: a port conflict may restart it once again.
+        spec.port_clash_restart = None;
+        self.start(spec)
     }
 
     /// Removes a process from the registry (stops it first if needed).

@@ -75,7 +75,8 @@ pub fn is_alive(pid: u32) -> bool {
     stat(pid).is_some_and(|s| s.is_alive())
 }
 
-/// `/proc/<pid>/cmdline` as one line (arguments joined by spaces, cut at `max` characters);
+/// `/proc/<pid>/cmdline` as one line (arguments joined by spaces, control characters as `?`,
+/// cut at `max` characters);
 /// `None` if the process is gone or has none (a kernel thread, a zombie).
 pub fn cmdline(pid: u32, max: usize) -> Option<String> {
     let raw = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
@@ -85,7 +86,8 @@ pub fn cmdline(pid: u32, max: usize) -> Option<String> {
         .map(String::from_utf8_lossy)
         .collect::<Vec<_>>()
         .join(" ");
-    (!line.is_empty()).then(|| line.chars().take(max).collect())
+    let clean = line.chars().map(|c| if c.is_control() { '?' } else { c });
+    (!line.is_empty()).then(|| clean.take(max).collect())
 }
 
 /// Every numeric entry of `/proc`.

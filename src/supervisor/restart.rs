@@ -46,6 +46,8 @@ impl ProcessManager {
             let mut spec = p.spec().clone();
             spec.restart.restarts += 1;
             spec.restart.last_exit = Some(p.summary());
+            // A new start: a port conflict may restart it once again.
+            spec.port_clash_restart = None;
             let (weak, seq) = (weak.clone(), p.seq());
             let delay = backoff(policy.restarts);
             let name = format!("agnt-restart-{}", spec.id);

@@ -22,7 +22,7 @@ use crate::{
     Error, Result,
     config::{PortConflict, ScriptConfig},
     daemon::client::Client,
-    supervisor::ports,
+    supervisor::{clash, ports},
 };
 
 /// One question on the terminal at a time (followers and the pre-flight may ask at once).
@@ -207,7 +207,18 @@ pub(super) fn preflight(script: &ScriptConfig, policy: PortConflict) -> Result<(
         )));
     }
     for c in &found {
-        let killed = ports::cleanup_port(c.port)?;
+        // Never pid 1, us, our group or what an agnt supervises (`clash::spared`).
+        let (spared, holders): (Vec<u32>, Vec<u32>) = c
+            .pids
+            .iter()
+            .partition(|&&pid| crate::supervisor::procfs::is_alive(pid) && clash::spared(pid, &[]));
+        if !spared.is_empty() {
+            return Err(Error::Other(format!(
+                "script {:?}: port {} is held by pid {spared:?}, which agnt does not kill (an agnt-supervised process, or our own): not starting; stop it, or free the port",
+                script.name, c.port
+            )));
+        }
+        let killed = ports::terminate(&holders, &format!("port-conflict on port {}", c.port));
         eprintln!(
             "agnt up: port {} was held by pid {killed:?}: killed (port-conflict auto-kill)",
             c.port

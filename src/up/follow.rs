@@ -174,7 +174,12 @@ impl Follower {
                 let msg = format!("[agnt: {lost} bytes of output lost to the ring buffer]");
                 self.printer.line(&prefix, &msg);
             }
-            run_pid = run_pid.or(out["pid"].as_i64());
+            let pid = out["pid"].as_i64();
+            if run_pid.is_some() && pid.is_some() && pid != run_pid {
+                // Replaced by its port-conflict restart: this answer is the new run's.
+                break;
+            }
+            run_pid = run_pid.or(pid);
             if self.clash.is_none() && out["port_conflict"].is_object() {
                 self.clash = Some(conflict::after_start(
                     &mut self.client,
@@ -199,6 +204,13 @@ impl Follower {
             let idle = match self.follow.watch.as_ref().and_then(UrlWatch::fallback_in) {
                 Some(left) => idle.min(left.as_secs_f64().max(0.05)),
                 None => idle,
+            };
+            // Its restart comes soon: a wait issued after it would watch the new run with
+            // this run's cursor, so look again shortly instead.
+            let idle = if self.clash == Some(Verdict::Restarting) {
+                RESTART_POLL.as_secs_f64()
+            } else {
+                idle
             };
             // Blocks until output past the cursor arrives or the process ends (then the wait
             // fails at once, and the next read sees the end).

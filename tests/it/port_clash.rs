@@ -174,6 +174,72 @@ fn fail_names_port_holder_and_policy(mode: Mode) {
 }
 
 #[test]
+fn auto_kill_restarts_only_once_per_start() {
+    let port = free_port();
+    // Each run waits for its own `go` (it removes it), so a second holder can come in between.
+    let cfg = config("auto-kill", port).replace("done; exec", "done; rm go; exec");
+    let w = World::new(Mode::Alone, &cfg);
+    std::fs::write(w.dir().join("bind.py"), BIND_PY).unwrap();
+    let (mut up, mut first) = race(&w, port);
+    assert!(
+        wait_until(WAIT, || up.stdout().matches("web | waiting").count() == 2),
+        "{}{}",
+        up.stdout(),
+        up.stderr()
+    );
+    assert!(
+        wait_until(WAIT, || !first.alive()),
+        "the first holder lives"
+    );
+    let mut second = Holder::start(port);
+    std::fs::write(w.dir().join("go"), "").unwrap();
+    let status = up.wait_timeout(WAIT).expect("exits");
+    assert_eq!(status.code(), Some(1), "{}{}", up.stdout(), up.stderr());
+    let err = up.stderr();
+    assert!(
+        names_holder(&err, port, second.pid())
+            && err.contains("was already restarted once for a port conflict, not again (port-conflict auto-kill)"),
+        "{err}"
+    );
+    assert!(second.alive(), "the second holder was killed too");
+    assert_eq!(
+        up.stdout()
+            .matches("[agnt: restarted (port conflict)]")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn with_cmd_the_readiness_wait_follows_the_restarted_run() {
+    let port = free_port();
+    let cfg = config("auto-kill", port).replace(
+        "    autostart true\n",
+        "    autostart true\n    ready \"^listening\"\n",
+    );
+    let w = World::new(Mode::Alone, &cfg);
+    std::fs::write(w.dir().join("bind.py"), BIND_PY).unwrap();
+    // CMD connects to the port: it succeeds only once the restarted script listens.
+    let probe = format!(
+        "python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", {port}))' && echo cmd-ran"
+    );
+    let mut up = w.up(&["--", "sh", "-c", &probe]);
+    assert!(
+        wait_until(WAIT, || up.stdout().contains("web | waiting")),
+        "{}{}",
+        up.stdout(),
+        up.stderr()
+    );
+    let mut holder = Holder::start(port);
+    std::fs::write(w.dir().join("go"), "").unwrap();
+    let status = up.wait_timeout(WAIT).expect("exits");
+    assert_eq!(status.code(), Some(0), "{}{}", up.stdout(), up.stderr());
+    let out = up.stdout();
+    assert!(out.contains("cmd-ran"), "{out}");
+    assert!(wait_until(WAIT, || !holder.alive()), "the holder lives");
+}
+
+#[test]
 fn skip_warns_and_kills_nothing() {
     let port = free_port();
     let w = world(Mode::Alone, "skip", port);
