@@ -163,12 +163,9 @@ pub enum ProcAction {
         common: Common,
     },
     /// Answer a port conflict waiting for a decision (port-conflict prompt): kill the port's
-    /// holder and restart the process once, or with `--kill false` fail the process.
+    /// holder and restart the process once (`proc stop` declines instead).
     ResolveConflict {
         process_id: String,
-        #[arg(long)]
-        #[serde(skip_serializing_if = "Option::is_none")]
-        kill: Option<bool>,
         #[command(flatten)]
         #[serde(skip)]
         common: Common,

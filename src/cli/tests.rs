@@ -167,11 +167,6 @@ fn proc_actions() {
         "proc",
         json!({"action": "resolve_conflict", "process_id": "web"}),
     );
-    check(
-        &["proc", "resolve-conflict", "web", "--kill", "false"],
-        "proc",
-        json!({"action": "resolve_conflict", "process_id": "web", "kill": false}),
-    );
 }
 
 #[test]

@@ -195,7 +195,7 @@ fn message(h: &Holder, id: &str, policy: PortConflict, outcome: Outcome) -> Stri
         ),
         Outcome::Skipped => format!("warning: {held}: leaving it (port-conflict {p})"),
         Outcome::Asking => format!(
-            "{held}: kill it and restart {id:?}? (port-conflict {p}: proc {{\"action\": \"resolve_conflict\", \"process_id\": {id:?}}} does)"
+            "{held}: kill it and restart {id:?}? (port-conflict {p}: proc {{\"action\": \"resolve_conflict\", \"process_id\": {id:?}}} does, proc stop declines)"
         ),
     }
 }

@@ -18,9 +18,7 @@ pub static TOOL: Tool = Tool {
     name: "proc",
     description: "Supervised processes: `list` (global: all projects), `status`, `output` \
 (grep → head → tail, then a byte budget; next_offset as `since` reads new output), `stop` \
-(force: no grace), `restart`, `cleanup_port` (kill what listens on `port`), \
-`resolve_conflict` (a `port_conflict` in status waiting for a decision: kill its holder and \
-restart once). Example: \
+(force: no grace), `restart`, `cleanup_port` (kill what listens on `port`). Example: \
 {\"action\": \"output\", \"process_id\": \"dev\", \"grep\": \"error\"}",
     input_schema,
     output_schema,
@@ -47,9 +45,7 @@ fn input_schema() -> Value {
             "since": {"type": "integer", "minimum": 0, "description": "output: after this offset (a next_offset)"},
             "max_bytes": {"type": "integer", "minimum": 0, "description": "output: byte budget (default 7168)"},
             "force": {"type": "boolean", "description": "stop: SIGKILL at once"},
-            "kill": {"type": "boolean", "description": "resolve_conflict: kill the holder and restart (default true); false fails the process"},
-            "reason": {"type": "string", "description": "resolve_conflict with kill false: why, for the failure message"},
-            "port": {"type": "integer", "minimum": 1, "maximum": 65535, "description": "cleanup_port: the port"},
+                        "port": {"type": "integer", "minimum": 1, "maximum": 65535, "description": "cleanup_port: the port"},
             "global": {"type": "boolean", "description": "list: all projects"},
             "path": {"type": "string", "description": "Project directory"},
         }),
@@ -293,6 +289,11 @@ read any one with {{\"action\": \"status\", \"process_id\": ...}}"
             let was_live = pm
                 .get(&project, id)
                 .is_some_and(|p| !p.state().is_terminal());
+            // Stopping a process whose port conflict waits for a decision declines it.
+            let asking = pm.get(&project, id).and_then(|p| p.port_clash());
+            if asking.is_some_and(|c| c.outcome == crate::supervisor::clash::Outcome::Asking) {
+                pm.resolve_port_clash(&project, id, false, "declined")?;
+            }
             let p = pm.stop(&project, id, c.bool("force"))?;
             Ok(json!({
                 "process_id": p.id(),
@@ -331,11 +332,7 @@ read any one with {{\"action\": \"status\", \"process_id\": ...}}"
         "resolve_conflict" => {
             let id = need_id()?;
             lookup(pm, &project, id)?;
-            let kill = c.args.get("kill").and_then(Value::as_bool).unwrap_or(true);
-            let why = c
-                .str("reason")
-                .unwrap_or(if kill { "" } else { "declined" });
-            let (killed, p) = pm.resolve_port_clash(&project, id, kill, why)?;
+            let (killed, p) = pm.resolve_port_clash(&project, id, true, "")?;
             Ok(json!({
                 "process_id": p.id(),
                 "pid": p.pid(),
@@ -343,7 +340,7 @@ read any one with {{\"action\": \"status\", \"process_id\": ...}}"
                 "summary": p.summary(),
                 "success": true,
                 "killed_pids": killed,
-                "message": if kill { format!("killed {killed:?} and restarted {id}") } else { format!("{id} failed: its port stays with its holder") },
+                "message": format!("killed {killed:?} and restarted {id}"),
             }))
         }
         "" => Err(ToolError::new(

@@ -55,8 +55,8 @@ pub(super) enum Verdict {
 }
 
 /// Acts on `clash`, the `port_conflict` of process `id`'s answer: prints what happened, asks
-/// on a terminal for `prompt` (answering through `proc resolve_conflict`, or stopping the
-/// process on "no").
+/// on a terminal for `prompt` (answering through `proc resolve_conflict`, or `proc stop`,
+/// which declines).
 pub(super) fn after_start(client: &mut Client, id: &str, clash: &Value) -> Verdict {
     let message = clash["message"].as_str().unwrap_or("port conflict");
     match clash["outcome"].as_str() {
@@ -92,7 +92,8 @@ pub(super) fn after_start(client: &mut Client, id: &str, clash: &Value) -> Verdi
                 Some(false) => "answered no".to_string(),
                 None => "no terminal to ask on".to_string(),
             };
-            let decline = json!({"action": "resolve_conflict", "process_id": id, "kill": false, "reason": why, "path": root});
+            // Stopping it declines the conflict (its run fails, naming the holder).
+            let decline = json!({"action": "stop", "process_id": id, "path": root});
             let _ = link::tool(client, "proc", decline);
             Verdict::Abort(format!(
                 "script {id:?}: port {port} is held by pid {pid} ({command}), which agnt does not manage (port-conflict prompt, {why}): not starting it; free the port, or set project {{ port-conflict \"auto-kill\" }}"

@@ -426,3 +426,43 @@ mod with_daemon {
         super::fail_names_port_holder_and_policy(super::Mode::WithDaemon)
     }
 }
+
+#[test]
+fn an_agent_declines_a_prompt_clash_by_stopping_the_process() {
+    let port = free_port();
+    let env = Env::new();
+    std::fs::write(env.project.join(".agnt.kdl"), config("prompt", port)).unwrap();
+    std::fs::write(env.project.join("bind.py"), BIND_PY).unwrap();
+    let mut env = env;
+    env.start_foreground(&[]);
+    let mut rpc = env.session();
+    let root = env.project.clone();
+    rpc.ok("run", json!({"script_name": "web", "path": root}));
+    let mut holder = Holder::start(port);
+    std::fs::write(env.project.join("go"), "").unwrap();
+    let status = |rpc: &mut crate::daemon::Rpc| {
+        rpc.ok(
+            "proc",
+            json!({"action": "status", "process_id": "web", "path": root}),
+        )
+    };
+    assert!(
+        wait_until(WAIT, || status(&mut rpc)["port_conflict"]["outcome"]
+            == "asking"),
+        "{}",
+        status(&mut rpc)
+    );
+    rpc.ok(
+        "proc",
+        json!({"action": "stop", "process_id": "web", "path": root}),
+    );
+    let st = status(&mut rpc);
+    assert_eq!(st["port_conflict"]["outcome"], "failed", "{st}");
+    let message = st["port_conflict"]["message"].as_str().unwrap();
+    assert!(
+        names_holder(message, port, holder.pid())
+            && message.contains("(port-conflict prompt, declined)"),
+        "{message}"
+    );
+    assert!(holder.alive(), "declining killed the holder");
+}
