@@ -181,6 +181,14 @@ pub enum ProcAction {
         #[serde(skip)]
         common: Common,
     },
+    /// Answer a port conflict waiting for a decision (port-conflict prompt): kill the port's
+    /// holder and restart the process once (`proc stop` declines instead).
+    ResolveConflict {
+        process_id: String,
+        #[command(flatten)]
+        #[serde(skip)]
+        common: Common,
+    },
 }
 
 /// `agnt proxy …`.
@@ -490,7 +498,8 @@ impl ToolCommand {
                 | ProcAction::Output { common, .. }
                 | ProcAction::Stop { common, .. }
                 | ProcAction::Restart { common, .. }
-                | ProcAction::CleanupPort { common, .. },
+                | ProcAction::CleanupPort { common, .. }
+                | ProcAction::ResolveConflict { common, .. },
             ) => common,
             ToolCommand::Proxy(
                 ProxyAction::Start { common, .. }

@@ -41,7 +41,7 @@ pub fn human(tool: &str, args: &Value, v: &Value) -> Human {
             escape(v["message"].as_str().unwrap_or("restarted")),
             cell(&v["pid"])
         )),
-        ("proc", Some("cleanup_port")) => Human::out(cleanup_port(v)),
+        ("proc", Some("cleanup_port" | "resolve_conflict")) => Human::out(cleanup_port(v)),
         ("proxy", Some("list")) => Human::out(proxy_list(v)),
         ("proxy", Some("status")) => Human::out(proxy_status(v)),
         ("proxy", Some("exec")) => web::exec(args, v),

@@ -164,6 +164,11 @@ fn proc_actions() {
         "proc",
         json!({"action": "cleanup_port", "port": 3000}),
     );
+    check(
+        &["proc", "resolve-conflict", "web"],
+        "proc",
+        json!({"action": "resolve_conflict", "process_id": "web"}),
+    );
 }
 
 #[test]

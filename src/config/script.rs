@@ -38,7 +38,8 @@ pub struct ScriptConfig {
     pub depends_on: Vec<Dependency>,
     /// `auto-restart`: restart on exit (with backoff).
     pub auto_restart: bool,
-    /// `ports`: ports this script listens on (pre-flight conflict check).
+    /// `ports`: ports this script listens on (pre-flight conflict check, and the first 30 s of
+    /// each run watched for a holder that took one: `supervisor::clash`).
     pub ports: Vec<u16>,
     /// `probe-port`: readiness = the first of `ports` accepts a connection.
     pub probe_port: bool,
@@ -56,6 +57,7 @@ impl ScriptConfig {
         spec.cwd = self.cwd.clone();
         spec.ready = self.ready.clone();
         spec.restart.enabled = self.auto_restart;
+        spec.ports = self.ports.clone();
         // Config parsing checked both patterns; with neither, the built-in ones apply.
         let re = |p: &Option<String>| p.as_deref().and_then(|p| regex::Regex::new(p).ok());
         spec.health = Some(

@@ -21,34 +21,7 @@ pub struct ProjectConfig {
     pub port_conflict: PortConflict,
 }
 
-/// What to do when an autostart script's declared `ports` are held by an unmanaged process.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum PortConflict {
-    /// Report the conflicts (ask on a terminal; otherwise behave as `Fail` and list them).
-    #[default]
-    Prompt,
-    /// Kill the holder's process tree.
-    AutoKill,
-    /// Warn and start anyway.
-    Skip,
-    /// Abort autostart.
-    Fail,
-}
-
-impl PortConflict {
-    /// The config spellings, in order.
-    pub const NAMES: [&'static str; 4] = ["prompt", "auto-kill", "skip", "fail"];
-
-    fn parse(s: &str) -> Option<PortConflict> {
-        Some(match s {
-            "prompt" => PortConflict::Prompt,
-            "auto-kill" => PortConflict::AutoKill,
-            "skip" => PortConflict::Skip,
-            "fail" => PortConflict::Fail,
-            _ => return None,
-        })
-    }
-}
+pub use crate::supervisor::clash::PortConflict;
 
 /// One entry of a script's `depends-on`.
 #[derive(Debug, Clone, PartialEq, Eq)]

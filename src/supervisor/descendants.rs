@@ -68,6 +68,11 @@ pub fn pipe_holders(fd: impl AsFd) -> Vec<u32> {
         .collect()
 }
 
+/// Whether `pid` carries an agnt marker (of any manager): some agnt supervises it.
+pub fn is_marked(pid: u32) -> bool {
+    fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| marker_of(&env).is_some())
+}
+
 /// The marker in a `/proc/<pid>/environ` block, if any.
 fn marker_of(environ: &[u8]) -> Option<&[u8]> {
     environ.split(|&b| b == 0).find_map(|kv| {
@@ -101,7 +106,7 @@ fn kill_where(matches: impl Fn(&[u8]) -> bool) -> Vec<u32> {
 }
 
 /// This process and every ancestor up to init.
-fn self_and_ancestors() -> Vec<u32> {
+pub fn self_and_ancestors() -> Vec<u32> {
     let mut out = vec![std::process::id()];
     let mut pid = std::process::id();
     while let Some(st) = procfs::stat(pid) {

@@ -67,6 +67,8 @@ impl std::fmt::Debug for Hooks<'_> {
 /// The registry of processes, keyed by (project, id).
 #[derive(Debug)]
 pub struct ProcessManager {
+    /// Itself, for the threads it starts (port watches).
+    me: Weak<ProcessManager>,
     shared: Arc<Shared>,
     health_stop: Mutex<Option<Sender<()>>>,
     health: Mutex<Option<JoinOnDrop<()>>>,
@@ -126,7 +128,8 @@ impl ProcessManager {
             }
         })
         .map_err(|e| Error::io("starting the health thread", None, e))?;
-        let pm = Arc::new(ProcessManager {
+        let pm = Arc::new_cyclic(|me| ProcessManager {
+            me: me.clone(),
             shared,
             health_stop: Mutex::new(Some(tx)),
             health: Mutex::new(Some(JoinOnDrop::new(health))),
@@ -144,6 +147,16 @@ impl ProcessManager {
     /// The configuration it runs with.
     pub fn config(&self) -> &ManagerConfig {
         &self.shared.config
+    }
+
+    /// A weak handle on itself.
+    pub(super) fn weak(&self) -> Weak<ProcessManager> {
+        self.me.clone()
+    }
+
+    /// The process groups of every registered process.
+    pub(super) fn managed_groups(&self) -> Vec<u32> {
+        self.shared.groups()
     }
 
     /// Registers and starts a process. `AlreadyExists` for a live id; `ShuttingDown`.
@@ -195,7 +208,10 @@ impl ProcessManager {
     pub fn restart(&self, project: &Path, id: &str) -> Result<Arc<ManagedProcess>> {
         let p = self.get_or_not_found(project, id)?;
         p.stop(false, self.shared.config.grace)?;
-        self.start(p.spec().clone())
+        let mut spec = p.spec().clone();
+        // A new start: a port conflict may restart it once again.
+        spec.port_clash_restart = None;
+        self.start(spec)
     }
 
     /// Removes a process from the registry (stops it first if needed).
@@ -365,6 +381,8 @@ impl ProcessManager {
         if self.is_shutting_down() {
             p.begin_stop();
             p.kill_leftovers();
+        } else {
+            self.watch_ports(&p);
         }
         Ok((p, outcome))
     }

@@ -4,7 +4,8 @@
 //! This file holds the plain data types (specs, states, requests, config); the behaviour lives
 //! in submodules: `process` (one child: state machine, pump and waiter threads), `manager`
 //! (the registry, counters, health thread, shutdown), `spawn` (the only `Command::new` and the
-//! group signals), `output` (read filters), `ports` (`cleanup_port`), `orphans` (the pid file
+//! group signals), `output` (read filters), `ports` (`cleanup_port`), `clash` (a run's ports
+//! taken by someone else after start: the `port-conflict` policies), `orphans` (the pid file
 //! a crashed manager leaves behind), `reaper` (child subreaper), `ready` (readiness checks and
 //! the one port/HTTP probe), `procfs` (small `/proc` readers) and `descendants` (the
 //! `AGNT_PROCESS` marker every child inherits, and the kills that follow it past `setsid`).
@@ -20,8 +21,9 @@
 //! health check finds it stuck or lost: → `Failed` (summary `failed (exit 2)`, ...), and the
 //! manager's `total_failed` counter goes up.
 
-use std::{collections::BTreeMap, path::PathBuf, time::Duration};
+use std::{collections::BTreeMap, path::PathBuf, sync::Arc, time::Duration};
 
+pub mod clash;
 pub mod descendants;
 pub mod health;
 mod manager;
@@ -85,6 +87,13 @@ pub struct ProcessSpec {
     pub health: Option<health::HealthPatterns>,
     /// `auto-restart`: whether, and how often so far.
     pub restart: restart::RestartPolicy,
+    /// `ports`: what it listens on; the first 30 s of each run are watched for a port held by
+    /// a process agnt does not manage (`clash`).
+    pub ports: Vec<u16>,
+    /// `project { port-conflict }`: what such a clash does.
+    pub port_conflict: clash::PortConflict,
+    /// This run is the one restart after a clash (`auto-kill`, or a `prompt` answered yes).
+    pub port_clash_restart: Option<Arc<clash::PortClash>>,
 }
 
 impl ProcessSpec {
@@ -101,6 +110,9 @@ impl ProcessSpec {
             buffer_cap: None,
             health: None,
             restart: restart::RestartPolicy::default(),
+            ports: Vec::new(),
+            port_conflict: clash::PortConflict::default(),
+            port_clash_restart: None,
         }
     }
 }

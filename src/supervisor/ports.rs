@@ -99,31 +99,36 @@ pub fn cleanup_port(port: u16) -> Result<Vec<u32>> {
             "port 0 is not a real port: give the port to free",
         ));
     }
-    let pids = listeners(port);
+    Ok(terminate(&listeners(port), &format!("cleanup_port {port}")))
+}
+
+/// SIGTERMs `pids`, gives them up to [`TERM_WAIT`] to exit, SIGKILLs survivors; returns the pids
+/// signalled. `what` names the reason in the log. The caller has spared whoever must live.
+pub fn terminate(pids: &[u32], what: &str) -> Vec<u32> {
     let mut signalled = Vec::new();
     let mut watch: Vec<(u32, Option<OwnedFd>)> = Vec::new();
-    for &pid in &pids {
+    for &pid in pids {
         // Open the pidfd before signalling, so pid reuse cannot confuse the wait.
         let fd = Pid::from_raw(pid as i32)
             .and_then(|p| rustix::process::pidfd_open(p, PidfdFlags::empty()).ok());
         match spawn::signal_pid(pid, Signal::TERM) {
             Ok(true) => {
-                log::info!("cleanup_port {port}: sent SIGTERM to {pid}");
+                log::info!("{what}: sent SIGTERM to {pid}");
                 signalled.push(pid);
                 watch.push((pid, fd));
             }
             Ok(false) => {}
-            Err(e) => log::warn!("cleanup_port {port}: cannot signal {pid}: {e}"),
+            Err(e) => log::warn!("{what}: cannot signal {pid}: {e}"),
         }
     }
     wait_exit(&mut watch, TERM_WAIT);
     for (pid, _) in watch {
         if procfs::is_alive(pid) {
-            log::info!("cleanup_port {port}: {pid} survived SIGTERM, sending SIGKILL");
+            log::info!("{what}: {pid} survived SIGTERM, sending SIGKILL");
             let _ = spawn::signal_pid(pid, Signal::KILL);
         }
     }
-    Ok(signalled)
+    signalled
 }
 
 /// Waits until every watched process exited or `limit` passes; drops the exited ones from

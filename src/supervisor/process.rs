@@ -21,7 +21,7 @@ use std::{
         Arc, Weak,
         atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU8, AtomicU32, AtomicU64, Ordering},
     },
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant, SystemTime},
 };
 
 use parking_lot::{Condvar, Mutex};
@@ -37,6 +37,7 @@ use crate::{
     Error, Result,
     ringbuf::{DEFAULT_CAP, RingBuffer},
     thread::SMALL_STACK,
+    util::time::{from_micros, now_micros},
 };
 
 /// How long the waiter lets the pumps drain the pipes after the child exited before it
@@ -79,6 +80,8 @@ pub struct ManagedProcess {
     open_pumps: AtomicU8,
     /// `AGNT_PROCESS` of the child and everything it starts.
     marker: String,
+    /// The port watch of this run (`clash`): whether it still runs, what it found.
+    pub(super) port_watch: Mutex<super::clash::Watch>,
     /// Descendants that escaped the group and still held an output pipe at the drain deadline.
     escaped: Mutex<Vec<u32>>,
     /// Set by the waiter as soon as the child is reaped, before its exit is published: the
@@ -120,6 +123,7 @@ impl ManagedProcess {
         ManagedProcess {
             marker: descendants::run_marker(instance, &spec.project, &spec.id, seq),
             escaped: Mutex::new(Vec::new()),
+            port_watch: Mutex::default(),
             spec,
             seq,
             state: AtomicState::new(State::Pending),
@@ -342,7 +346,7 @@ impl ManagedProcess {
     }
 
     /// Wakes the output waiters (new bytes in the combined ring).
-    fn notify_output(&self) {
+    pub(super) fn notify_output(&self) {
         let _g = self.events.lock();
         self.output_cv.notify_all();
     }
@@ -460,12 +464,12 @@ impl ManagedProcess {
         Ok(())
     }
 
-    /// Marks a process that never ran (or was lost) as Failed with a reason.
     /// The waiter has reaped the child (its exit may not be published yet).
     pub(crate) fn is_reaped(&self) -> bool {
         self.reaped.load(Ordering::Acquire)
     }
 
+    /// Marks a process that never ran (or was lost) as Failed with a reason.
     pub(crate) fn fail(&self, reason: String) -> bool {
         let ok = [State::Starting, State::Running, State::Stopping]
             .into_iter()
@@ -784,17 +788,4 @@ fn readable_within(fd: &impl AsFd, wake: Option<&OwnedFd>, timeout: Option<Durat
         Err(rustix::io::Errno::INTR) => false,
         Err(_) => true,
     }
-}
-
-/// Microseconds since the Unix epoch (never 0).
-pub(crate) fn now_micros() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as u64)
-        .unwrap_or(1)
-        .max(1)
-}
-
-fn from_micros(us: u64) -> Option<SystemTime> {
-    (us != 0).then(|| UNIX_EPOCH + Duration::from_micros(us))
 }

@@ -75,6 +75,21 @@ pub fn is_alive(pid: u32) -> bool {
     stat(pid).is_some_and(|s| s.is_alive())
 }
 
+/// `/proc/<pid>/cmdline` as one line (arguments joined by spaces, control characters as `?`,
+/// cut at `max` characters);
+/// `None` if the process is gone or has none (a kernel thread, a zombie).
+pub fn cmdline(pid: u32, max: usize) -> Option<String> {
+    let raw = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let line = raw
+        .split(|&b| b == 0)
+        .filter(|a| !a.is_empty())
+        .map(String::from_utf8_lossy)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let clean = line.chars().map(|c| if c.is_control() { '?' } else { c });
+    (!line.is_empty()).then(|| clean.take(max).collect())
+}
+
 /// Every numeric entry of `/proc`.
 pub fn pids() -> Vec<u32> {
     let Ok(dir) = fs::read_dir("/proc") else {
@@ -150,5 +165,10 @@ mod tests {
         assert!(me.is_alive());
         assert!(is_alive(std::process::id()));
         assert!(pids().contains(&std::process::id()));
+        assert!(cmdline(std::process::id(), 4096).is_some_and(|c| !c.is_empty()));
+        assert_eq!(
+            cmdline(std::process::id(), 3).map(|c| c.chars().count()),
+            Some(3)
+        );
     }
 }

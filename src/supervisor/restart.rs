@@ -1,14 +1,15 @@
 //! `auto-restart`: a process whose spec asks for it is started again after it exits on its own
 //! (never after a requested stop, nor during shutdown), after an exponential backoff
 //! ([`backoff`]: 0.5 s doubling, capped at [`MAX_BACKOFF`]). The new process's spec carries the
-//! restart count and how the previous run ended, which status shows.
+//! restart count and how the previous run ended, which status shows. A run whose port clash
+//! (`clash`) was not skipped is left to that clash's verdict.
 
 use std::{
     sync::{Arc, Weak},
     time::Duration,
 };
 
-use super::{ManagedProcess, ProcessManager};
+use super::{ManagedProcess, ProcessManager, clash::Outcome};
 
 /// The first restart's delay.
 pub const FIRST_BACKOFF: Duration = Duration::from_millis(500);
@@ -45,6 +46,8 @@ impl ProcessManager {
             let mut spec = p.spec().clone();
             spec.restart.restarts += 1;
             spec.restart.last_exit = Some(p.summary());
+            // A new start: a port conflict may restart it once again.
+            spec.port_clash_restart = None;
             let (weak, seq) = (weak.clone(), p.seq());
             let delay = backoff(policy.restarts);
             let name = format!("agnt-restart-{}", spec.id);
@@ -53,7 +56,17 @@ impl ProcessManager {
                 let Some(pm) = weak.upgrade() else { return };
                 // Only if nobody replaced, removed or restarted it meanwhile.
                 let current = pm.get(&spec.project, &spec.id);
-                if current.is_none_or(|c| c.seq() != seq || !c.state().is_terminal()) {
+                if current
+                    .as_ref()
+                    .is_none_or(|c| c.seq() != seq || !c.state().is_terminal())
+                {
+                    return;
+                }
+                // A port clash decides itself what comes next (a restart, a failure, a client).
+                if current
+                    .and_then(|c| c.port_clash())
+                    .is_some_and(|c| c.outcome != Outcome::Skipped)
+                {
                     return;
                 }
                 let id = spec.id.clone();

@@ -35,7 +35,7 @@ pub static TOOL: Tool = Tool {
 fn input_schema() -> Value {
     input(
         json!({
-            "action": {"type": "string", "enum": ["list", "status", "output", "stop", "restart", "cleanup_port"], "description": "What to do"},
+            "action": {"type": "string", "enum": ["list", "status", "output", "stop", "restart", "cleanup_port", "resolve_conflict"], "description": "What to do"},
             "process_id": {"type": "string", "description": "Process id"},
             "stream": {"type": "string", "enum": ["stdout", "stderr", "combined"], "description": "output: stream (default combined)"},
             "tail": {"type": "integer", "minimum": 0, "description": "output: last N lines"},
@@ -45,7 +45,7 @@ fn input_schema() -> Value {
             "since": {"type": "integer", "minimum": 0, "description": "output: after this offset (a next_offset)"},
             "max_bytes": {"type": "integer", "minimum": 0, "description": "output: byte budget (default 7168)"},
             "force": {"type": "boolean", "description": "stop: SIGKILL at once"},
-            "port": {"type": "integer", "minimum": 1, "maximum": 65535, "description": "cleanup_port: the port"},
+                        "port": {"type": "integer", "minimum": 1, "maximum": 65535, "description": "cleanup_port: the port"},
             "global": {"type": "boolean", "description": "list: all projects"},
             "path": {"type": "string", "description": "Project directory"},
         }),
@@ -102,6 +102,7 @@ pub fn process_json(p: &ManagedProcess) -> Value {
         v["restarts"] = json!(restart.restarts);
         v["last_exit"] = json!(restart.last_exit);
     }
+    port_clash_json(p, &mut v);
     if let Some(h) = p.health() {
         v["healthy"] = json!(h.healthy);
         v["health_line"] = json!(h.line);
@@ -116,6 +117,20 @@ output is no longer read from them; `proc stop` kills them"
     v
 }
 
+/// `port_conflict` (what the port watch found in this run) and `restarted_for_port_conflict`
+/// (this run is the restart after one).
+fn port_clash_json(p: &ManagedProcess, v: &mut Value) {
+    if let Some(c) = p.port_clash() {
+        v["port_conflict"] = json!(*c);
+    }
+    if p.port_watch_active() {
+        v["port_watch_active"] = json!(true);
+    }
+    if let Some(c) = &p.spec().port_clash_restart {
+        v["restarted_for_port_conflict"] = json!(**c);
+    }
+}
+
 /// The `output` answer; a cut one says what was left out and how to read it.
 fn output_answer(
     p: &ManagedProcess,
@@ -124,6 +139,7 @@ fn output_answer(
 ) -> Value {
     let mut v = json!({
         "process_id": p.id(),
+        "pid": p.pid(),
         "state": p.state().as_str(),
         "output": read.text,
         "lines": read.lines,
@@ -132,6 +148,7 @@ fn output_answer(
         "overflowed": read.overflowed,
         "truncated": read.truncated,
     });
+    port_clash_json(p, &mut v);
     if read.truncated {
         // What the ring still holds from the requested start, and where the shown part starts.
         let from = since.unwrap_or(0) + read.lost_bytes;
@@ -272,6 +289,11 @@ read any one with {{\"action\": \"status\", \"process_id\": ...}}"
             let was_live = pm
                 .get(&project, id)
                 .is_some_and(|p| !p.state().is_terminal());
+            // Stopping a process whose port conflict waits for a decision declines it.
+            let asking = pm.get(&project, id).and_then(|p| p.port_clash());
+            if asking.is_some_and(|c| c.outcome == crate::supervisor::clash::Outcome::Asking) {
+                pm.resolve_port_clash(&project, id, false, "declined")?;
+            }
             let p = pm.stop(&project, id, c.bool("force"))?;
             Ok(json!({
                 "process_id": p.id(),
@@ -307,11 +329,25 @@ read any one with {{\"action\": \"status\", \"process_id\": ...}}"
             };
             Ok(json!({"success": true, "killed_pids": pids, "message": message}))
         }
+        "resolve_conflict" => {
+            let id = need_id()?;
+            lookup(pm, &project, id)?;
+            let (killed, p) = pm.resolve_port_clash(&project, id, true, "")?;
+            Ok(json!({
+                "process_id": p.id(),
+                "pid": p.pid(),
+                "state": p.state().as_str(),
+                "summary": p.summary(),
+                "success": true,
+                "killed_pids": killed,
+                "message": format!("killed {killed:?} and restarted {id}"),
+            }))
+        }
         "" => Err(ToolError::new(
-            "missing required parameter \"action\"; valid actions: list, status, output, stop, restart, cleanup_port",
+            "missing required parameter \"action\"; valid actions: list, status, output, stop, restart, cleanup_port, resolve_conflict",
         )),
         other => Err(ToolError::new(format!(
-            "unknown action {other:?}; valid actions: list, status, output, stop, restart, cleanup_port"
+            "unknown action {other:?}; valid actions: list, status, output, stop, restart, cleanup_port, resolve_conflict"
         ))),
     }
 }

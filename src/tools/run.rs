@@ -140,8 +140,9 @@ fn resolve(c: &Call<'_>) -> Result<ProcessSpec, ToolError> {
             Some(file) => Some(crate::config::load(std::path::Path::new(file))?),
             None => crate::config::discover(&project)?,
         };
-        if let Some(sc) = cfg.as_ref().and_then(|cfg| cfg.script(name)) {
+        if let Some((cfg, sc)) = cfg.as_ref().and_then(|cfg| Some((cfg, cfg.script(name)?))) {
             let mut spec = sc.to_spec(&id, &project);
+            spec.port_conflict = cfg.project.port_conflict;
             spec.command = with_args(spec.command, &args);
             spec
         } else {

@@ -55,7 +55,14 @@ pub(super) fn wait_ready(
             format!("agnt-ready-{name}"),
             crate::thread::SMALL_STACK * 2,
             move || {
-                let result = ready_one(&mut client, &name, ready.as_ref(), timeout);
+                let mut result = ready_one(&mut client, &name, ready.as_ref(), timeout);
+                // A run restarted after a port conflict gets its own wait (once).
+                if result.is_err()
+                    && super::conflict::settled_status(&mut client, &name).is_ok()
+                    && super::conflict::await_restart(&mut client, &name, Instant::now() + timeout)
+                {
+                    result = ready_one(&mut client, &name, ready.as_ref(), timeout);
+                }
                 let _ = tx.send((name, result));
             },
         )

@@ -17,6 +17,7 @@ use crossbeam_channel::Sender;
 use serde_json::json;
 
 use super::{
+    conflict::{self, Verdict},
     link::{self, Link, Owned},
     printer::Printer,
 };
@@ -32,6 +33,8 @@ use crate::{
 pub(super) struct Exit {
     /// Whether it exited with status 0.
     pub(super) passed: bool,
+    /// A port conflict failed it: the session fails with this message.
+    pub(super) abort: Option<String>,
 }
 
 /// One follower's settings.
@@ -58,6 +61,9 @@ const IDLE_WAIT_FOREIGN: f64 = 1.0;
 pub(super) const FALLBACK_DELAY: Duration = Duration::from_secs(5);
 /// How often a follower looks for the next run of an `auto-restart` script.
 const RESTART_POLL: Duration = Duration::from_millis(100);
+/// Longest wait for the run that replaces one with a port conflict (the old one's grace
+/// included).
+pub(super) const CLASH_RESTART_WAIT: Duration = Duration::from_secs(30);
 
 /// Starts a follower thread; it reports on `done` once the process has exited and all its
 /// output is printed (or when the link is gone).
@@ -78,9 +84,14 @@ pub(super) fn spawn(
             printer,
             owned,
             closing,
+            clash: None,
         };
         let passed = f.run();
-        let _ = done.send(Exit { passed });
+        let abort = match f.clash {
+            Some(Verdict::Abort(msg)) => Some(msg),
+            _ => None,
+        };
+        let _ = done.send(Exit { passed, abort });
     })
     .map_err(|e| Error::io("starting an output follower", None, e))?;
     Ok(JoinOnDrop::new(handle))
@@ -92,6 +103,8 @@ struct Follower {
     printer: Arc<Printer>,
     owned: Arc<Owned>,
     closing: Arc<AtomicBool>,
+    /// What the current run's port conflict led to, once it had one.
+    clash: Option<Verdict>,
 }
 
 impl Follower {
@@ -99,6 +112,17 @@ impl Follower {
     fn run(&mut self) -> bool {
         loop {
             let (passed, restarts) = self.run_once();
+            if self.clash == Some(Verdict::Restarting) {
+                self.clash = None;
+                let deadline = Instant::now() + CLASH_RESTART_WAIT;
+                if !self.closing.load(Ordering::SeqCst)
+                    && conflict::await_restart(&mut self.client, &self.follow.id, deadline)
+                {
+                    self.printer
+                        .line(&self.follow.prefix, "[agnt: restarted (port conflict)]");
+                    continue;
+                }
+            }
             match restarts {
                 Some(n) if self.await_restart(n) => continue,
                 _ => return passed,
@@ -139,6 +163,8 @@ impl Follower {
         };
         let mut cursor = 0u64;
         let mut partial = String::new();
+        // The run followed (a port-conflict restart replaces it under the same id).
+        let mut run_pid = None;
         loop {
             let args = json!({"action": "output", "process_id": id, "since": cursor, "max_bytes": READ_BYTES, "path": root});
             let Ok(out) = link::tool(&mut self.client, "proc", args) else {
@@ -147,6 +173,19 @@ impl Follower {
             if let Some(lost) = out["lost_bytes"].as_u64().filter(|n| *n > 0) {
                 let msg = format!("[agnt: {lost} bytes of output lost to the ring buffer]");
                 self.printer.line(&prefix, &msg);
+            }
+            let pid = out["pid"].as_i64();
+            if run_pid.is_some() && pid.is_some() && pid != run_pid {
+                // Replaced by its port-conflict restart: this answer is the new run's.
+                break;
+            }
+            run_pid = run_pid.or(pid);
+            if self.clash.is_none() && out["port_conflict"].is_object() {
+                self.clash = Some(conflict::after_start(
+                    &mut self.client,
+                    &id,
+                    &out["port_conflict"],
+                ));
             }
             let text = out["output"].as_str().unwrap_or("");
             cursor = out["next_offset"].as_u64().unwrap_or(cursor).max(cursor);
@@ -166,6 +205,13 @@ impl Follower {
                 Some(left) => idle.min(left.as_secs_f64().max(0.05)),
                 None => idle,
             };
+            // Its restart comes soon: a wait issued after it would watch the new run with
+            // this run's cursor, so look again shortly instead.
+            let idle = if self.clash == Some(Verdict::Restarting) {
+                RESTART_POLL.as_secs_f64()
+            } else {
+                idle
+            };
             // Blocks until output past the cursor arrives or the process ends (then the wait
             // fails at once, and the next read sees the end).
             let wait = json!({"for": "log", "process_id": id, "pattern": "^", "since": cursor, "timeout": idle, "path": root});
@@ -176,8 +222,24 @@ impl Follower {
         if !partial.is_empty() {
             self.printer.line(&prefix, &partial);
         }
-        let status = json!({"action": "status", "process_id": id, "path": root});
-        let st = link::tool(&mut self.client, "proc", status).unwrap_or_default();
+        let st = conflict::settled_status(&mut self.client, &id).unwrap_or_default();
+        if self.clash.is_none() {
+            let restart = &st["restarted_for_port_conflict"];
+            if restart.is_object() && run_pid.is_some() && st["pid"].as_i64() != run_pid {
+                // The verdict came after our last read, and its restart is already there.
+                let message = restart["message"].as_str().unwrap_or("port conflict");
+                eprintln!("agnt up: script {id:?}: {message}");
+                self.clash = Some(Verdict::Restarting);
+                return (false, None);
+            }
+            if st["port_conflict"].is_object() {
+                self.clash = Some(conflict::after_start(
+                    &mut self.client,
+                    &id,
+                    &st["port_conflict"],
+                ));
+            }
+        }
         let ended = matches!(st["state"].as_str(), Some("stopped" | "failed"));
         if ended {
             let summary = st["summary"].as_str().unwrap_or("?");

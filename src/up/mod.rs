@@ -349,6 +349,10 @@ impl Session {
                 recv(self.signals) -> _ => return 0,
                 recv(self.exits.1) -> exit => {
                     running -= 1;
+                    if let Ok(Exit { abort: Some(why), .. }) = &exit {
+                        eprintln!("agnt up: {why}");
+                        return 1;
+                    }
                     all_passed &= exit.is_ok_and(|e| e.passed);
                 }
             }

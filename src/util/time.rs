@@ -118,6 +118,20 @@ pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
     Some(UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_nanos(nanos))
 }
 
+/// Microseconds since the Unix epoch (never 0: zero means "not yet" in atomics).
+pub fn now_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(1)
+        .max(1)
+}
+
+/// The time `us` microseconds after the Unix epoch; `None` for 0 ("not yet").
+pub fn from_micros(us: u64) -> Option<SystemTime> {
+    (us != 0).then(|| UNIX_EPOCH + Duration::from_micros(us))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

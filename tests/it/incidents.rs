@@ -524,6 +524,7 @@ const ACTIONS: Table = &[
             ("stop", true, true, true, false),
             ("restart", true, true, false, true),
             ("cleanup_port", true, true, true, true),
+            ("resolve_conflict", true, true, false, true),
         ],
     ),
     (

@@ -14,6 +14,7 @@ mod daemon;
 mod daemon_faults;
 mod incidents;
 mod mcp;
+mod port_clash;
 mod proxy;
 mod proxy_faults;
 mod proxy_rewrite;

@@ -67,6 +67,26 @@ impl Spawned {
         }
     }
 
+    /// Like [`Spawned::new`], with stdin a pipe the caller writes to.
+    pub fn with_stdin(mut cmd: std::process::Command) -> (Spawned, std::process::ChildStdin) {
+        use std::os::unix::process::CommandExt;
+        cmd.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .stdin(std::process::Stdio::piped())
+            .process_group(0);
+        let mut child = cmd.spawn().expect("spawn");
+        let stdin = child.stdin.take().unwrap();
+        let (stdout, out_eof) = collect(child.stdout.take().unwrap());
+        let (stderr, err_eof) = collect(child.stderr.take().unwrap());
+        let spawned = Spawned {
+            child,
+            stdout,
+            stderr,
+            eof: [out_eof, err_eof],
+        };
+        (spawned, stdin)
+    }
+
     pub fn pid(&self) -> i32 {
         self.child.id() as i32
     }

@@ -47,6 +47,11 @@ impl World {
         &self.env.project
     }
 
+    /// The world's socket, state dir and project.
+    pub(crate) fn env(&self) -> &Env {
+        &self.env
+    }
+
     /// `agnt up ARGS` in the project, with this world's socket and state dir.
     pub(crate) fn cmd(&self, args: &[&str]) -> Command {
         let mut all = vec!["up"];
