@@ -99,7 +99,28 @@ pub fn cleanup_port(port: u16) -> Result<Vec<u32>> {
             "port 0 is not a real port: give the port to free",
         ));
     }
-    Ok(terminate(&listeners(port), &format!("cleanup_port {port}")))
+    let (holders, spared): (Vec<u32>, Vec<u32>) =
+        listeners(port).into_iter().partition(|&pid| killable(pid));
+    if holders.is_empty() && !spared.is_empty() {
+        return Err(Error::invalid(format!(
+            "port {port} is held by pid {spared:?} (init, agnt itself or one of its ancestors, \
+             or agnt's own process group): not killed"
+        )));
+    }
+    if !spared.is_empty() {
+        log::warn!("cleanup_port {port}: sparing pid {spared:?} (init, agnt or its ancestors)");
+    }
+    Ok(terminate(&holders, &format!("cleanup_port {port}")))
+}
+
+/// Whether freeing a port may signal `pid`: never init, agnt itself, its ancestors (the shell or
+/// `agnt up` that started it) or its own process group, whatever listens where.
+fn killable(pid: u32) -> bool {
+    if pid <= 1 || super::descendants::self_and_ancestors().contains(&pid) {
+        return false;
+    }
+    let ours = rustix::process::getpgrp().as_raw_nonzero().get() as u32;
+    procfs::stat(pid).is_some_and(|st| st.pgrp != ours)
 }
 
 /// SIGTERMs `pids`, gives them up to [`TERM_WAIT`] to exit, SIGKILLs survivors; returns the pids
@@ -175,6 +196,22 @@ mod tests {
     const TCP6: &str = "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
    0: 00000000000000000000000000000000:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 777 1 0000000000000000 100 0 0 10 0
 ";
+
+    #[test]
+    fn init_agnt_its_ancestors_and_its_group_are_never_killed_for_a_port() {
+        assert!(!killable(0));
+        assert!(!killable(1));
+        assert!(!killable(std::process::id()));
+        let parent = procfs::stat(std::process::id()).unwrap().ppid;
+        assert!(!killable(parent));
+        // A child leading its own group (as every supervised child does) may be.
+        let mut child = spawn::command("sleep").arg("30").spawn().unwrap();
+        let pid = child.id();
+        let may = killable(pid);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(may, "a child in its own group is killable");
+    }
 
     #[test]
     fn finds_listeners_on_port() {
