@@ -18,6 +18,8 @@ use serde_json::Value;
 
 /// Most incidents kept (all projects together).
 pub const CAPACITY: usize = 500;
+/// Most alert-scan cursors kept (one per process run).
+pub const SCANNED_MAX: usize = CAPACITY * 4;
 
 /// How bad an incident is, lowest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -160,8 +162,10 @@ struct Inner {
     seq: u64,
     next_id: u64,
     dropped: u64,
-    /// Output already scanned for alert patterns: (project, process id, process seq) → offset.
-    scanned: HashMap<(PathBuf, String, u64), u64>,
+    /// Output already scanned for alert patterns: (project, process id, process seq) →
+    /// (offset, `scan_seq` of its last set).
+    scanned: HashMap<(PathBuf, String, u64), (u64, u64)>,
+    scan_seq: u64,
 }
 
 impl Incidents {
@@ -301,18 +305,33 @@ impl Incidents {
     /// The output offset up to which process `(project, id, seq)` was scanned for alerts.
     pub fn scanned(&self, project: &Path, id: &str, seq: u64) -> Option<u64> {
         let key = (project.to_path_buf(), id.to_string(), seq);
-        self.inner.lock().scanned.get(&key).copied()
+        self.inner
+            .lock()
+            .scanned
+            .get(&key)
+            .map(|(offset, _)| *offset)
     }
 
-    /// Records the scanned offset; keeps the table bounded like the inbox.
+    /// Records the scanned offset; keeps the table bounded like the inbox: past
+    /// [`SCANNED_MAX`] entries the least recently set one is dropped (a process whose output is
+    /// still scanned keeps its cursor, so no line of it is scanned twice).
     pub fn set_scanned(&self, project: &Path, id: &str, seq: u64, offset: u64) {
         let mut inner = self.inner.lock();
-        if inner.scanned.len() >= CAPACITY * 4 {
-            inner.scanned.clear();
+        inner.scan_seq += 1;
+        let stamp = inner.scan_seq;
+        inner.scanned.insert(
+            (project.to_path_buf(), id.to_string(), seq),
+            (offset, stamp),
+        );
+        if inner.scanned.len() > SCANNED_MAX
+            && let Some(oldest) = inner
+                .scanned
+                .iter()
+                .min_by_key(|(_, (_, stamp))| *stamp)
+                .map(|(k, _)| k.clone())
+        {
+            inner.scanned.remove(&oldest);
         }
-        inner
-            .scanned
-            .insert((project.to_path_buf(), id.to_string(), seq), offset);
     }
 }
 
@@ -401,5 +420,28 @@ mod tests {
         let ans = s.query(&q());
         assert_eq!(ans.inbox.dropped, 15);
         assert_eq!(ans.matched, CAPACITY);
+    }
+
+    #[test]
+    fn scan_cursors_drop_the_least_recently_set_only() {
+        let s = Incidents::new();
+        let p = Path::new("/p");
+        // A live process scanned now and then while many others come and go: its cursor is
+        // always where its last scan left it (a lost one would rescan its output from 0).
+        let mut live = None;
+        for i in 0..SCANNED_MAX as u64 * 3 {
+            if i % 100 == 0 {
+                assert_eq!(s.scanned(p, "live", 1), live, "lost after {i} others");
+                s.set_scanned(p, "live", 1, i);
+                live = Some(i);
+            }
+            s.set_scanned(p, &format!("gone{i}"), 1, 7);
+        }
+        assert_eq!(s.scanned(p, "live", 1), live);
+        // The newest others are kept, the oldest dropped, the table is bounded.
+        let newest = format!("gone{}", SCANNED_MAX as u64 * 3 - 1);
+        assert_eq!(s.scanned(p, &newest, 1), Some(7));
+        assert_eq!(s.scanned(p, "gone0", 1), None);
+        assert_eq!(s.inner.lock().scanned.len(), SCANNED_MAX);
     }
 }
