@@ -206,7 +206,8 @@ impl Channel {
             } else {
                 st.folded += 1;
                 self.shared.folded.fetch_add(1, Ordering::Relaxed);
-                due = Some(st.window_start + WINDOW);
+                let end = st.window_start + WINDOW;
+                due = Some(due.map_or(end, |d: Instant| d.min(end)));
                 drop(st);
                 if let Some(line) = summary {
                     (s.sink)(line);
@@ -222,7 +223,8 @@ impl Channel {
         self.shared.subs.lock().iter().find(|s| s.id == id).cloned()
     }
 
-    /// Makes the timer thread flush folded counts at `due`.
+    /// Makes the timer thread flush folded counts at `due` (and, after each flush, at the
+    /// earliest window end that still has folded counts).
     fn schedule(&self, due: Instant) {
         let mut timer = self.timer.lock();
         if timer.is_none() {
@@ -230,17 +232,19 @@ impl Channel {
             let weak = Arc::downgrade(&self.shared);
             let spawned =
                 crate::thread::spawn("agnt-channel", crate::thread::SMALL_STACK, move || {
-                    while let Ok(mut next) = rx.recv() {
-                        loop {
-                            match rx.recv_deadline(next) {
-                                Ok(d) => next = next.min(d),
-                                Err(RecvTimeoutError::Timeout) => break,
-                                Err(RecvTimeoutError::Disconnected) => return,
-                            }
-                        }
-                        match weak.upgrade() {
-                            Some(shared) => shared.flush(Instant::now()),
-                            None => return,
+                    let mut next: Option<Instant> = None;
+                    loop {
+                        let got = match next {
+                            Some(at) => rx.recv_deadline(at),
+                            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                        };
+                        match got {
+                            Ok(d) => next = Some(next.map_or(d, |n| n.min(d))),
+                            Err(RecvTimeoutError::Timeout) => match weak.upgrade() {
+                                Some(shared) => next = shared.flush(Instant::now()),
+                                None => return,
+                            },
+                            Err(RecvTimeoutError::Disconnected) => return,
                         }
                     }
                 });
@@ -269,17 +273,25 @@ impl Drop for Channel {
 }
 
 impl Shared {
-    /// Sends the summary line of every connection whose window ended with folded events.
-    fn flush(&self, now: Instant) {
+    /// Sends the summary line of every connection whose window ended with folded events;
+    /// returns when the earliest window still holding folded events ends.
+    fn flush(&self, now: Instant) -> Option<Instant> {
         let subs = self.subs.lock().clone();
+        let mut next: Option<Instant> = None;
         for s in subs {
             let mut st = s.state.lock();
             let project = st.project.clone();
-            if let Some(line) = st.roll(now, &project) {
-                drop(st);
+            let line = st.roll(now, &project);
+            if st.folded > 0 {
+                let end = st.window_start + WINDOW;
+                next = Some(next.map_or(end, |n| n.min(end)));
+            }
+            drop(st);
+            if let Some(line) = line {
                 (s.sink)(line);
             }
         }
+        next
     }
 }
 
@@ -396,5 +408,70 @@ mod tests {
         assert_eq!(got_now[3]["content"], "7 more — call get_incidents");
         drop(sub);
         assert_eq!(ch.subscribers(), 0);
+    }
+
+    /// A connection of `project` at rate 1 whose window ends `left` from now; its pushes
+    /// arrive on the receiver.
+    fn folding(
+        ch: &Channel,
+        project: &str,
+        left: Duration,
+    ) -> (Subscription, crossbeam_channel::Receiver<Value>) {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let sub = ch.subscribe(
+            Path::new(project),
+            Box::new(move |v| {
+                let _ = tx.send(v);
+            }),
+        );
+        let rate = Some(1);
+        ch.configure(sub.id(), Settings { events: None, rate });
+        ch.find(sub.id()).unwrap().state.lock().window_start = Instant::now() + left - WINDOW;
+        (sub, rx)
+    }
+
+    /// Waits (at most 20 s) for the fold line on `rx`.
+    fn fold_line(rx: &crossbeam_channel::Receiver<Value>) -> Option<Value> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while let Ok(v) = rx.recv_deadline(deadline) {
+            if v["content"]
+                .as_str()
+                .is_some_and(|c| c.ends_with("more — call get_incidents"))
+            {
+                return Some(v);
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn the_timer_flushes_a_later_fold_after_an_earlier_one() {
+        let ch = Channel::new();
+        let (_late, late_rx) = folding(&ch, "/nonexistent-agnt-late", Duration::from_secs(2));
+        let (_early, early_rx) = folding(&ch, "/nonexistent-agnt-early", Duration::from_secs(1));
+        // The later fold is scheduled first, then an earlier one: both must be flushed.
+        for project in ["/nonexistent-agnt-late", "/nonexistent-agnt-early"] {
+            ch.publish(&ev("crash", project));
+            ch.publish(&ev("crash", project));
+        }
+        assert_eq!(ch.counters(), (2, 2));
+        let early = fold_line(&early_rx).expect("the earlier fold was not flushed");
+        assert_eq!(early["content"], "1 more — call get_incidents");
+        let late = fold_line(&late_rx).expect("the later fold was not flushed");
+        assert_eq!(late["meta"]["project"], "/nonexistent-agnt-late");
+    }
+
+    #[test]
+    fn one_publish_schedules_the_earliest_fold_of_its_connections() {
+        let ch = Channel::new();
+        let p = "/nonexistent-agnt-p";
+        let (_early, early_rx) = folding(&ch, p, Duration::from_secs(1));
+        let (_late, _late_rx) = folding(&ch, p, WINDOW);
+        ch.publish(&ev("crash", p));
+        ch.publish(&ev("crash", p));
+        assert_eq!(ch.counters(), (2, 2));
+        // Not at the other connection's window end, a minute later.
+        let early = fold_line(&early_rx).expect("the earlier fold was not flushed in time");
+        assert_eq!(early["content"], "1 more — call get_incidents");
     }
 }
