@@ -3,6 +3,8 @@
 //! the `ProcessManager` exit hook, on the waiter thread) and output lines matching `alerts`
 //! patterns (scanned from a per-process cursor when a process exits — by one scan thread, as
 //! waiter threads have small stacks — and when `get_incidents` asks; no thread polls output).
+//! Only whole lines are scanned while a process runs: an unfinished last line waits for its end
+//! (or its exit, or 64 KiB) so a line being written is never matched in pieces.
 //!
 //! Pushed: every page-panel message, every crash or non-zero exit, and the first occurrence of
 //! each new fingerprint at `error` or worse (crashes are pushed once, as crashes).
@@ -35,6 +37,9 @@ use crate::{
 const SCAN_MAX: usize = 256 * 1024;
 /// Longest summary line.
 const SUMMARY_MAX: usize = 160;
+/// Longest unfinished last line held back for its end while its process runs (a longer one is
+/// scanned as it is, so a never-ending line cannot stall scanning).
+const PARTIAL_MAX: usize = 64 * 1024;
 
 /// The inbox and the channel, shared by the feeds' closures.
 #[derive(Debug, Clone, Default)]
@@ -169,8 +174,9 @@ impl Feeds {
         }
     }
 
-    /// Takes the output of `p` after its scan cursor and moves the cursor to its end, under one
-    /// lock, so no stretch is claimed twice.
+    /// Takes the output of `p` after its scan cursor and moves the cursor past it, under one
+    /// lock, so no stretch is claimed twice. While `p` runs, an unfinished last line (shorter
+    /// than [`PARTIAL_MAX`]) is left for a later claim, so a line is never matched in pieces.
     fn claim(&self, p: &ManagedProcess) -> Option<Claim> {
         let _one = self.scan_lock.lock();
         let end = p.output_end(Stream::Combined);
@@ -178,19 +184,29 @@ impl Feeds {
         if from == Some(end) {
             return None;
         }
-        let read = p
+        let mut read = p
             .output(&OutputRequest {
                 since: from,
                 max_bytes: Some(SCAN_MAX),
                 ..OutputRequest::default()
             })
             .ok()?;
+        let start = read.next_offset.saturating_sub(read.text.len() as u64);
+        let whole = read.text.rfind('\n').map_or(0, |nl| nl + 1);
+        let partial = &read.text[whole..];
+        let mut next = read.next_offset;
+        // A lossy (U+FFFD) tail has no exact byte length to step back by: it is scanned as is.
+        if !p.state().is_terminal() && partial.len() < PARTIAL_MAX && !partial.contains('\u{fffd}')
+        {
+            next -= partial.len() as u64;
+            read.text.truncate(whole);
+        }
         self.incidents
-            .set_scanned(p.project(), p.id(), p.seq(), read.next_offset);
-        Some(Claim {
+            .set_scanned(p.project(), p.id(), p.seq(), next);
+        (!read.text.is_empty()).then(|| Claim {
             project: p.project().to_path_buf(),
             id: p.id().to_string(),
-            start: read.next_offset.saturating_sub(read.text.len() as u64),
+            start,
             text: read.text,
         })
     }

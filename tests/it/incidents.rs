@@ -285,6 +285,82 @@ fn get_incidents_end_to_end() {
     assert_eq!(none["incidents"], json!([]), "{none:#}");
 }
 
+#[test]
+fn an_alert_line_written_in_two_parts_is_matched_whole_once() {
+    let env = Env::new();
+    std::fs::write(
+        env.project.join(".agnt.kdl"),
+        "alerts {\n  patterns {\n    split { pattern \"^AGNT-SPLIT [0-9]+ database down$\"; severity \"error\"; }\n  }\n}\n",
+    )
+    .unwrap();
+    let mut m = bridge(&env);
+    // Half a line, then (when the test says so through a fifo) the rest; it keeps running.
+    let fifo = env.dir.path().join("go");
+    let script = format!(
+        "mkfifo {f}; printf 'AGNT-SPLIT 1 data'; read x < {f}; printf 'base down\\n'; read y < {f}",
+        f = fifo.display()
+    );
+    m.rpc.ok(
+        "run",
+        json!({"raw": true, "command": "sh", "args": ["-c", script], "id": "splitter"}),
+    );
+    let output = |rpc: &mut Rpc| {
+        rpc.ok(
+            "proc",
+            json!({"action": "output", "process_id": "splitter"}),
+        )["output"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    assert!(wait_until(Duration::from_secs(20), || output(&mut m.rpc)
+        .ends_with("AGNT-SPLIT 1 data")));
+    // Scanned while the line is half written: nothing yet.
+    let ans = incidents(&mut m.rpc, json!({}));
+    assert!(of_source(&ans, "process_alert").is_empty(), "{ans:#}");
+    // The rest of the line (a non-blocking open fails until the script opens its end).
+    let flags = rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::NONBLOCK;
+    let mut fd = None;
+    assert!(wait_until(Duration::from_secs(20), || {
+        fd = rustix::fs::open(&fifo, flags, rustix::fs::Mode::empty()).ok();
+        fd.is_some()
+    }));
+    rustix::io::write(fd.as_ref().unwrap(), b"go\n").unwrap();
+    drop(fd);
+    assert!(wait_until(Duration::from_secs(20), || output(&mut m.rpc)
+        .ends_with("database down\n")));
+    let mut ans = Value::Null;
+    let matched = wait_until(Duration::from_secs(10), || {
+        ans = incidents(&mut m.rpc, json!({}));
+        !of_source(&ans, "process_alert").is_empty()
+    });
+    assert!(matched, "the whole line was never matched: {ans:#}");
+    let again = incidents(&mut m.rpc, json!({}));
+    let alert = of_source(&again, "process_alert");
+    assert_eq!(alert.len(), 1, "{again:#}");
+    assert_eq!(alert[0]["count"], 1, "{again:#}");
+    assert_eq!(
+        alert[0]["summary"], "splitter: AGNT-SPLIT 1 database down",
+        "{again:#}"
+    );
+    // An unfinished last line counts once its process has exited.
+    m.rpc.ok(
+        "run",
+        json!({"raw": true, "command": "sh", "args": ["-c", "printf 'AGNT-SPLIT 2 database down'"], "id": "tail"}),
+    );
+    let mut ans = Value::Null;
+    let tail = wait_until(Duration::from_secs(20), || {
+        ans = incidents(&mut m.rpc, json!({}));
+        of_source(&ans, "process_alert")
+            .iter()
+            .any(|i| i["summary"] == "tail: AGNT-SPLIT 2 database down")
+    });
+    assert!(
+        tail,
+        "an exited process's last line was not matched: {ans:#}"
+    );
+}
+
 fn channel_notes(rpc: &Rpc) -> Vec<Value> {
     rpc.notifications
         .iter()
