@@ -185,7 +185,7 @@ for name, pid, port in (("agnt", sys.argv[1], int(sys.argv[2])), ("nginx worker"
     for i in range(1000):
         s = socket.create_connection(("127.0.0.1", port))
         s.settimeout(5)
-        s.sendall(b"GET /small.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.sendall(b"GET /small.txt HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         got = b""
         try:
             while b"\r\n\r\n" not in got or len(got) < 1024:
