@@ -1,5 +1,5 @@
-//! The browser script served at `/__agnt/agnt.js`: its parts (`script/*.js`, embedded with
-//! `include_str!`) joined in a fixed order inside one strict-mode arrow function, and the
+//! The browser script served at `/__agnt/agnt.js`: its parts (`script/*.js`, embedded
+//! gzip-compressed by `build.rs` and inflated once at first use) joined in a fixed order inside one strict-mode arrow function, and the
 //! `window.__devtool` API documentation parsed from the `@devtool name(args) — text` doc
 //! comments of those same parts, so the docs the agent reads cannot drift from the functions.
 //!
@@ -13,54 +13,64 @@ use std::sync::LazyLock;
 
 use serde_json::{Value, json};
 
-/// The script parts in load order (file name, source).
-pub const PARTS: &[(&str, &str)] = &[
-    ("00-core.js", include_str!("script/00-core.js")),
-    ("00-redact.js", include_str!("script/00-redact.js")),
-    ("01-channel.js", include_str!("script/01-channel.js")),
-    ("02-capture.js", include_str!("script/02-capture.js")),
-    ("03-inspect.js", include_str!("script/03-inspect.js")),
-    ("04-a11y.js", include_str!("script/04-a11y.js")),
-    ("06-panel.js", include_str!("script/06-panel.js")),
-    ("08-lazy.js", include_str!("script/08-lazy.js")),
-    ("99-start.js", include_str!("script/99-start.js")),
+/// `(file name, gzip-compressed source)` of a part under `src/proxy/script/` (see `build.rs`).
+macro_rules! gz {
+    ($name:literal) => {
+        (
+            $name,
+            include_bytes!(concat!(env!("OUT_DIR"), "/script/", $name, ".gz")).as_slice(),
+        )
+    };
+}
+
+/// A compressed part: file name and gzip bytes.
+type Gz = (&'static str, &'static [u8]);
+/// An inflated part: file name and source.
+pub type Part = (&'static str, &'static str);
+
+/// The script parts in load order, compressed.
+const PARTS_GZ: &[Gz] = &[
+    gz!("00-core.js"),
+    gz!("00-redact.js"),
+    gz!("01-channel.js"),
+    gz!("02-capture.js"),
+    gz!("03-inspect.js"),
+    gz!("04-a11y.js"),
+    gz!("06-panel.js"),
+    gz!("08-lazy.js"),
+    gz!("99-start.js"),
 ];
+
+/// The lazy modules, compressed: name and parts.
+const LAZY_GZ: &[(&str, &[Gz])] = &[
+    ("tools", &[gz!("lazy/tools.js")]),
+    ("screenshot", &[gz!("lazy/screenshot.js")]),
+    ("a11y", &[gz!("lazy/a11y.js")]),
+    ("layout", &[gz!("lazy/layout.js")]),
+    ("css", &[gz!("lazy/css.js")]),
+    ("quality", &[gz!("lazy/quality.js")]),
+    ("security", &[gz!("lazy/security.js")]),
+];
+
+/// The script parts in load order (file name, source).
+pub static PARTS: LazyLock<Vec<Part>> = LazyLock::new(|| PARTS_GZ.iter().map(inflate).collect());
 
 /// The lazy modules: name and parts. Each module's parts share one scope like the eager parts,
 /// and see the eager script's helpers listed in [`LIB`].
-pub const LAZY: &[(&str, &[(&str, &str)])] = &[
-    (
-        "tools",
-        &[("lazy/tools.js", include_str!("script/lazy/tools.js"))],
-    ),
-    (
-        "screenshot",
-        &[(
-            "lazy/screenshot.js",
-            include_str!("script/lazy/screenshot.js"),
-        )],
-    ),
-    (
-        "a11y",
-        &[("lazy/a11y.js", include_str!("script/lazy/a11y.js"))],
-    ),
-    (
-        "layout",
-        &[("lazy/layout.js", include_str!("script/lazy/layout.js"))],
-    ),
-    (
-        "css",
-        &[("lazy/css.js", include_str!("script/lazy/css.js"))],
-    ),
-    (
-        "quality",
-        &[("lazy/quality.js", include_str!("script/lazy/quality.js"))],
-    ),
-    (
-        "security",
-        &[("lazy/security.js", include_str!("script/lazy/security.js"))],
-    ),
-];
+pub static LAZY: LazyLock<Vec<(&'static str, Vec<Part>)>> = LazyLock::new(|| {
+    LAZY_GZ
+        .iter()
+        .map(|(name, parts)| (*name, parts.iter().map(inflate).collect()))
+        .collect()
+});
+
+/// One embedded part, inflated for the life of the process (it is served for as long).
+fn inflate(&(name, gz): &Gz) -> Part {
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(gz), &mut text)
+        .unwrap_or_else(|e| panic!("the embedded script part {name} does not inflate: {e}"));
+    (name, Box::leak(text.into_boxed_str()))
+}
 
 /// Names from the eager script's scope handed to lazy modules (`__agnt.lib`).
 pub const LIB: &[&str] = &[
@@ -120,7 +130,7 @@ fn fnv(s: &str) -> String {
     format!("{h:016x}")
 }
 
-fn join_parts(s: &mut String, parts: &[(&str, &str)]) {
+fn join_parts(s: &mut String, parts: &[Part]) {
     for (name, src) in parts {
         s.push_str("// --- ");
         s.push_str(name);
@@ -301,7 +311,7 @@ pub static DOCS: LazyLock<Vec<ApiDoc>> = LazyLock::new(|| {
 });
 
 /// Every part, eager and lazy (file name, source).
-pub fn all_parts() -> impl Iterator<Item = &'static (&'static str, &'static str)> {
+pub fn all_parts() -> impl Iterator<Item = &'static Part> {
     PARTS.iter().chain(LAZY.iter().flat_map(|(_, p)| p.iter()))
 }
 

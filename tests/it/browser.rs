@@ -1108,7 +1108,7 @@ fn profile_script_parts() {
         .eval("document.readyState")
         == "complete"));
     let mut src = String::from("window.__t=[performance.now()];(() => {\n\"use strict\";\n");
-    for (_, p) in agnt::proxy::script::PARTS {
+    for (_, p) in agnt::proxy::script::PARTS.iter() {
         src.push_str(p);
         src.push_str("\n__t.push(performance.now());\n");
     }
