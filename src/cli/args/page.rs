@@ -327,7 +327,7 @@ pub enum BrowserAction {
         #[serde(skip)]
         common: Common,
     },
-    /// Choose VALUE in a <select>.
+    /// Choose VALUE in a `<select>`.
     Select {
         value: String,
         #[command(flatten)]
